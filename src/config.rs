@@ -1,0 +1,439 @@
+//! Configuration: environment variables, optionally preceded by an `atiende.toml`.
+//!
+//! The names are part of the operator's contract (see the README): `ATIENDE_*`, `DATABASE_URL`
+//! and `TWILIO_*`. A TOML file may set the same keys (`ATIENDE_LISTEN = "0.0.0.0:8080"`); the
+//! environment wins. Every value is parsed once, here, into a typed [`Config`]; a malformed value
+//! stops start-up with one line that names the key.
+//!
+//! We read the handful of keys ourselves instead of using a layered-config crate: those crates
+//! guess types from environment text, which turns a phone number like `+5215512345678` or an
+//! all-digit token into a number and then fails to read it back as a string.
+
+use crate::domain::{OfficeHours, PhoneNumber};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Every key the service reads; nothing else is taken from the environment or the file.
+pub const KEYS: &[&str] = &[
+    "ATIENDE_LISTEN",
+    "ATIENDE_PUBLIC_URL",
+    "DATABASE_URL",
+    "ATIENDE_DATA_DIR",
+    "ATIENDE_STORAGE_URL",
+    "ATIENDE_PROMPTS_DIR",
+    "ATIENDE_OFFICE_NAME",
+    "ATIENDE_PRIVACY_NOTICE",
+    "ATIENDE_VOICE",
+    "ATIENDE_OFFICE_HOURS",
+    "ATIENDE_TRANSFER_NUMBER",
+    "ATIENDE_TRANSFER_TIMEOUT_SECONDS",
+    "ATIENDE_RECORD_MAX_SECONDS",
+    "ATIENDE_RECORD_SILENCE_SECONDS",
+    "ATIENDE_LOG",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_PHONE_NUMBER",
+    "TWILIO_API_BASE",
+];
+
+/// A configuration problem, always about one key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Twilio credentials and numbers. Present only outside demo mode.
+#[derive(Clone, Debug)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    /// Signs webhooks and authenticates REST calls; `Debug` prints it redacted.
+    pub auth_token: SecretString,
+    pub phone_number: Option<PhoneNumber>,
+}
+
+/// The voice and behaviour of the phone line.
+#[derive(Clone, Debug)]
+pub struct PhoneLineConfig {
+    /// How the office introduces itself: "la Dirección de Participación Ciudadana".
+    pub office_name: String,
+    /// Replaces the catalogue's privacy notice when set.
+    pub privacy_notice: Option<String>,
+    /// The `<Say voice>` used on every prompt, e.g. `Polly.Mia-Neural`.
+    pub voice: String,
+    pub office_hours: OfficeHours,
+    /// Where "0, talk to staff" is transferred to; without it the option is never offered.
+    pub transfer_number: Option<PhoneNumber>,
+    pub transfer_timeout_seconds: u32,
+    pub record_max_seconds: u32,
+    pub record_silence_seconds: u32,
+}
+
+/// The whole configuration, parsed.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The base URL Twilio uses to reach us.
+    pub public_url: Url,
+    /// Whether `ATIENDE_PUBLIC_URL` was given; if not, it follows the port actually bound.
+    pub public_url_explicit: bool,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub storage_url: String,
+    pub prompts_dir: PathBuf,
+    pub log_filter: String,
+    /// `None` is demo mode: unsigned webhooks accepted, SMS kept unsent.
+    pub twilio: Option<TwilioConfig>,
+    pub twilio_api_base: Url,
+    pub phone: PhoneLineConfig,
+}
+
+impl Config {
+    /// Reads `atiende.toml` (or the file named by `ATIENDE_CONFIG`) if it exists, then the
+    /// environment, which wins.
+    pub fn load() -> Result<Config, ConfigError> {
+        let path = std::env::var_os("ATIENDE_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("atiende.toml"));
+        let mut values = read_toml(&path)?;
+        for key in KEYS {
+            if let Ok(v) = std::env::var(key) {
+                values.insert((*key).to_owned(), v);
+            }
+        }
+        Config::from_values(values)
+    }
+
+    /// Builds a configuration from key/value pairs alone (tests, tools).
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_values(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    fn from_values(values: BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |key: &'static str| -> Option<&str> {
+            values.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+        };
+        let listen: SocketAddr = match get("ATIENDE_LISTEN") {
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "ATIENDE_LISTEN",
+                    format!("not an address such as 127.0.0.1:8080: {v:?}"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let public_url_explicit = get("ATIENDE_PUBLIC_URL").is_some();
+        let public_url = match get("ATIENDE_PUBLIC_URL") {
+            Some(v) => parse_base_url("ATIENDE_PUBLIC_URL", v)?,
+            None => parse_base_url("ATIENDE_PUBLIC_URL", &format!("http://{listen}"))?,
+        };
+        let data_dir = PathBuf::from(get("ATIENDE_DATA_DIR").unwrap_or("data"));
+        let database_url = match get("DATABASE_URL") {
+            Some(v)
+                if v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://") =>
+            {
+                v.to_owned()
+            }
+            Some(v) => {
+                return Err(bad(
+                    "DATABASE_URL",
+                    format!(
+                        "expected sqlite://PATH or postgres://..., got {:?}",
+                        redact_url(v)
+                    ),
+                ));
+            }
+            None => format!("sqlite://{}", data_dir.join("atiende.db").display()),
+        };
+        let storage_url = match get("ATIENDE_STORAGE_URL") {
+            Some(v) => v.to_owned(),
+            None => data_dir.join("recordings").display().to_string(),
+        };
+        let prompts_dir = PathBuf::from(get("ATIENDE_PROMPTS_DIR").unwrap_or("prompts"));
+        let log_filter = get("ATIENDE_LOG").unwrap_or("info").to_owned();
+
+        let twilio_api_base = parse_base_url(
+            "TWILIO_API_BASE",
+            get("TWILIO_API_BASE").unwrap_or("https://api.twilio.com"),
+        )?;
+        let phone_number = get("TWILIO_PHONE_NUMBER")
+            .map(|v| {
+                PhoneNumber::parse(v).map_err(|e| {
+                    bad(
+                        "TWILIO_PHONE_NUMBER",
+                        format!("{e}: {v:?} (use E.164, +52...)"),
+                    )
+                })
+            })
+            .transpose()?;
+        let twilio = match get("TWILIO_AUTH_TOKEN") {
+            None => None,
+            Some(token) => {
+                let account_sid = get("TWILIO_ACCOUNT_SID").ok_or_else(|| {
+                    bad(
+                        "TWILIO_ACCOUNT_SID",
+                        "required when TWILIO_AUTH_TOKEN is set",
+                    )
+                })?;
+                if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
+                    return Err(bad(
+                        "TWILIO_ACCOUNT_SID",
+                        "expected AC followed by 32 characters",
+                    ));
+                }
+                Some(TwilioConfig {
+                    account_sid: account_sid.to_owned(),
+                    auth_token: SecretString::from(token.to_owned()),
+                    phone_number,
+                })
+            }
+        };
+
+        let office_hours = get("ATIENDE_OFFICE_HOURS")
+            .unwrap_or("mon-fri 09:00-15:00")
+            .parse::<OfficeHours>()
+            .map_err(|e| bad("ATIENDE_OFFICE_HOURS", e.to_string()))?;
+        let transfer_number = get("ATIENDE_TRANSFER_NUMBER")
+            .map(|v| {
+                PhoneNumber::parse(v)
+                    .map_err(|e| bad("ATIENDE_TRANSFER_NUMBER", format!("{e}: {v:?}")))
+            })
+            .transpose()?;
+        let phone = PhoneLineConfig {
+            office_name: get("ATIENDE_OFFICE_NAME")
+                .unwrap_or("la Dirección de Participación Ciudadana")
+                .to_owned(),
+            privacy_notice: get("ATIENDE_PRIVACY_NOTICE").map(str::to_owned),
+            voice: get("ATIENDE_VOICE")
+                .unwrap_or("Polly.Mia-Neural")
+                .to_owned(),
+            office_hours,
+            transfer_number,
+            transfer_timeout_seconds: seconds(
+                get,
+                "ATIENDE_TRANSFER_TIMEOUT_SECONDS",
+                20,
+                5..=120,
+            )?,
+            record_max_seconds: seconds(get, "ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)?,
+            record_silence_seconds: seconds(get, "ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?,
+        };
+        Ok(Config {
+            listen,
+            public_url,
+            public_url_explicit,
+            database_url,
+            data_dir,
+            storage_url,
+            prompts_dir,
+            log_filter,
+            twilio,
+            twilio_api_base,
+            phone,
+        })
+    }
+
+    /// Demo mode: no auth token, so nothing is signed and no SMS leaves the outbox.
+    pub fn demo_mode(&self) -> bool {
+        self.twilio.is_none()
+    }
+
+    /// The auth token, if any, for signing and checking signatures.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.twilio.as_ref().map(|t| t.auth_token.expose_secret())
+    }
+
+    /// An absolute URL under the public base: `public_url("/twilio/voice/menu?t=1")`.
+    pub fn public_url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{}",
+            self.public_url.as_str().trim_end_matches('/'),
+            path_and_query
+        )
+    }
+}
+
+/// Reads a flat TOML file of `KEY = value` pairs; a missing file is not an error.
+fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(bad(
+                "ATIENDE_CONFIG",
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        bad(
+            "ATIENDE_CONFIG",
+            format!("{}: {}", path.display(), e.message()),
+        )
+    })?;
+    let mut values = BTreeMap::new();
+    for (k, v) in table {
+        let key = k.to_ascii_uppercase();
+        let Some(known) = KEYS.iter().find(|known| **known == key) else {
+            return Err(bad(
+                "ATIENDE_CONFIG",
+                format!("{}: unknown key {k:?}", path.display()),
+            ));
+        };
+        let value = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(bad(
+                    known,
+                    format!("expected a string or a number in {}", path.display()),
+                ));
+            }
+        };
+        values.insert(key, value);
+    }
+    Ok(values)
+}
+
+fn parse_base_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(v).map_err(|e| bad(key, format!("{e}: {v:?}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(
+            key,
+            format!("expected an http:// or https:// URL, got {v:?}"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            key,
+            format!("a base URL has no query or fragment: {v:?}"),
+        ));
+    }
+    Ok(url)
+}
+
+fn seconds<'a>(
+    get: impl Fn(&'static str) -> Option<&'a str>,
+    key: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(v) = get(key) else {
+        return Ok(default);
+    };
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            bad(
+                key,
+                format!(
+                    "expected whole seconds from {} to {}, got {v:?}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
+
+/// A database URL with its password hidden, for error messages.
+fn redact_url(v: &str) -> String {
+    match Url::parse(v) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => v.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_in_demo_mode_on_sqlite() {
+        let c = Config::from_pairs([]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.public_url("/twilio/voice"),
+            "http://127.0.0.1:8080/twilio/voice"
+        );
+        assert_eq!(c.database_url, "sqlite://data/atiende.db");
+        assert!(c.demo_mode());
+        assert_eq!(c.phone.record_max_seconds, 180);
+        assert_eq!(c.twilio_api_base.as_str(), "https://api.twilio.com/");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_pairs([("ATIENDE_LISTEN", "nope")]).unwrap_err();
+        assert_eq!(e.key, "ATIENDE_LISTEN");
+        assert!(e.to_string().starts_with("ATIENDE_LISTEN: "));
+        assert!(!e.to_string().contains('\n'));
+        let e = Config::from_pairs([("TWILIO_AUTH_TOKEN", "12345")]).unwrap_err();
+        assert_eq!(e.key, "TWILIO_ACCOUNT_SID");
+        let e = Config::from_pairs([("ATIENDE_RECORD_MAX_SECONDS", "0")]).unwrap_err();
+        assert_eq!(e.key, "ATIENDE_RECORD_MAX_SECONDS");
+        let e = Config::from_pairs([("DATABASE_URL", "mysql://u:secret@h/db")]).unwrap_err();
+        assert!(!e.to_string().contains("secret"));
+        let e = Config::from_pairs([("ATIENDE_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.key, "ATIENDE_PUBLIC_URL");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_pairs([
+            ("TWILIO_AUTH_TOKEN", "12345"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+            ("TWILIO_PHONE_NUMBER", "+5215512345678"),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("12345"));
+        assert_eq!(c.auth_token(), Some("12345"));
+        assert_eq!(
+            c.twilio.unwrap().phone_number.unwrap().as_str(),
+            "+525512345678"
+        );
+    }
+
+    #[test]
+    fn toml_file_uses_the_same_keys() {
+        let dir = std::env::temp_dir().join(format!("atiende-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("atiende.toml");
+        std::fs::write(
+            &path,
+            "ATIENDE_LISTEN = \"0.0.0.0:9000\"\natiende_record_max_seconds = 120\n",
+        )
+        .unwrap();
+        let values = read_toml(&path).unwrap();
+        let c = Config::from_values(values).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.phone.record_max_seconds, 120);
+        std::fs::write(&path, "LISTEN = 1\n").unwrap();
+        assert_eq!(read_toml(&path).unwrap_err().key, "ATIENDE_CONFIG");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,26 @@
+//! Atiende: the phone line and case tracker of a municipality's citizen-participation office.
+//!
+//! Where things live:
+//! - [`voice`]: the phone line (Twilio voice webhooks, the call flow, the prompts catalogue).
+//! - [`store`]: every SQL statement, on SQLite or PostgreSQL; the call log and the cases.
+//! - [`domain`]: validated values: folios, phone numbers, statuses, timestamps, office hours.
+//! - [`twiml`] and [`twilio`]: Twilio's document format and its webhook signatures.
+//! - [`sim`]: the call simulator behind `atiende simulate` and the integration tests.
+//! - [`app`], [`config`], [`cli`]: how the service is configured, built and started.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod messaging;
+pub mod sim;
+pub mod staff;
+pub mod store;
+pub mod telemetry;
+pub mod twilio;
+pub mod twiml;
+pub mod voice;
+
+pub use app::{AppState, Application, Clock};
+pub use config::Config;

@@ -1,0 +1,456 @@
+//! A call simulator: plays Twilio's part against a running service.
+//!
+//! It executes TwiML the way Twilio does: `<Say>`/`<Play>`/`<Pause>` are heard in order, a
+//! `<Redirect>` is followed at once, a `<Gather>` waits for keys (and with none, falls through to
+//! the next verb), a `<Record>` waits for a recording (an empty one also falls through), a
+//! `<Dial>` waits for the transfer's result, `<Hangup>` or the end of the document ends the call.
+//! Every request is a signed form POST with Twilio's field names, to the absolute URLs the service
+//! wrote into its TwiML.
+//!
+//! `atiende simulate` drives it from the terminal; the integration tests drive it from code, so
+//! the simulator the README recommends is the one the test suite exercises.
+
+pub mod media;
+pub mod terminal;
+
+use crate::twilio::signature;
+use crate::twiml::{Prompt, Response, Verb};
+use anyhow::{Context, bail};
+use rand::Rng;
+
+/// How the simulator reaches the service and signs its requests.
+#[derive(Clone, Debug)]
+pub struct Twilio {
+    /// The service's public base URL, as it writes it into TwiML (and as signatures cover it).
+    pub public_base: String,
+    /// Where requests are actually sent (differs from `public_base` behind a proxy, or when the
+    /// public URL is a name that only Twilio resolves).
+    pub connect_base: String,
+    pub auth_token: Option<String>,
+    pub account_sid: String,
+    /// Base of the recording URLs handed to the service (Twilio's API host, or the simulator's
+    /// own media server).
+    pub recordings_base: String,
+    pub client: reqwest::Client,
+}
+
+impl Twilio {
+    /// A simulator for a service reachable at `base` (public and connect URL alike).
+    pub fn new(base: &str, auth_token: Option<&str>) -> Twilio {
+        Twilio {
+            public_base: base.trim_end_matches('/').to_owned(),
+            connect_base: base.trim_end_matches('/').to_owned(),
+            auth_token: auth_token.map(str::to_owned),
+            account_sid: format!("AC{}", random_hex()),
+            recordings_base: "https://api.twilio.com".to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// POSTs a form as Twilio would: to an absolute URL under the public base, signed.
+    pub async fn post(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<(u16, String)> {
+        let target = match url.strip_prefix(&self.public_base) {
+            Some(rest) => format!("{}{rest}", self.connect_base),
+            None => bail!(
+                "the service sent Twilio to {url}, outside its public URL {}",
+                self.public_base
+            ),
+        };
+        let mut request = self.client.post(&target).form(params);
+        if let Some(token) = &self.auth_token {
+            request = request.header("X-Twilio-Signature", signature::sign(token, url, params));
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {target}"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    /// Starts a call from `from` (`None` for a withheld number).
+    pub async fn call(&self, from: Option<&str>) -> anyhow::Result<SimCall> {
+        let call_sid = format!("CA{}", random_hex());
+        let from = from.unwrap_or("anonymous").to_owned();
+        let to = "+525500000000".to_owned();
+        let mut call = SimCall {
+            twilio: self.clone(),
+            base: vec![
+                ("AccountSid".into(), self.account_sid.clone()),
+                ("ApiVersion".into(), "2010-04-01".into()),
+                ("CallSid".into(), call_sid.clone()),
+                ("Direction".into(), "inbound".into()),
+                ("From".into(), from.clone()),
+                ("Caller".into(), from),
+                ("To".into(), to.clone()),
+                ("Called".into(), to),
+                ("FromCountry".into(), "MX".into()),
+                ("ToCountry".into(), "MX".into()),
+            ],
+            call_sid,
+            status: "ringing".into(),
+            document: Response::new(""),
+            position: 0,
+            heard: Vec::new(),
+            ended: false,
+            last_xml: String::new(),
+            record_action: None,
+            recording_callbacks: Vec::new(),
+        };
+        let url = format!("{}/twilio/voice", self.public_base);
+        call.fetch(&url, &[]).await?;
+        call.status = "in-progress".into();
+        Ok(call)
+    }
+}
+
+/// 32 random hexadecimal digits, for SIDs.
+pub fn random_hex() -> String {
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
+}
+
+/// What the call is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// Keys, for a `<Gather>`.
+    Keys {
+        num_digits: Option<u32>,
+        finish_on_key: String,
+    },
+    /// A recording, for a `<Record>`.
+    Recording,
+    /// The result of a transfer, for a `<Dial>` to this number.
+    Transfer(String),
+    /// Nothing: the call is over.
+    Ended,
+}
+
+/// How a recording ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingEnd {
+    /// The caller pressed `#`.
+    Key,
+    /// The caller hung up while recording.
+    Hangup,
+}
+
+/// A recording as Twilio describes it.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub sid: String,
+    pub url: String,
+    pub duration_seconds: u32,
+}
+
+/// A call in progress.
+#[derive(Debug)]
+pub struct SimCall {
+    twilio: Twilio,
+    call_sid: String,
+    base: Vec<(String, String)>,
+    status: String,
+    document: Response,
+    position: usize,
+    heard: Vec<String>,
+    ended: bool,
+    last_xml: String,
+    /// The action URL of the last `<Record>` reached, for callbacks sent after the call moved on.
+    record_action: Option<String>,
+    /// The recording status callback URLs seen, for callbacks sent later.
+    recording_callbacks: Vec<String>,
+}
+
+impl SimCall {
+    pub fn call_sid(&self) -> &str {
+        &self.call_sid
+    }
+
+    /// Everything heard since the last input, as one string.
+    pub fn heard(&self) -> String {
+        self.heard.join(" ")
+    }
+
+    /// The last TwiML document received, as sent.
+    pub fn last_xml(&self) -> &str {
+        &self.last_xml
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The verb the call is stopped at.
+    pub fn waiting(&self) -> Waiting {
+        if self.ended {
+            return Waiting::Ended;
+        }
+        match self.document.verbs.get(self.position) {
+            Some(Verb::Gather(g)) => Waiting::Keys {
+                num_digits: g.num_digits,
+                finish_on_key: g.finish_on_key.clone().unwrap_or_else(|| "#".into()),
+            },
+            Some(Verb::Record(_)) => Waiting::Recording,
+            Some(Verb::Dial(d)) => Waiting::Transfer(d.number.clone()),
+            _ => Waiting::Ended,
+        }
+    }
+
+    fn params(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut p = self.base.clone();
+        p.push(("CallStatus".into(), self.status.clone()));
+        p.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        p
+    }
+
+    /// Requests a TwiML document and runs it up to the next verb that waits for the caller.
+    async fn fetch(&mut self, url: &str, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+        let params = self.params(extra);
+        let (status, body) = self.twilio.post(url, &params).await?;
+        if status != 200 {
+            bail!("{url} answered HTTP {status}: {body}");
+        }
+        self.document =
+            Response::parse(&body).with_context(|| format!("invalid TwiML from {url}: {body}"))?;
+        self.last_xml = body;
+        self.position = 0;
+        self.run().await
+    }
+
+    /// Executes verbs from the current position until one waits for input or the call ends.
+    async fn run(&mut self) -> anyhow::Result<()> {
+        loop {
+            let Some(verb) = self.document.verbs.get(self.position).cloned() else {
+                // The end of a document hangs up, as with Twilio.
+                self.ended = true;
+                return Ok(());
+            };
+            match verb {
+                Verb::Say(s) => self.heard.push(s.text),
+                Verb::Play(p) => self.heard.push(format!("[audio {}]", p.url)),
+                Verb::Pause(_) => {}
+                Verb::Gather(g) => {
+                    for child in g.children {
+                        match child {
+                            Prompt::Say(s) => self.heard.push(s.text),
+                            Prompt::Play(p) => self.heard.push(format!("[audio {}]", p.url)),
+                            Prompt::Pause(_) => {}
+                        }
+                    }
+                    return Ok(());
+                }
+                Verb::Record(r) => {
+                    self.record_action = r.action.clone();
+                    if let Some(cb) = r.recording_status_callback {
+                        self.recording_callbacks.push(cb);
+                    }
+                    return Ok(());
+                }
+                Verb::Dial(_) => return Ok(()),
+                Verb::Redirect(r) => return Box::pin(self.fetch(&r.url, &[])).await,
+                Verb::Hangup(_) | Verb::Reject(_) | Verb::Message(_) => {
+                    self.ended = true;
+                    return Ok(());
+                }
+            }
+            self.position += 1;
+        }
+    }
+
+    fn current_gather(&self) -> anyhow::Result<crate::twiml::Gather> {
+        match self.document.verbs.get(self.position) {
+            Some(Verb::Gather(g)) if !self.ended => Ok(g.clone()),
+            other => bail!(
+                "the call is not waiting for keys (at {other:?}); heard: {}",
+                self.heard()
+            ),
+        }
+    }
+
+    /// Presses keys at the current `<Gather>`. A trailing finish key (`#`) is not sent, as with
+    /// Twilio; keys beyond `numDigits` are cut.
+    pub async fn press(&mut self, keys: &str) -> anyhow::Result<()> {
+        let gather = self.current_gather()?;
+        let finish = gather.finish_on_key.clone().unwrap_or_else(|| "#".into());
+        let mut digits: String = match finish.chars().next() {
+            Some(f) => keys.split(f).next().unwrap_or_default().to_owned(),
+            None => keys.to_owned(),
+        };
+        if let Some(n) = gather.num_digits {
+            digits = digits.chars().take(n as usize).collect();
+        }
+        self.heard.clear();
+        if digits.is_empty() {
+            // Twilio treats an empty entry like silence.
+            return self.fall_through().await;
+        }
+        let action = gather.action.context("<Gather> without action")?;
+        self.fetch(&action, &[("Digits", &digits), ("FinishedOnKey", "")])
+            .await
+    }
+
+    /// Says nothing at the current `<Gather>`: Twilio moves on to the next verb.
+    pub async fn silence(&mut self) -> anyhow::Result<()> {
+        self.current_gather()?;
+        self.heard.clear();
+        self.fall_through().await
+    }
+
+    async fn fall_through(&mut self) -> anyhow::Result<()> {
+        self.position += 1;
+        self.run().await
+    }
+
+    fn current_record(&self) -> anyhow::Result<crate::twiml::Record> {
+        match self.document.verbs.get(self.position) {
+            Some(Verb::Record(r)) if !self.ended => Ok(r.clone()),
+            other => bail!(
+                "the call is not recording (at {other:?}); heard: {}",
+                self.heard()
+            ),
+        }
+    }
+
+    /// A new recording's description, with a URL under the recordings base.
+    pub fn new_recording(&self, duration_seconds: u32) -> Recording {
+        let sid = format!("RE{}", random_hex());
+        Recording {
+            url: format!(
+                "{}/2010-04-01/Accounts/{}/Recordings/{sid}",
+                self.twilio.recordings_base, self.twilio.account_sid
+            ),
+            sid,
+            duration_seconds,
+        }
+    }
+
+    /// Records at the current `<Record>` the way Twilio usually reports it: the action request,
+    /// then the `completed` status callback. Returns the recording.
+    pub async fn record(
+        &mut self,
+        duration_seconds: u32,
+        end: RecordingEnd,
+    ) -> anyhow::Result<Recording> {
+        let recording = self.new_recording(duration_seconds);
+        self.send_record_action(&recording, end).await?;
+        self.send_recording_status(&recording, "completed").await?;
+        Ok(recording)
+    }
+
+    /// The `<Record>` action request alone.
+    pub async fn send_record_action(
+        &mut self,
+        recording: &Recording,
+        end: RecordingEnd,
+    ) -> anyhow::Result<()> {
+        let record = self.current_record()?;
+        let action = record.action.context("<Record> without action")?;
+        let duration = recording.duration_seconds.to_string();
+        let digits = match end {
+            RecordingEnd::Key => "#",
+            RecordingEnd::Hangup => "hangup",
+        };
+        self.heard.clear();
+        let extra = [
+            ("RecordingUrl", recording.url.as_str()),
+            ("RecordingSid", recording.sid.as_str()),
+            ("RecordingDuration", duration.as_str()),
+            ("Digits", digits),
+        ];
+        if end == RecordingEnd::Hangup {
+            // Twilio sends the action but plays nothing of its answer: the caller is gone.
+            self.status = "completed".into();
+            let (status, body) = self.twilio.post(&action, &self.params(&extra)).await?;
+            if status != 200 {
+                bail!("{action} answered HTTP {status}: {body}");
+            }
+            Response::parse(&body).with_context(|| format!("invalid TwiML from {action}"))?;
+            self.last_xml = body;
+            self.ended = true;
+            return Ok(());
+        }
+        self.fetch(&action, &extra).await
+    }
+
+    /// The recording status callback alone (`completed`, `absent`, `failed`), to the callback
+    /// URL of the last `<Record>` reached. Can be sent before or after the action, and repeated.
+    pub async fn send_recording_status(
+        &self,
+        recording: &Recording,
+        status: &str,
+    ) -> anyhow::Result<()> {
+        let url = self
+            .recording_callbacks
+            .last()
+            .context("no <Record> with a recordingStatusCallback was reached")?;
+        let duration = recording.duration_seconds.to_string();
+        let mut params: Vec<(String, String)> = [
+            ("AccountSid", self.twilio.account_sid.as_str()),
+            ("CallSid", self.call_sid.as_str()),
+            ("RecordingSid", recording.sid.as_str()),
+            ("RecordingUrl", recording.url.as_str()),
+            ("RecordingStatus", status),
+            ("RecordingDuration", duration.as_str()),
+            ("RecordingChannels", "1"),
+            ("RecordingSource", "RecordVerb"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        if status == "absent" {
+            params.push(("ErrorCode".into(), "16102".into()));
+        }
+        let (code, body) = self.twilio.post(url, &params).await?;
+        if code != 200 && code != 204 {
+            bail!("{url} answered HTTP {code}: {body}");
+        }
+        Ok(())
+    }
+
+    /// The caller says nothing after the beep: Twilio skips the action and moves on.
+    pub async fn record_nothing(&mut self) -> anyhow::Result<()> {
+        self.current_record()?;
+        self.heard.clear();
+        self.fall_through().await
+    }
+
+    /// The transfer at the current `<Dial>` ends with this `DialCallStatus`.
+    pub async fn transfer_result(&mut self, dial_status: &str) -> anyhow::Result<()> {
+        let action = match self.document.verbs.get(self.position) {
+            Some(Verb::Dial(d)) if !self.ended => {
+                d.action.clone().context("<Dial> without action")?
+            }
+            other => bail!("the call is not transferring (at {other:?})"),
+        };
+        self.heard.clear();
+        self.fetch(&action, &[("DialCallStatus", dial_status)])
+            .await
+    }
+
+    /// The caller hangs up (or the call has ended): Twilio sends the call status callback.
+    pub async fn hang_up(&mut self, duration_seconds: u32) -> anyhow::Result<()> {
+        self.ended = true;
+        self.status = "completed".into();
+        let duration = duration_seconds.to_string();
+        let url = format!("{}/twilio/voice/status", self.twilio.public_base);
+        let params = self.params(&[
+            ("CallDuration", &duration),
+            ("CallbackSource", "call-progress-events"),
+        ]);
+        let (code, body) = self.twilio.post(&url, &params).await?;
+        if code != 200 && code != 204 {
+            bail!("{url} answered HTTP {code}: {body}");
+        }
+        Ok(())
+    }
+}

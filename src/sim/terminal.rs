@@ -1,0 +1,138 @@
+//! `atiende simulate`: a phone call in the terminal.
+//!
+//! Prints what the caller hears, reads keys from standard input (an empty line is silence),
+//! "records" a WAV file or a generated tone, and at the end sends the call status callback, so
+//! the service logs the call exactly as it would a real one. Reading lines from standard input
+//! also makes it scriptable: `printf '1\n1\n\n' | atiende simulate`.
+
+use super::media::{self, MediaStore};
+use super::{RecordingEnd, Twilio, Waiting};
+use crate::config::Config;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `atiende simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// The caller's number (E.164); without it the caller ID is withheld.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// A WAV file to send as the recording; without it a 3-second tone is sent.
+    #[arg(long)]
+    pub wav: Option<PathBuf>,
+    /// The service's base URL, if it is not ATIENDE_PUBLIC_URL.
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+/// Runs one call against the service.
+pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
+    let wav: Vec<u8> = match &args.wav {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("--wav {}: {e}", path.display()))?
+        }
+        None => media::tone_wav(3),
+    };
+    let seconds =
+        media::wav_seconds(&wav).map_err(|e| anyhow::anyhow!("--wav: not a WAV file: {e}"))?;
+    let wav: std::sync::Arc<[u8]> = wav.into();
+
+    // Serve the recordings where the service expects Twilio's API: at TWILIO_API_BASE when it is
+    // a local address, otherwise on a free local port.
+    let media_store = MediaStore::default();
+    let api = &config.twilio_api_base;
+    let local_api = api.scheme() == "http"
+        && matches!(api.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let addr = match (local_api, api.socket_addrs(|| Some(80))) {
+        (true, Ok(addrs)) if !addrs.is_empty() => addrs[0],
+        _ => "127.0.0.1:0".parse()?,
+    };
+    let bound = media::serve(addr, media_store.clone()).await?;
+    let base = args
+        .url
+        .clone()
+        .unwrap_or_else(|| config.public_url.as_str().trim_end_matches('/').to_owned());
+    let mut twilio = Twilio::new(&base, config.auth_token());
+    if let Some(t) = &config.twilio {
+        twilio.account_sid = t.account_sid.clone();
+    }
+    twilio.recordings_base = format!("http://{bound}");
+
+    println!(
+        "Llamando a {base}/twilio/voice{}",
+        if config.auth_token().is_some() {
+            " (con firma)"
+        } else {
+            ""
+        }
+    );
+    if !local_api {
+        println!(
+            "(Las grabaciones se sirven en http://{bound}; el servicio solo las descargará si TWILIO_API_BASE apunta ahí.)"
+        );
+    }
+    let started = Instant::now();
+    let mut call = twilio.call(args.from.as_deref()).await?;
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        let heard = call.heard();
+        if !heard.is_empty() {
+            println!("\n🔊 {heard}");
+        }
+        let mut ask = |prompt: &str| -> Option<String> {
+            print!("{prompt}");
+            let _ = std::io::stdout().flush();
+            lines
+                .next()
+                .and_then(Result::ok)
+                .map(|l| l.trim().to_owned())
+        };
+        match call.waiting() {
+            Waiting::Keys { .. } => match ask("☎  Marque (Enter = silencio): ") {
+                None => break,
+                Some(keys) if keys.is_empty() => call.silence().await?,
+                Some(keys) => call.press(&keys).await?,
+            },
+            Waiting::Recording => {
+                let what = args
+                    .wav
+                    .as_ref()
+                    .map_or("un tono de 3 segundos".to_owned(), |p| {
+                        p.display().to_string()
+                    });
+                match ask(&format!(
+                    "🎙  Enter envía {what}; «c» cuelga al terminar; «n» no dice nada: "
+                )) {
+                    None => break,
+                    Some(a) if a == "n" => call.record_nothing().await?,
+                    Some(a) => {
+                        let end = if a == "c" {
+                            RecordingEnd::Hangup
+                        } else {
+                            RecordingEnd::Key
+                        };
+                        let recording = call.new_recording(seconds);
+                        media_store.insert(&recording.sid, wav.clone());
+                        call.send_record_action(&recording, end).await?;
+                        call.send_recording_status(&recording, "completed").await?;
+                        println!("   (grabación {} enviada, {seconds} s)", recording.sid);
+                    }
+                }
+            }
+            Waiting::Transfer(number) => {
+                match ask(&format!("📞 Transfiriendo a {number}. ¿Contestan? (s/n): ")) {
+                    None => break,
+                    Some(a) if a.starts_with('s') => call.transfer_result("completed").await?,
+                    Some(_) => call.transfer_result("no-answer").await?,
+                }
+            }
+            Waiting::Ended => break,
+        }
+    }
+    let duration = started.elapsed().as_secs() as u32;
+    call.hang_up(duration).await?;
+    println!("\n📴 Llamada terminada ({}).", call.call_sid());
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Staff: accounts and, later, the console. Today: password hashing for `atiende user add`.
+
+pub mod password;

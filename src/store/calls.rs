@@ -1,0 +1,231 @@
+//! The call log: one row per call, one event per step.
+
+use super::{BeginWrite, Store, StoreError, with_pool};
+use crate::domain::{CallSid, CallerId, Timestamp};
+
+#[derive(Debug, Clone, Copy)]
+enum CallFlag {
+    FoundCase,
+    Transferred,
+}
+
+/// Whether a logged step moves the caller through the menu or is a callback about the call.
+/// Only the caller's own steps change `last_step`, the step an abandoned call ended at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Caller,
+    Callback,
+}
+
+/// One step of a call, as a webhook saw it.
+#[derive(Debug, Clone)]
+pub struct CallStep<'a> {
+    pub call_sid: &'a CallSid,
+    pub caller: &'a CallerId,
+    pub to: Option<&'a str>,
+    pub step: &'a str,
+    pub detail: Option<&'a str>,
+    pub kind: StepKind,
+    pub at: Timestamp,
+}
+
+/// The end of a call, from Twilio's call status callback.
+#[derive(Debug, Clone)]
+pub struct CallEnd<'a> {
+    pub call_sid: &'a CallSid,
+    pub status: &'a str,
+    pub duration_seconds: Option<i64>,
+    pub at: Timestamp,
+}
+
+/// A call as logged.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallRecord {
+    pub id: i64,
+    pub call_sid: String,
+    pub from_number: Option<String>,
+    pub caller_withheld: bool,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub last_step: String,
+    pub status: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub outcome: Option<String>,
+    pub made_report: bool,
+    pub found_case: bool,
+    pub transferred: bool,
+    pub failed_lookups: i64,
+    pub pending_sms_number: Option<String>,
+}
+
+impl Store {
+    /// Logs a step of a call, creating the call's row if this is the first we hear of it.
+    /// Returns the call's id.
+    #[tracing::instrument(skip_all, fields(step = step.step))]
+    pub async fn record_call_step(&self, step: &CallStep<'_>) -> Result<i64, StoreError> {
+        let number = step.caller.number().map(|n| n.as_str());
+        let withheld = number.is_none();
+        let moves_caller = step.kind == StepKind::Caller;
+        let id = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                r#"
+                insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
+                values ($1, $2, $3, $4, $5, $5, $6)
+                on conflict (call_sid) do update set
+                    updated_at = excluded.updated_at,
+                    last_step = case when $7 then excluded.last_step else calls.last_step end
+                returning id
+                "#,
+            )
+            .bind(step.call_sid.as_str())
+            .bind(number)
+            .bind(withheld)
+            .bind(step.to)
+            .bind(step.at)
+            .bind(step.step)
+            .bind(moves_caller)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#)
+                .bind(id)
+                .bind(step.at)
+                .bind(step.step)
+                .bind(step.detail)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
+    }
+
+    /// Records the end of a call and decides its outcome. A call that made no report, found no
+    /// case and was not transferred is abandoned: a callback the office owes.
+    pub async fn finish_call(&self, end: &CallEnd<'_>) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                update calls set
+                    status = $2,
+                    duration_seconds = coalesce($3, duration_seconds),
+                    ended_at = coalesce(ended_at, $4),
+                    updated_at = $4,
+                    outcome = case
+                        when made_report then 'report'
+                        when transferred then 'transferred'
+                        when found_case then 'lookup'
+                        else 'abandoned'
+                    end
+                where call_sid = $1
+                "#,
+            )
+            .bind(end.call_sid.as_str())
+            .bind(end.status)
+            .bind(end.duration_seconds)
+            .bind(end.at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Counts one more failed folio lookup in this call; returns how many there have been.
+    pub async fn note_failed_lookup(
+        &self,
+        call_sid: &CallSid,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(
+                r#"update calls set failed_lookups = failed_lookups + 1, updated_at = $2 where call_sid = $1 returning failed_lookups"#,
+            )
+            .bind(call_sid.as_str())
+            .bind(at)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(n.unwrap_or(1))
+    }
+
+    /// Marks that the caller found a case by folio (the call was not abandoned).
+    pub async fn note_case_found(&self, call_sid: &CallSid) -> Result<(), StoreError> {
+        self.set_call_flag(call_sid, CallFlag::FoundCase).await
+    }
+
+    /// Marks that the caller talked to staff.
+    pub async fn note_transferred(&self, call_sid: &CallSid) -> Result<(), StoreError> {
+        self.set_call_flag(call_sid, CallFlag::Transferred).await
+    }
+
+    /// Sets a flag; if the call already ended as abandoned, the flag's outcome replaces that
+    /// (a report or a successful lookup outranks "abandoned", whatever order the webhooks came in).
+    async fn set_call_flag(&self, call_sid: &CallSid, flag: CallFlag) -> Result<(), StoreError> {
+        let sql = match flag {
+            CallFlag::FoundCase => {
+                r#"update calls set found_case = true, outcome = case when outcome = 'abandoned' then 'lookup' else outcome end where call_sid = $1"#
+            }
+            CallFlag::Transferred => {
+                r#"update calls set transferred = true, outcome = case when outcome = 'abandoned' then 'transferred' else outcome end where call_sid = $1"#
+            }
+        };
+        with_pool!(self, pool => {
+            sqlx::query(sql).bind(call_sid.as_str()).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Remembers (or forgets, with `None`) the number a caller typed for the SMS, until they
+    /// confirm it.
+    pub async fn set_pending_sms_number(
+        &self,
+        call_sid: &CallSid,
+        number: Option<&str>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(r#"update calls set pending_sms_number = $2 where call_sid = $1"#)
+                .bind(call_sid.as_str())
+                .bind(number)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// A call by its CallSid.
+    pub async fn call(&self, call_sid: &CallSid) -> Result<Option<CallRecord>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as::<_, CallRecord>(
+                r#"
+                select id, call_sid, from_number, caller_withheld, started_at, ended_at, last_step, status,
+                       duration_seconds, outcome, made_report, found_case, transferred, failed_lookups,
+                       pending_sms_number
+                from calls where call_sid = $1
+                "#,
+            )
+            .bind(call_sid.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// The steps of a call in order, as `(step, detail)`.
+    pub async fn call_steps(
+        &self,
+        call_sid: &CallSid,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                r#"
+                select e.step, e.detail from call_events e join calls c on c.id = e.call_id
+                where c.call_sid = $1 order by e.id
+                "#,
+            )
+            .bind(call_sid.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,169 @@
+//! The store: every SQL statement of the service, on SQLite or PostgreSQL.
+//!
+//! [`Store`] is the one domain-level interface the rest of the service sees (`record_call_step`,
+//! `create_phone_case`, `case_status_by_folio`, ...). Behind it sits one of two sqlx pools,
+//! chosen at start-up from the URL scheme: SQLite (the embedded default: a file created if
+//! missing, in WAL mode) or PostgreSQL (for several instances behind a balancer). Each backend has
+//! its own `migrations/` folder with the same version numbers.
+//!
+//! Almost every statement is the same text on both databases (lowercase SQL, `$N` placeholders,
+//! `returning`, `on conflict`), so each method is written once inside [`with_pool!`], which
+//! expands its body once per backend: the compiler checks the body against each driver's types,
+//! and there is no generic-bounds maze. Where the dialects differ, the method matches on the
+//! backend itself.
+//!
+//! Write transactions on SQLite begin with `BEGIN IMMEDIATE`, which takes the write lock up
+//! front: a deferred transaction that reads first and writes later can fail with SQLITE_BUSY when
+//! another connection wrote in between, and no busy timeout can save it.
+
+mod calls;
+mod cases;
+mod catalog;
+mod users;
+
+pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
+pub use cases::{CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
+pub use catalog::Category;
+pub use users::{NewUser, Role};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Expands `$body` once for each backend, with `$pool` bound to that backend's pool.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Which database is behind the store.
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The service's store. Cheap to clone: it is a pool handle.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Someone else changed the row first (optimistic concurrency); reload and try again.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// Starting a transaction that will write, the right way for each database.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://PATH` or `postgres://...`). A SQLite file and
+    /// its folder are created if missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // In WAL mode NORMAL is safe against a crash of the process; only a power cut
+                // can lose the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Invalid(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Backend::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            Backend::Postgres(pool)
+        };
+        Ok(Store { backend })
+    }
+
+    /// Applies the backend's pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("select 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and the console.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}

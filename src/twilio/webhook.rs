@@ -1,0 +1,103 @@
+//! The gate in front of every `/twilio/*` route.
+//!
+//! [`verify_webhook`] reads the form body once, checks `X-Twilio-Signature` against the URL
+//! Twilio requested (rebuilt from `ATIENDE_PUBLIC_URL`, never from the socket, so it works
+//! behind a proxy), and answers 403 without touching anything if the signature is missing or
+//! wrong. A request that passes carries its parsed fields to the handler as a [`WebhookForm`]
+//! and runs inside a tracing span with its CallSid, so every log line of a call can be found.
+//!
+//! Without `TWILIO_AUTH_TOKEN` (demo mode) signatures are not checked.
+
+use crate::app::AppState;
+use crate::twilio::signature;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+/// The largest webhook body we read. Twilio's forms are a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The form fields of a webhook, in the order received.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookForm {
+    pairs: Vec<(String, String)>,
+    /// Whether the body could be read as a form at all.
+    pub well_formed: bool,
+}
+
+impl WebhookForm {
+    /// Parses an `application/x-www-form-urlencoded` body; anything else gives an empty,
+    /// not well-formed form.
+    pub fn parse(body: &[u8]) -> WebhookForm {
+        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+            Ok(pairs) => WebhookForm {
+                pairs,
+                well_formed: true,
+            },
+            Err(_) => WebhookForm::default(),
+        }
+    }
+
+    /// The first value of a field, trimmed, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+/// Checks the signature and hands the parsed form on. See the module documentation.
+pub async fn verify_webhook(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
+    let form = WebhookForm::parse(&bytes);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let url = app.config.public_url(path_and_query);
+
+    if let Some(token) = app.config.auth_token() {
+        let given = parts
+            .headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok());
+        let valid = given.is_some_and(|sig| {
+            form.well_formed && signature::is_valid(token, &url, form.pairs(), sig)
+        });
+        if !valid {
+            tracing::warn!(
+                path = parts.uri.path(),
+                signed = given.is_some(),
+                "rejected a /twilio request with a missing or invalid X-Twilio-Signature"
+            );
+            return (StatusCode::FORBIDDEN, "invalid signature").into_response();
+        }
+    }
+
+    let span = tracing::info_span!(
+        "twilio",
+        call_sid = form.get("CallSid").unwrap_or("-"),
+        message_sid = tracing::field::Empty,
+    );
+    if let Some(sid) = form.get("MessageSid") {
+        span.record("message_sid", sid);
+    }
+    parts.extensions.insert(form);
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .instrument(span)
+        .await
+}

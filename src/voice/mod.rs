@@ -1,0 +1,390 @@
+//! The phone line: Twilio's voice webhooks, answered with TwiML in Spanish.
+//!
+//! A call walks these steps (each one a URL under `/twilio/voice`, each one logged):
+//!
+//! ```text
+//! /twilio/voice ──▶ greeting, emergency numbers, privacy notice, [latest open case], main menu
+//!   /main          1 ─▶ category menu   2 ─▶ folio lookup   0 ─▶ transfer (office hours only)
+//!   /category      digit ─▶ [urgency question] ─▶ recording     9 repeat, * back
+//!   /urgency       1 urgent, 2 not urgent ─▶ recording
+//!   /recorded      the <Record> action: the case is made, the folio said twice
+//!   /recording-status   Twilio's recording callback: makes the case too, if it comes first
+//!   /folio         1 hears the folio again
+//!   /sms-number, /sms-confirm   a caller without caller ID types a mobile number for the SMS
+//!   /lookup, /lookup-next       status by folio
+//!   /transfer-done              the <Dial> ended: nobody answered ─▶ leave a report
+//!   /status        the call ended: duration, final status, abandoned or not
+//!   /fallback      Twilio could not reach the primary handler
+//! ```
+//!
+//! The call's state between steps travels in the query string of the URLs we hand Twilio
+//! (`t` failures so far, `c` category, `u` urgency): Twilio signs those URLs, so the state cannot
+//! be forged, and any instance behind a balancer can answer any step. The database holds the log
+//! and the cases, never a session.
+//!
+//! Every answer is valid TwiML, whatever happens: an unknown key or silence repeats the menu
+//! (three strikes and a polite goodbye); a store error becomes an apology that still lets the
+//! caller leave the report; a panic, a time-out or an unknown URL under `/twilio/voice` is turned
+//! into that same apology by [`safety_net`].
+
+mod calls;
+mod lookup;
+mod menu;
+pub mod prompts;
+mod report;
+mod speech;
+
+pub use prompts::{Key, Prompts};
+
+use crate::app::AppState;
+use crate::domain::{CallSid, CallerId, Timestamp, Urgency};
+use crate::store::{CallStep, StepKind, StoreError};
+use crate::twilio::WebhookForm;
+use crate::twiml::{self, Response};
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+/// How many wrong keys or silences a menu tolerates before saying goodbye.
+pub const MAX_FAILURES: u32 = 3;
+
+/// How many failed folio lookups a call may make before lookups end (guessing guard).
+pub const MAX_FAILED_LOOKUPS: i64 = 3;
+
+/// The phone line's routes. The caller adds the signature check and the safety net.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/twilio/voice", post(calls::incoming))
+        .route("/twilio/voice/status", post(calls::status))
+        .route("/twilio/voice/fallback", post(calls::fallback))
+        .route("/twilio/voice/main", post(menu::main))
+        .route("/twilio/voice/transfer-done", post(menu::transfer_done))
+        .route("/twilio/voice/category", post(report::category))
+        .route("/twilio/voice/urgency", post(report::urgency))
+        .route("/twilio/voice/recorded", post(report::recorded))
+        .route(
+            "/twilio/voice/recording-status",
+            post(report::recording_status),
+        )
+        .route("/twilio/voice/folio", post(report::folio))
+        .route("/twilio/voice/sms-number", post(report::sms_number))
+        .route("/twilio/voice/sms-confirm", post(report::sms_confirm))
+        .route("/twilio/voice/lookup", post(lookup::lookup))
+        .route("/twilio/voice/lookup-next", post(lookup::lookup_next))
+}
+
+/// Public, unsigned routes: the recorded prompts Twilio fetches for `<Play>`.
+pub fn audio_router() -> Router<AppState> {
+    Router::new().route("/audio/prompts/{file}", get(prompt_audio))
+}
+
+async fn prompt_audio(
+    State(app): State<AppState>,
+    Path(file): Path<String>,
+) -> axum::response::Response {
+    let recording = file
+        .strip_suffix(".wav")
+        .and_then(|name| app.prompts.recording(name));
+    match recording {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, "audio/wav"),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            bytes.to_vec(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A TwiML answer.
+#[derive(Debug)]
+pub struct Twiml(pub String);
+
+impl IntoResponse for Twiml {
+    fn into_response(self) -> axum::response::Response {
+        ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], self.0).into_response()
+    }
+}
+
+/// The state a step URL carries (see the module documentation). Parsed leniently: a value that
+/// does not parse is treated as absent, never as an error the caller would hear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepQuery {
+    /// Failures (wrong keys, silences) so far at this step; for recordings, the attempt.
+    pub tries: u32,
+    /// The chosen category.
+    pub category: Option<i64>,
+    pub urgency: Option<Urgency>,
+    /// Set on the apology path, so that a second failure ends the call instead of looping.
+    pub fallback: bool,
+}
+
+impl StepQuery {
+    fn parse(query: Option<&str>) -> StepQuery {
+        let mut q = StepQuery::default();
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "t" => q.tries = v.parse::<u32>().unwrap_or(0).min(MAX_FAILURES),
+                "c" => q.category = v.parse().ok(),
+                "u" => q.urgency = Urgency::from_code(&v),
+                "f" => q.fallback = v == "1",
+                _ => {}
+            }
+        }
+        q
+    }
+
+    /// The query string for a step URL carrying this state.
+    fn to_query(&self) -> String {
+        let mut parts = vec![format!("t={}", self.tries)];
+        if let Some(c) = self.category {
+            parts.push(format!("c={c}"));
+        }
+        if let Some(u) = self.urgency {
+            parts.push(format!("u={}", u.code()));
+        }
+        if self.fallback {
+            parts.push("f=1".to_owned());
+        }
+        parts.join("&")
+    }
+
+    fn with_tries(&self, tries: u32) -> StepQuery {
+        StepQuery {
+            tries,
+            ..self.clone()
+        }
+    }
+}
+
+/// One webhook request of a call: who, which call, what they pressed, where they are.
+#[derive(Debug, Clone)]
+pub struct VoiceCall {
+    pub sid: CallSid,
+    pub caller: CallerId,
+    pub to: Option<String>,
+    pub form: WebhookForm,
+    pub query: StepQuery,
+}
+
+impl VoiceCall {
+    /// The keys pressed, if any. Twilio sends `Digits` only when something was pressed.
+    pub fn digits(&self) -> Option<&str> {
+        self.form.get("Digits")
+    }
+
+    /// Logs a step of the caller's way through the menu.
+    pub async fn log(
+        &self,
+        app: &AppState,
+        step: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.log_kind(app, step, detail, StepKind::Caller).await
+    }
+
+    pub async fn log_kind(
+        &self,
+        app: &AppState,
+        step: &str,
+        detail: Option<&str>,
+        kind: StepKind,
+    ) -> Result<(), StoreError> {
+        app.store
+            .record_call_step(&CallStep {
+                call_sid: &self.sid,
+                caller: &self.caller,
+                to: self.to.as_deref(),
+                step,
+                detail,
+                kind,
+                at: app.clock.now(),
+            })
+            .await
+            .map(drop)
+    }
+}
+
+impl FromRequestParts<AppState> for VoiceCall {
+    type Rejection = Twiml;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let form = parts
+            .extensions
+            .get::<WebhookForm>()
+            .cloned()
+            .unwrap_or_default();
+        let Some(sid) = form.get("CallSid").and_then(CallSid::parse) else {
+            tracing::warn!(
+                path = parts.uri.path(),
+                "voice webhook without a valid CallSid; nothing stored"
+            );
+            let mut s = Speaker::new(app);
+            s.say(Key::InvalidRequest, &[]).hangup();
+            return Err(s.finish());
+        };
+        Ok(VoiceCall {
+            caller: CallerId::parse(form.get("From").or(form.get("Caller"))),
+            to: form.get("To").map(str::to_owned),
+            query: StepQuery::parse(parts.uri.query()),
+            sid,
+            form,
+        })
+    }
+}
+
+/// Builds one TwiML answer from catalogue prompts, in the line's voice.
+pub struct Speaker<'a> {
+    app: &'a AppState,
+    r: Response,
+}
+
+impl<'a> Speaker<'a> {
+    pub fn new(app: &'a AppState) -> Speaker<'a> {
+        Speaker {
+            r: Response::new(&app.config.phone.voice),
+            app,
+        }
+    }
+
+    /// A catalogue prompt (played if recorded, said otherwise).
+    pub fn prompt(&self, key: Key, args: &[(&str, &str)]) -> twiml::Prompt {
+        self.app.prompts.prompt(
+            &self.r,
+            key,
+            args,
+            &self.app.config.public_url("/audio/prompts"),
+        )
+    }
+
+    /// A Say of free text (already rendered from the catalogue).
+    pub fn say_text(&mut self, text: &str) -> &mut Self {
+        self.r.say(text);
+        self
+    }
+
+    pub fn say(&mut self, key: Key, args: &[(&str, &str)]) -> &mut Self {
+        let verb = match self.prompt(key, args) {
+            twiml::Prompt::Say(s) => twiml::Verb::Say(s),
+            twiml::Prompt::Play(p) => twiml::Verb::Play(p),
+            twiml::Prompt::Pause(p) => twiml::Verb::Pause(p),
+        };
+        self.r.verbs.push(verb);
+        self
+    }
+
+    pub fn pause(&mut self, seconds: u32) -> &mut Self {
+        self.r.pause(seconds);
+        self
+    }
+
+    /// A keypad menu: the prompts inside a `<Gather>` that posts to `step`, followed by a
+    /// `<Redirect>` to the same step without digits, which is how silence reaches the handler.
+    pub fn menu(
+        &mut self,
+        step: &str,
+        query: &StepQuery,
+        gather: twiml::Gather,
+        prompts: Vec<twiml::Prompt>,
+    ) -> &mut Self {
+        let url = self.step_url(step, query);
+        let mut gather = twiml::Gather {
+            action: Some(url.clone()),
+            ..gather
+        };
+        gather.children = prompts;
+        self.r.gather(gather);
+        self.r.redirect(&url);
+        self
+    }
+
+    /// The absolute URL of a step with its state.
+    pub fn step_url(&self, step: &str, query: &StepQuery) -> String {
+        self.app
+            .config
+            .public_url(&format!("/twilio/voice/{step}?{}", query.to_query()))
+    }
+
+    pub fn raw(&mut self) -> &mut Response {
+        &mut self.r
+    }
+
+    pub fn hangup(&mut self) -> &mut Self {
+        self.r.hangup();
+        self
+    }
+
+    pub fn finish(self) -> Twiml {
+        Twiml(self.r.to_xml())
+    }
+
+    pub fn app(&self) -> &'a AppState {
+        self.app
+    }
+}
+
+/// Runs a step and turns a store failure into the apology, which still takes the report.
+pub async fn answer(
+    app: &AppState,
+    call: &VoiceCall,
+    step: impl Future<Output = Result<Twiml, StoreError>>,
+) -> Twiml {
+    match step.await {
+        Ok(twiml) => twiml,
+        Err(e) => {
+            tracing::error!(error = %e, "voice step failed; answering with the apology");
+            apology(app, &call.query)
+        }
+    }
+}
+
+/// "We had a technical problem": record the report anyway (category and urgency kept if known),
+/// or, if this is already the apology path, say goodbye.
+pub fn apology(app: &AppState, query: &StepQuery) -> Twiml {
+    let mut s = Speaker::new(app);
+    if query.fallback {
+        s.say(Key::TechnicalErrorFinal, &[]).hangup();
+        return s.finish();
+    }
+    let q = StepQuery {
+        tries: 1,
+        fallback: true,
+        ..query.clone()
+    };
+    s.say(Key::TechnicalError, &[]);
+    report::push_record(&mut s, &q);
+    s.finish()
+}
+
+/// Turns any answer under `/twilio/voice` that is not a success (a time-out, a panic caught
+/// below, an unknown step, a rejected body) into the apology TwiML, so that the caller never
+/// hears Twilio's "an application error has occurred". The signature check sits outside this
+/// layer: a forged request still gets its 403.
+pub async fn safety_net(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    let query = StepQuery::parse(request.uri().query());
+    let response = next.run(request).await;
+    if response.status().is_success() || !path.starts_with("/twilio/voice") {
+        return response;
+    }
+    tracing::error!(status = %response.status(), path, "voice webhook failed; answering with the apology");
+    apology(&app, &query).into_response()
+}
+
+/// The time now, from the app's clock.
+pub fn now(app: &AppState) -> Timestamp {
+    app.clock.now()
+}

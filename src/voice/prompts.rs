@@ -1,0 +1,420 @@
+//! The catalogue of what the phone line says: `prompts/es-MX.toml`, plus optional recordings.
+//!
+//! Loaded once at start-up and checked whole: every key present, no unknown key, no unknown
+//! `{placeholder}`, every recording a PCM mono WAV at 8 or 16 kHz. Any problem stops start-up
+//! with a message naming the key or the file, rather than surfacing mid-call as silence.
+//! When `ATIENDE_PROMPTS_DIR` has no catalogue, the copy built into the binary is used, so an
+//! installed binary speaks without the source tree beside it.
+
+use crate::domain::{CaseStatus, ClosureReason};
+use crate::twiml::{self, Response};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The catalogue shipped in the binary.
+const BUILT_IN: &str = include_str!("../../prompts/es-MX.toml");
+
+/// The catalogue's file name inside the prompts folder.
+pub const CATALOGUE_FILE: &str = "es-MX.toml";
+
+/// Placeholders fixed for the whole deployment: a prompt using only these may be recorded.
+const DEPLOYMENT_PLACEHOLDERS: &[&str] = &["office", "hours", "max_length", "privacy"];
+
+macro_rules! keys {
+    ($($variant:ident = $section:literal . $name:literal [$($ph:literal),*]),+ $(,)?) => {
+        /// A prompt of the catalogue.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Key { $($variant),+ }
+
+        impl Key {
+            pub const ALL: &'static [Key] = &[$(Key::$variant),+];
+
+            /// The TOML section the key lives in.
+            pub fn section(self) -> &'static str {
+                match self { $(Key::$variant => $section),+ }
+            }
+
+            /// The key's name in its section, also the stem of its recording (`greeting.wav`).
+            pub fn name(self) -> &'static str {
+                match self { $(Key::$variant => $name),+ }
+            }
+
+            /// The placeholders the text may use.
+            pub fn placeholders(self) -> &'static [&'static str] {
+                match self { $(Key::$variant => &[$($ph),*]),+ }
+            }
+        }
+    };
+}
+
+keys! {
+    Greeting = "ivr"."greeting" ["office"],
+    Emergency = "ivr"."emergency" [],
+    Privacy = "ivr"."privacy" ["office"],
+    OpenCase = "ivr"."open_case" ["folio", "status"],
+    MainMenu = "ivr"."main_menu" [],
+    MainMenuStaff = "ivr"."main_menu_staff" [],
+    InvalidOption = "ivr"."invalid_option" [],
+    NoInput = "ivr"."no_input" [],
+    TooManyFailures = "ivr"."too_many_failures" [],
+    CategoryIntro = "ivr"."category_intro" [],
+    CategoryOption = "ivr"."category_option" ["category", "digit"],
+    CategoryNavigation = "ivr"."category_navigation" [],
+    UrgencyQuestion = "ivr"."urgency_question" [],
+    RecordInstructions = "ivr"."record_instructions" ["max_length"],
+    NothingRecordedRetry = "ivr"."nothing_recorded_retry" [],
+    NothingRecordedGoodbye = "ivr"."nothing_recorded_goodbye" [],
+    FolioCreated = "ivr"."folio_created" ["folio"],
+    FolioRepeat = "ivr"."folio_repeat" ["folio"],
+    FolioSms = "ivr"."folio_sms" [],
+    FolioHearAgain = "ivr"."folio_hear_again" [],
+    ReportGoodbye = "ivr"."report_goodbye" [],
+    NumberEntry = "ivr"."number_entry" [],
+    NumberReadback = "ivr"."number_readback" ["number"],
+    NumberInvalid = "ivr"."number_invalid" [],
+    NumberConfirmed = "ivr"."number_confirmed" ["last_four"],
+    StatusPrompt = "ivr"."status_prompt" [],
+    StatusInvalid = "ivr"."status_invalid" [],
+    StatusUnknown = "ivr"."status_unknown" ["folio"],
+    StatusFound = "ivr"."status_found" ["folio", "category", "status", "date"],
+    StatusAction = "ivr"."status_action" ["summary"],
+    StatusTooMany = "ivr"."status_too_many" [],
+    StatusNext = "ivr"."status_next" [],
+    Transfer = "ivr"."transfer" [],
+    TransferNoAnswer = "ivr"."transfer_no_answer" [],
+    TransferClosed = "ivr"."transfer_closed" ["hours"],
+    Goodbye = "ivr"."goodbye" ["office"],
+    TechnicalError = "ivr"."technical_error" [],
+    TechnicalErrorFinal = "ivr"."technical_error_final" [],
+    InvalidRequest = "ivr"."invalid_request" [],
+    StatusReceived = "status"."received" [],
+    StatusInReview = "status"."in_review" [],
+    StatusRouted = "status"."routed" ["department"],
+    StatusInProgress = "status"."in_progress" ["department"],
+    StatusAttended = "status"."attended" ["department"],
+    StatusClosed = "status"."closed" [],
+    StatusClosedDuplicate = "status"."closed_duplicate" [],
+    StatusClosedNotApplicable = "status"."closed_not_applicable" [],
+    StatusClosedNotMunicipal = "status"."closed_not_municipal" [],
+    StatusReopened = "status"."reopened" [],
+}
+
+impl Key {
+    /// How a status (and closing reason) is said.
+    pub fn for_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
+        match (status, reason) {
+            (CaseStatus::Received, _) => Key::StatusReceived,
+            (CaseStatus::InReview, _) => Key::StatusInReview,
+            (CaseStatus::Routed, _) => Key::StatusRouted,
+            (CaseStatus::InProgress, _) => Key::StatusInProgress,
+            (CaseStatus::Attended, _) => Key::StatusAttended,
+            (CaseStatus::Closed, Some(ClosureReason::Duplicate)) => Key::StatusClosedDuplicate,
+            (CaseStatus::Closed, Some(ClosureReason::NotApplicable)) => {
+                Key::StatusClosedNotApplicable
+            }
+            (CaseStatus::Closed, Some(ClosureReason::NotMunicipal)) => {
+                Key::StatusClosedNotMunicipal
+            }
+            (CaseStatus::Closed, _) => Key::StatusClosed,
+            (CaseStatus::Reopened, _) => Key::StatusReopened,
+        }
+    }
+
+    fn recordable(self) -> bool {
+        self.placeholders()
+            .iter()
+            .all(|p| DEPLOYMENT_PLACEHOLDERS.contains(p))
+    }
+}
+
+/// A problem with the catalogue or a recording; start-up stops on it.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("{file}: {message}")]
+    Catalogue { file: String, message: String },
+    #[error("{file}: {message}")]
+    Recording { file: String, message: String },
+}
+
+/// The loaded catalogue. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Prompts {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    texts: HashMap<Key, String>,
+    /// Recordings by key, as bytes to serve at `/audio/prompts/KEY.wav`.
+    recordings: HashMap<Key, Arc<[u8]>>,
+}
+
+impl Prompts {
+    /// Loads `DIR/es-MX.toml` (or the built-in catalogue if the folder has none) and every
+    /// `DIR/KEY.wav`.
+    pub fn load(dir: &Path) -> Result<Prompts, PromptError> {
+        let file = dir.join(CATALOGUE_FILE);
+        let (text, file_name) = match std::fs::read_to_string(&file) {
+            Ok(text) => (text, file.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (BUILT_IN.to_owned(), format!("built-in {CATALOGUE_FILE}"))
+            }
+            Err(e) => {
+                return Err(PromptError::Catalogue {
+                    file: file.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let texts = parse_catalogue(&text, &file_name)?;
+        let mut recordings = HashMap::new();
+        for key in Key::ALL {
+            let path = dir.join(format!("{}.wav", key.name()));
+            if !path.exists() {
+                continue;
+            }
+            if key.section() != "ivr" || !key.recordable() {
+                return Err(PromptError::Recording {
+                    file: path.display().to_string(),
+                    message: "this prompt changes on every call and cannot be a recording".into(),
+                });
+            }
+            recordings.insert(*key, check_recording(&path)?);
+        }
+        Ok(Prompts {
+            inner: Arc::new(Inner { texts, recordings }),
+        })
+    }
+
+    /// The built-in catalogue, without recordings.
+    pub fn built_in() -> Prompts {
+        let texts = parse_catalogue(BUILT_IN, "built-in").expect("the built-in catalogue is valid");
+        Prompts {
+            inner: Arc::new(Inner {
+                texts,
+                recordings: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The text of a prompt with its placeholders filled.
+    pub fn text(&self, key: Key, args: &[(&str, &str)]) -> String {
+        let mut text = self.inner.texts[&key].clone();
+        for (name, value) in args {
+            debug_assert!(
+                key.placeholders().contains(name),
+                "{key:?} has no {{{name}}}"
+            );
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+
+    /// The recording of a prompt, if it has one.
+    pub fn recording(&self, name: &str) -> Option<Arc<[u8]>> {
+        let key = Key::ALL
+            .iter()
+            .find(|k| k.section() == "ivr" && k.name() == name)?;
+        self.inner.recordings.get(key).cloned()
+    }
+
+    /// The prompt as something a `<Gather>` can hold: `<Play>` of its recording when there is
+    /// one, `<Say>` of its text otherwise. `audio_base` is the public URL of `/audio/prompts`.
+    pub fn prompt(
+        &self,
+        r: &Response,
+        key: Key,
+        args: &[(&str, &str)],
+        audio_base: &str,
+    ) -> twiml::Prompt {
+        if self.inner.recordings.contains_key(&key) {
+            twiml::Prompt::Play(twiml::Play {
+                loop_count: None,
+                url: format!("{audio_base}/{}.wav", key.name()),
+            })
+        } else {
+            twiml::Prompt::Say(r.say_verb(&self.text(key, args)))
+        }
+    }
+}
+
+fn parse_catalogue(text: &str, file: &str) -> Result<HashMap<Key, String>, PromptError> {
+    let err = |message: String| PromptError::Catalogue {
+        file: file.to_owned(),
+        message,
+    };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| err(e.message().to_owned()))?;
+    let mut texts = HashMap::new();
+    for (section, value) in &table {
+        let toml::Value::Table(entries) = value else {
+            return Err(err(format!("{section:?} must be a [section]")));
+        };
+        for (name, value) in entries {
+            let key = Key::ALL
+                .iter()
+                .find(|k| k.section() == section && k.name() == name)
+                .ok_or_else(|| err(format!("unknown prompt {section}.{name}")))?;
+            let toml::Value::String(s) = value else {
+                return Err(err(format!("{section}.{name} must be a string")));
+            };
+            check_placeholders(*key, s).map_err(|m| err(format!("{section}.{name}: {m}")))?;
+            texts.insert(*key, s.trim().to_owned());
+        }
+    }
+    if let Some(missing) = Key::ALL.iter().find(|k| !texts.contains_key(k)) {
+        return Err(err(format!(
+            "missing prompt {}.{}",
+            missing.section(),
+            missing.name()
+        )));
+    }
+    Ok(texts)
+}
+
+fn check_placeholders(key: Key, text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("empty text".into());
+    }
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| "unclosed {".to_owned())?;
+        let name = &rest[start + 1..start + end];
+        if !key.placeholders().contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; this prompt may use {:?}",
+                key.placeholders()
+            ));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    Ok(())
+}
+
+/// Reads a prompt recording and checks it is something Twilio plays well on a phone line.
+fn check_recording(path: &PathBuf) -> Result<Arc<[u8]>, PromptError> {
+    let err = |message: String| PromptError::Recording {
+        file: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let reader = hound::WavReader::new(std::io::Cursor::new(&bytes))
+        .map_err(|e| err(format!("not a WAV file: {e}")))?;
+    let spec = reader.spec();
+    if spec.sample_format != hound::SampleFormat::Int {
+        return Err(err("must be PCM (integer samples)".into()));
+    }
+    if spec.channels != 1 {
+        return Err(err(format!("must be mono, has {} channels", spec.channels)));
+    }
+    if !matches!(spec.sample_rate, 8000 | 16000) {
+        return Err(err(format!(
+            "must be 8000 or 16000 Hz, is {} Hz",
+            spec.sample_rate
+        )));
+    }
+    if reader.duration() == 0 {
+        return Err(err("has no samples".into()));
+    }
+    Ok(bytes.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(path: &Path, rate: u32, channels: u16) {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..rate {
+            for _ in 0..channels {
+                w.write_sample(((i as f32 * 0.1).sin() * 8000.0) as i16)
+                    .unwrap();
+            }
+        }
+        w.finalize().unwrap();
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("atiende-prompts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn built_in_catalogue_is_complete() {
+        let p = Prompts::built_in();
+        for key in Key::ALL {
+            assert!(!p.text(*key, &[]).is_empty(), "{key:?}");
+        }
+        assert_eq!(
+            p.text(
+                Key::Greeting,
+                &[("office", "la Dirección de Participación Ciudadana")]
+            ),
+            "Gracias por llamar a la Dirección de Participación Ciudadana."
+        );
+    }
+
+    #[test]
+    fn catalogue_errors_name_the_prompt() {
+        let e = parse_catalogue("[ivr]\ngreeting = \"Hola {nombre}\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("ivr.greeting"), "{e}");
+        let e = parse_catalogue("[ivr]\nnope = \"x\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown prompt ivr.nope"), "{e}");
+        let e = parse_catalogue("[ivr]\ngreeting = \"Hola\"\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("missing prompt"), "{e}");
+    }
+
+    #[test]
+    fn recordings_are_checked_and_played() {
+        let dir = temp_dir("ok");
+        std::fs::write(dir.join(CATALOGUE_FILE), BUILT_IN).unwrap();
+        tone(&dir.join("greeting.wav"), 8000, 1);
+        let p = Prompts::load(&dir).unwrap();
+        let r = Response::new("v");
+        assert!(matches!(
+            p.prompt(&r, Key::Greeting, &[], "https://x/audio/prompts"),
+            twiml::Prompt::Play(ref play) if play.url == "https://x/audio/prompts/greeting.wav"
+        ));
+        assert!(matches!(
+            p.prompt(&r, Key::MainMenu, &[], "u"),
+            twiml::Prompt::Say(_)
+        ));
+        assert!(p.recording("greeting").is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_recordings_stop_start_up_naming_the_file() {
+        for (name, rate, channels, wav) in [
+            ("stereo", 8000, 2, "greeting.wav"),
+            ("rate", 44100, 1, "greeting.wav"),
+            ("dynamic", 8000, 1, "folio_created.wav"),
+        ] {
+            let dir = temp_dir(name);
+            tone(&dir.join(wav), rate, channels);
+            let e = Prompts::load(&dir).unwrap_err();
+            assert!(e.to_string().contains(wav), "{e}");
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+        let dir = temp_dir("garbage");
+        std::fs::write(dir.join("goodbye.wav"), b"not a wav").unwrap();
+        let e = Prompts::load(&dir).unwrap_err();
+        assert!(
+            e.to_string().contains("goodbye.wav") && e.to_string().contains("not a WAV"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

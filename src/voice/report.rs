@@ -1,0 +1,484 @@
+//! Making a report: category, urgency, the recording, the folio, and a number for the SMS.
+
+use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
+use super::{Key, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
+use crate::app::AppState;
+use crate::domain::{PhoneNumber, RecordingSid, Urgency};
+use crate::store::{CaseRecord, Category, NewPhoneCase, StepKind, StoreError};
+use crate::twiml::{Gather, Record};
+use axum::extract::State;
+
+/// Seconds a caller has between digits when typing a phone number.
+const NUMBER_TIMEOUT: u32 = 8;
+
+/// The category menu, read from the database.
+pub async fn push_category_menu(s: &mut Speaker<'_>, query: &StepQuery) -> Result<(), StoreError> {
+    let categories = s.app().store.phone_menu_categories().await?;
+    render_category_menu(s, &categories, query);
+    Ok(())
+}
+
+fn render_category_menu(s: &mut Speaker<'_>, categories: &[Category], query: &StepQuery) {
+    let mut prompts = vec![s.prompt(Key::CategoryIntro, &[])];
+    for c in categories {
+        let digit = c.digit.as_deref().unwrap_or_default();
+        prompts.push(s.prompt(
+            Key::CategoryOption,
+            &[
+                ("category", &speech::mid_sentence(&c.name)),
+                ("digit", digit),
+            ],
+        ));
+    }
+    prompts.push(s.prompt(Key::CategoryNavigation, &[]));
+    s.menu(
+        "category",
+        query,
+        Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
+        prompts,
+    );
+}
+
+/// `POST /twilio/voice/category`: the caller picked a category (or 9, *, nothing).
+pub async fn category(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, choose_category(&app, &call)).await
+}
+
+async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let categories = app.store.phone_menu_categories().await?;
+    let mut s = Speaker::new(app);
+    let chosen = call
+        .digits()
+        .and_then(|d| categories.iter().find(|c| c.digit.as_deref() == Some(d)));
+    let detail = match (call.digits(), chosen) {
+        (_, Some(c)) => {
+            let q = StepQuery {
+                category: Some(c.id),
+                ..StepQuery::default()
+            };
+            if c.asks_urgency {
+                push_urgency_question(&mut s, &q);
+            } else {
+                push_record(
+                    &mut s,
+                    &StepQuery {
+                        urgency: Some(Urgency::Unknown),
+                        ..q
+                    },
+                );
+            }
+            c.code.clone()
+        }
+        (Some("9"), None) => {
+            render_category_menu(&mut s, &categories, &call.query);
+            "repeat".to_owned()
+        }
+        (Some("*"), None) => {
+            menu::push_main_menu(&mut s, &StepQuery::default());
+            "back to main menu".to_owned()
+        }
+        _ => retry_or_goodbye(&mut s, call, |s, q| render_category_menu(s, &categories, q))
+            .to_owned(),
+    };
+    call.log(
+        app,
+        "category_menu",
+        Some(&menu::format_detail(call, &detail)),
+    )
+    .await?;
+    Ok(s.finish())
+}
+
+fn push_urgency_question(s: &mut Speaker<'_>, query: &StepQuery) {
+    let prompts = vec![s.prompt(Key::UrgencyQuestion, &[])];
+    s.menu(
+        "urgency",
+        query,
+        Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
+        prompts,
+    );
+}
+
+/// `POST /twilio/voice/urgency`: is there immediate risk? 1 yes, 2 no.
+pub async fn urgency(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, answer_urgency(&app, &call)).await
+}
+
+async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let mut s = Speaker::new(app);
+    let q = &call.query;
+    let record_with = |s: &mut Speaker<'_>, urgency| {
+        push_record(
+            s,
+            &StepQuery {
+                tries: 0,
+                urgency: Some(urgency),
+                ..q.clone()
+            },
+        )
+    };
+    let detail = match (q.category, call.digits()) {
+        // Without a category (a hand-made URL) start the report again.
+        (None, _) => {
+            push_category_menu(&mut s, &StepQuery::default()).await?;
+            "no category, back to category menu"
+        }
+        (Some(_), Some("1")) => {
+            record_with(&mut s, Urgency::Urgent);
+            "urgent"
+        }
+        (Some(_), Some("2")) => {
+            record_with(&mut s, Urgency::NotUrgent);
+            "not urgent"
+        }
+        (Some(_), digits) => match next_try(q) {
+            Some(next) => {
+                s.say(
+                    if digits.is_none() {
+                        Key::NoInput
+                    } else {
+                        Key::InvalidOption
+                    },
+                    &[],
+                );
+                push_urgency_question(&mut s, &next);
+                if digits.is_none() {
+                    "silence"
+                } else {
+                    "invalid"
+                }
+            }
+            // Never lose a report over this question: record it with the urgency unknown.
+            None => {
+                record_with(&mut s, Urgency::Unknown);
+                "no answer, recording anyway"
+            }
+        },
+    };
+    call.log(app, "urgency", Some(&menu::format_detail(call, detail)))
+        .await?;
+    Ok(s.finish())
+}
+
+/// The recording instructions and the `<Record>`, followed by a redirect for "nothing was
+/// recorded" (an empty recording falls through to the next verb instead of calling `action`).
+pub fn push_record(s: &mut Speaker<'_>, query: &StepQuery) {
+    let phone = &s.app().config.phone;
+    let max_length = speech::duration(phone.record_max_seconds);
+    let (silence, max_seconds) = (phone.record_silence_seconds, phone.record_max_seconds);
+    s.say(Key::RecordInstructions, &[("max_length", &max_length)]);
+    let action = s.step_url("recorded", query);
+    let callback = s.step_url("recording-status", query);
+    s.raw()
+        .record(Record {
+            action: Some(action.clone()),
+            method: Some("POST".to_owned()),
+            timeout: Some(silence),
+            finish_on_key: Some("#".to_owned()),
+            max_length: Some(max_seconds),
+            play_beep: Some(true),
+            trim: Some("trim-silence".to_owned()),
+            recording_status_callback: Some(callback),
+            recording_status_callback_event: Some("completed absent".to_owned()),
+            recording_status_callback_method: Some("POST".to_owned()),
+        })
+        .redirect(&action);
+}
+
+/// The recording Twilio describes in a webhook, if it describes one with sound in it.
+struct RecordingInfo<'a> {
+    sid: RecordingSid,
+    url: Option<&'a str>,
+    duration: Option<i64>,
+}
+
+impl<'a> RecordingInfo<'a> {
+    fn from_call(call: &'a VoiceCall) -> Option<RecordingInfo<'a>> {
+        let sid = call
+            .form
+            .get("RecordingSid")
+            .and_then(RecordingSid::parse)?;
+        let duration = call
+            .form
+            .get("RecordingDuration")
+            .and_then(|d| d.parse::<i64>().ok());
+        if duration.is_some_and(|d| d <= 0) {
+            return None;
+        }
+        Some(RecordingInfo {
+            sid,
+            url: call.form.get("RecordingUrl"),
+            duration,
+        })
+    }
+}
+
+/// Makes the case of this recording, or finds the one already made.
+async fn make_case(
+    app: &AppState,
+    call: &VoiceCall,
+    rec: &RecordingInfo<'_>,
+) -> Result<(CaseRecord, bool), StoreError> {
+    let (case, created) = app
+        .store
+        .create_phone_case(&NewPhoneCase {
+            call_sid: &call.sid,
+            caller: call.caller.number(),
+            category_id: call.query.category,
+            urgency: call.query.urgency.unwrap_or(Urgency::Unknown),
+            recording_sid: &rec.sid,
+            recording_url: rec.url,
+            recording_duration_seconds: rec.duration,
+            at: app.clock.now(),
+        })
+        .await?;
+    if created {
+        tracing::info!(folio = %case.folio, "case created from a phone report");
+    }
+    Ok((case, created))
+}
+
+/// `POST /twilio/voice/recorded`: the `<Record>` ended (the action request), or nothing was
+/// recorded (the redirect after it).
+pub async fn recorded(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, after_recording(&app, &call)).await
+}
+
+async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let hung_up = call.digits() == Some("hangup");
+    let mut s = Speaker::new(app);
+    let Some(rec) = RecordingInfo::from_call(call) else {
+        let detail = if hung_up {
+            s.hangup();
+            "caller hung up"
+        } else if call.query.tries == 0 && !call.query.fallback {
+            s.say(Key::NothingRecordedRetry, &[]);
+            push_record(&mut s, &call.query.with_tries(1));
+            "retry"
+        } else {
+            s.say(Key::NothingRecordedGoodbye, &[]).hangup();
+            "goodbye"
+        };
+        call.log(app, "nothing_recorded", Some(detail)).await?;
+        return Ok(s.finish());
+    };
+    let (case, created) = make_case(app, call, &rec).await?;
+    let detail = format!(
+        "folio {}{}{}",
+        case.folio,
+        if created {
+            ""
+        } else {
+            " (already made by the callback)"
+        },
+        if hung_up { ", caller hung up" } else { "" }
+    );
+    call.log(app, "recorded", Some(&detail)).await?;
+    if hung_up {
+        // Twilio does not play this answer; the call is over.
+        s.hangup();
+    } else {
+        push_folio_confirmation(&mut s, &case);
+    }
+    Ok(s.finish())
+}
+
+/// `POST /twilio/voice/recording-status`: Twilio's recording status callback. It may come before
+/// or after the action request, or instead of it when the caller hung up; it may repeat.
+pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    let status = call.form.get("RecordingStatus").unwrap_or("unknown");
+    let result: Result<(), StoreError> = async {
+        let detail = match (status, call.form.get("ErrorCode")) {
+            (s, Some(code)) => format!("{s} (error {code})"),
+            (s, None) => s.to_owned(),
+        };
+        call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
+            .await?;
+        if status == "completed" {
+            if let Some(rec) = RecordingInfo::from_call(&call) {
+                make_case(&app, &call, &rec).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        // The action request makes the case too; this only loses the callback's log line.
+        tracing::error!(error = %e, status, "could not handle the recording status callback");
+    }
+    Twiml(crate::twiml::Response::new("").to_xml())
+}
+
+/// The folio, twice, digit by digit; then either the offer to hear it again (the SMS goes to the
+/// caller's number) or the number entry for a caller without caller ID.
+fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
+    let folio = speech::digits(&case.folio);
+    s.say(Key::FolioCreated, &[("folio", &folio)])
+        .pause(1)
+        .say(Key::FolioRepeat, &[("folio", &folio)]);
+    if case.sms_number.is_some() {
+        s.say(Key::FolioSms, &[]);
+        push_hear_again(s);
+    } else {
+        push_number_entry(s, &StepQuery::default());
+    }
+}
+
+fn push_hear_again(s: &mut Speaker<'_>) {
+    let prompts = vec![s.prompt(Key::FolioHearAgain, &[])];
+    s.menu(
+        "folio",
+        &StepQuery::default(),
+        Gather::keypad().num_digits(1).timeout(5),
+        prompts,
+    );
+}
+
+/// `POST /twilio/voice/folio`: 1 hears the folio again; anything else ends the call.
+pub async fn folio(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, repeat_folio(&app, &call)).await
+}
+
+async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let mut s = Speaker::new(app);
+    let case = app.store.case_of_call(&call.sid).await?;
+    let detail = match (call.digits(), case) {
+        (Some("1"), Some(case)) => {
+            s.say(Key::FolioRepeat, &[("folio", &speech::digits(&case.folio))]);
+            push_hear_again(&mut s);
+            "repeat"
+        }
+        _ => {
+            s.say(Key::ReportGoodbye, &[]).hangup();
+            "goodbye"
+        }
+    };
+    call.log(app, "folio", Some(detail)).await?;
+    Ok(s.finish())
+}
+
+fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
+    let prompts = vec![s.prompt(Key::NumberEntry, &[])];
+    s.menu(
+        "sms-number",
+        query,
+        Gather::keypad()
+            .num_digits(10)
+            .timeout(NUMBER_TIMEOUT)
+            .finish_on_key("#"),
+        prompts,
+    );
+}
+
+fn push_readback(s: &mut Speaker<'_>, number: &PhoneNumber, query: &StepQuery) {
+    let prompts = vec![s.prompt(
+        Key::NumberReadback,
+        &[("number", &speech::digits(number.national_digits()))],
+    )];
+    s.menu(
+        "sms-confirm",
+        query,
+        Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
+        prompts,
+    );
+}
+
+/// `POST /twilio/voice/sms-number`: a caller without caller ID typed a number (or skipped).
+pub async fn sms_number(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, take_number(&app, &call)).await
+}
+
+async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let mut s = Speaker::new(app);
+    let detail = match call.digits().map(PhoneNumber::mexican) {
+        None => {
+            s.say(Key::ReportGoodbye, &[]).hangup();
+            "skipped".to_owned()
+        }
+        Some(Ok(number)) => {
+            app.store
+                .set_pending_sms_number(&call.sid, Some(number.as_str()))
+                .await?;
+            push_readback(&mut s, &number, &StepQuery::default());
+            format!("typed a number ending in {}", number.last_four())
+        }
+        Some(Err(_)) => match next_try(&call.query) {
+            Some(next) => {
+                s.say(Key::NumberInvalid, &[]);
+                push_number_entry(&mut s, &next);
+                "invalid number".to_owned()
+            }
+            None => {
+                s.say(Key::ReportGoodbye, &[]).hangup();
+                "invalid number, goodbye".to_owned()
+            }
+        },
+    };
+    call.log(app, "sms_number", Some(&detail)).await?;
+    Ok(s.finish())
+}
+
+/// `POST /twilio/voice/sms-confirm`: 1 keeps the number read back, 2 types it again.
+pub async fn sms_confirm(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+    answer(&app, &call, confirm_number(&app, &call)).await
+}
+
+async fn confirm_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
+    let mut s = Speaker::new(app);
+    let pending = app
+        .store
+        .call(&call.sid)
+        .await?
+        .and_then(|c| c.pending_sms_number)
+        .and_then(|n| PhoneNumber::parse(&n).ok());
+    let case = app.store.case_of_call(&call.sid).await?;
+    let detail = match (call.digits(), pending, case) {
+        (_, None, _) | (_, _, None) => {
+            s.say(Key::ReportGoodbye, &[]).hangup();
+            "nothing to confirm"
+        }
+        (Some("1"), Some(number), Some(case)) => {
+            app.store
+                .set_case_sms_number(case.id, &number, app.clock.now())
+                .await?;
+            app.store.set_pending_sms_number(&call.sid, None).await?;
+            s.say(
+                Key::NumberConfirmed,
+                &[("last_four", &speech::digits(number.last_four()))],
+            )
+            .say(Key::ReportGoodbye, &[])
+            .hangup();
+            "confirmed"
+        }
+        (Some("2"), Some(_), Some(_)) => {
+            app.store.set_pending_sms_number(&call.sid, None).await?;
+            push_number_entry(&mut s, &StepQuery::default());
+            "type again"
+        }
+        (digits, Some(number), Some(_)) => match next_try(&call.query) {
+            Some(next) => {
+                s.say(
+                    if digits.is_none() {
+                        Key::NoInput
+                    } else {
+                        Key::InvalidOption
+                    },
+                    &[],
+                );
+                push_readback(&mut s, &number, &next);
+                if digits.is_none() {
+                    "silence"
+                } else {
+                    "invalid"
+                }
+            }
+            None => {
+                s.say(Key::ReportGoodbye, &[]).hangup();
+                "not confirmed, goodbye"
+            }
+        },
+    };
+    call.log(app, "sms_confirm", Some(&menu::format_detail(call, detail)))
+        .await?;
+    Ok(s.finish())
+}
