@@ -35,6 +35,7 @@ mod report;
 mod speech;
 
 pub use prompts::{Key, Prompts};
+pub use speech::digits as speech_digits;
 
 use crate::app::AppState;
 use crate::domain::{CallSid, CallerId, Timestamp, Urgency};

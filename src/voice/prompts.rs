@@ -198,14 +198,11 @@ impl Prompts {
         }
     }
 
-    /// The text of a prompt with its placeholders filled.
+    /// The text of a prompt with its placeholders filled. Arguments the prompt does not use are
+    /// ignored (a status said without its department, say).
     pub fn text(&self, key: Key, args: &[(&str, &str)]) -> String {
         let mut text = self.inner.texts[&key].clone();
         for (name, value) in args {
-            debug_assert!(
-                key.placeholders().contains(name),
-                "{key:?} has no {{{name}}}"
-            );
             text = text.replace(&format!("{{{name}}}"), value);
         }
         text

@@ -1,0 +1,307 @@
+//! The test harness: a fresh service per test, on SQLite or PostgreSQL, with Twilio played by
+//! the library's own call simulator over real HTTP on loopback.
+//!
+//! PostgreSQL tests need `ATIENDE_TEST_POSTGRES_URL` (a role that may create schemas, e.g.
+//! `postgres://atiende:atiende@localhost/postgres`). Without it they are skipped, except under
+//! `CI=true`, where a skip is a failure. Each test gets its own schema, dropped when the test
+//! ends; schemas left by a crashed run are dropped by the next one.
+
+use atiende::app::{AppState, Application, Clock};
+use atiende::config::Config;
+use atiende::sim::{SimCall, Twilio};
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::America::Mexico_City;
+use sqlx::Connection;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The auth token every test service is configured with (so every request is signed).
+pub const TOKEN: &str = "test-auth-token-0123456789abcdef";
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+/// A Mexican mobile number callers use in tests.
+pub const CALLER: &str = "+525512345678";
+
+/// Friday 27 November 2026, 10:00 in Mexico City: inside the default office hours.
+pub fn office_hours_now() -> DateTime<Utc> {
+    Mexico_City
+        .with_ymd_and_hms(2026, 11, 27, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Saturday 28 November 2026, 10:00 in Mexico City: outside the default office hours.
+pub fn weekend_now() -> DateTime<Utc> {
+    Mexico_City
+        .with_ymd_and_hms(2026, 11, 28, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// How to start a test service.
+pub struct Options {
+    pub settings: Vec<(&'static str, String)>,
+    pub clock: DateTime<Utc>,
+    /// `None` is demo mode (no token).
+    pub token: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            settings: Vec::new(),
+            clock: office_hours_now(),
+            token: Some(TOKEN),
+        }
+    }
+}
+
+impl Options {
+    pub fn with(mut self, key: &'static str, value: &str) -> Options {
+        self.settings.push((key, value.to_owned()));
+        self
+    }
+}
+
+/// A running service and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub twilio: Twilio,
+    pub db: Db,
+    pub client: reqwest::Client,
+    schema: Option<(String, String)>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+static SCHEMA_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The PostgreSQL URL for tests, or `None` to skip (never under CI).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ATIENDE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but ATIENDE_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run"
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Starts a service on `db` with default options; `None` when PostgreSQL is not available.
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, Options::default()).await
+}
+
+pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, schema) = match db {
+        Db::Sqlite => (
+            format!("sqlite://{}", dir.path().join("atiende.db").display()),
+            None,
+        ),
+        Db::Postgres => {
+            let admin = postgres_url()?;
+            let schema = format!(
+                "atiende_test_{}_{}",
+                std::process::id(),
+                SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            drop_orphan_schemas(&mut conn).await;
+            sqlx::query(&format!("create schema {schema}"))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            let mut url = url::Url::parse(&admin).expect("ATIENDE_TEST_POSTGRES_URL is a URL");
+            url.query_pairs_mut()
+                .append_pair("options", &format!("-c search_path={schema}"));
+            (url.to_string(), Some((admin, schema)))
+        }
+    };
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("ATIENDE_LISTEN", "127.0.0.1:0".into()),
+        ("DATABASE_URL", database_url),
+        ("ATIENDE_DATA_DIR", dir.path().display().to_string()),
+        // The catalogue in the repository, which the tests check.
+        (
+            "ATIENDE_PROMPTS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
+        ),
+        ("TWILIO_API_BASE", "http://127.0.0.1:9".into()),
+    ];
+    if let Some(token) = options.token {
+        pairs.push(("TWILIO_AUTH_TOKEN", token.into()));
+        pairs.push(("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()));
+        pairs.push(("TWILIO_PHONE_NUMBER", "+525500000000".into()));
+    }
+    pairs.extend(options.settings);
+    let config =
+        Config::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("valid test config");
+    let app = Application::build_with_clock(config, Clock::fixed(options.clock))
+        .await
+        .expect("the service builds");
+    let state = app.state().clone();
+    let base = state
+        .config
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let connect = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the service runs");
+    });
+    let mut twilio = Twilio::new(&base, options.token);
+    twilio.connect_base = connect;
+    twilio.account_sid = ACCOUNT_SID.to_owned();
+    Some(TestApp {
+        base,
+        state,
+        twilio,
+        db,
+        client: reqwest::Client::new(),
+        schema,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    })
+}
+
+/// Drops the schemas of test processes that are no longer running.
+async fn drop_orphan_schemas(conn: &mut sqlx::PgConnection) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    if ONCE.set(()).is_err() {
+        return;
+    }
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "select schema_name::text from information_schema.schemata where schema_name like 'atiende_test_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for schema in schemas {
+        let pid = schema.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+}
+
+impl TestApp {
+    /// A call from `from` (`None`: withheld caller ID), greeted and waiting at the main menu.
+    pub async fn call(&self, from: Option<&str>) -> SimCall {
+        self.twilio.call(from).await.expect("the call is answered")
+    }
+
+    /// A signed POST to a path under the public URL, with exactly these fields.
+    pub async fn post_signed(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.twilio
+            .post(&format!("{}{path}", self.base), &params)
+            .await
+            .expect("request sent")
+    }
+
+    /// A POST with a given signature header (or none) and a raw body.
+    pub async fn post_raw(&self, path: &str, body: &str, signature: Option<&str>) -> (u16, String) {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.twilio.connect_base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        let res = req.send().await.expect("request sent");
+        (res.status().as_u16(), res.text().await.expect("body"))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.twilio.connect_base))
+            .send()
+            .await
+            .expect("request sent");
+        (res.status().as_u16(), res.text().await.expect("body"))
+    }
+
+    /// Stops the service and drops the test's schema.
+    pub async fn stop(mut self) {
+        self.shutdown_now().await;
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some((admin, schema)) = self.schema.take() {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Declares each named `async fn(Db)` as two tests, `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Db::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::helpers::Db::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
+/// Starts the app or returns from the test (PostgreSQL not configured outside CI).
+#[macro_export]
+macro_rules! app_or_skip {
+    ($db:expr) => {
+        app_or_skip!($db, $crate::helpers::Options::default())
+    };
+    ($db:expr, $options:expr) => {
+        match $crate::helpers::spawn_app_with($db, $options).await {
+            Some(app) => app,
+            None => {
+                eprintln!("skipped: ATIENDE_TEST_POSTGRES_URL is not set");
+                return;
+            }
+        }
+    };
+}
