@@ -362,7 +362,7 @@ pub fn apology(app: &AppState, query: &StepQuery) -> Twiml {
         ..query.clone()
     };
     s.say(Key::TechnicalError, &[]);
-    report::push_record(&mut s, &q);
+    report::push_record_verb(&mut s, &q);
     s.finish()
 }
 

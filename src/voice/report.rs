@@ -163,10 +163,15 @@ async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
 /// The recording instructions and the `<Record>`, followed by a redirect for "nothing was
 /// recorded" (an empty recording falls through to the next verb instead of calling `action`).
 pub fn push_record(s: &mut Speaker<'_>, query: &StepQuery) {
-    let phone = &s.app().config.phone;
-    let max_length = speech::duration(phone.record_max_seconds);
-    let (silence, max_seconds) = (phone.record_silence_seconds, phone.record_max_seconds);
+    let max_length = speech::duration(s.app().config.phone.record_max_seconds);
     s.say(Key::RecordInstructions, &[("max_length", &max_length)]);
+    push_record_verb(s, query);
+}
+
+/// The `<Record>` alone (for the apology, whose own text gives the instructions).
+pub fn push_record_verb(s: &mut Speaker<'_>, query: &StepQuery) {
+    let phone = &s.app().config.phone;
+    let (silence, max_seconds) = (phone.record_silence_seconds, phone.record_max_seconds);
     let action = s.step_url("recorded", query);
     let callback = s.step_url("recording-status", query);
     s.raw()
