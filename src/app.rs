@@ -99,6 +99,7 @@ impl Application {
             );
         }
         tracing::info!(
+            listen = %listener.local_addr()?,
             database = store.backend_name(),
             public_url = %config.public_url,
             "atiende ready"

@@ -1,6 +1,7 @@
 //! Logging: `tracing` to standard error, filtered by `ATIENDE_LOG` (or `RUST_LOG`).
 //! Each webhook runs in a span carrying its CallSid, so one call's lines can be found together.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
@@ -13,6 +14,7 @@ pub fn init(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

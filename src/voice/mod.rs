@@ -197,6 +197,7 @@ impl VoiceCall {
         detail: Option<&str>,
         kind: StepKind,
     ) -> Result<(), StoreError> {
+        tracing::info!(step, detail = detail.unwrap_or(""), "call step");
         app.store
             .record_call_step(&CallStep {
                 call_sid: &self.sid,
@@ -388,4 +389,30 @@ pub async fn safety_net(
 /// The time now, from the app's clock.
 pub fn now(app: &AppState) -> Timestamp {
     app.clock.now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_state_round_trips_through_the_query() {
+        let q = StepQuery {
+            tries: 2,
+            category: Some(4),
+            urgency: Some(Urgency::Urgent),
+            fallback: true,
+        };
+        assert_eq!(q.to_query(), "t=2&c=4&u=urgent&f=1");
+        assert_eq!(StepQuery::parse(Some(&q.to_query())), q);
+    }
+
+    #[test]
+    fn step_state_is_read_leniently() {
+        assert_eq!(StepQuery::parse(None), StepQuery::default());
+        let q = StepQuery::parse(Some("t=abc&c=zzz&u=panic&f=yes&x=1"));
+        assert_eq!(q, StepQuery::default());
+        // A forged huge counter cannot skip past the last try.
+        assert_eq!(StepQuery::parse(Some("t=999")).tries, MAX_FAILURES);
+    }
 }
