@@ -90,6 +90,9 @@ impl Folio {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(FolioError::NotDigits);
         }
+        // No folio starts with 0, and leading zeros do not change a Damm check: a caller who
+        // typed one too many still finds the case.
+        let digits = digits.trim_start_matches('0').to_owned();
         if !(MIN_FOLIO_DIGITS..=MAX_FOLIO_DIGITS).contains(&digits.len()) {
             return Err(FolioError::Length);
         }
@@ -179,7 +182,13 @@ mod tests {
                 let mut wrong = digits.clone();
                 wrong[i] = d;
                 let wrong = String::from_utf8(wrong).unwrap();
-                assert_eq!(Folio::parse(&wrong), Err(FolioError::CheckDigit), "{wrong}");
+                // A leading 0 is dropped and leaves too few digits: rejected as too short.
+                let expected = if wrong.starts_with('0') {
+                    FolioError::Length
+                } else {
+                    FolioError::CheckDigit
+                };
+                assert_eq!(Folio::parse(&wrong), Err(expected), "{wrong}");
             }
         }
         for i in 0..digits.len() - 1 {
@@ -203,8 +212,10 @@ mod tests {
         let typed = format!("{}#", f.as_str());
         assert_eq!(Folio::parse(&typed), Ok(f.clone()));
         let spaced = format!(" {} {} ", &f.as_str()[..3], &f.as_str()[3..]);
-        assert_eq!(Folio::parse(&spaced), Ok(f));
+        assert_eq!(Folio::parse(&spaced), Ok(f.clone()));
+        assert_eq!(Folio::parse(&format!("00{f}")), Ok(f));
         assert_eq!(Folio::parse(""), Err(FolioError::NotDigits));
+        assert_eq!(Folio::parse("000000"), Err(FolioError::Length));
         assert_eq!(Folio::parse("12a456"), Err(FolioError::NotDigits));
         assert_eq!(Folio::parse("1234"), Err(FolioError::Length));
         assert_eq!(Folio::parse("12345678901"), Err(FolioError::Length));

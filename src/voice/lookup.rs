@@ -107,6 +107,9 @@ async fn failed_lookup(
         s.say(Key::StatusTooMany, &[]);
         push_main_menu(s, &StepQuery::default());
     } else {
+        if key == Key::StatusInvalid {
+            s.say(Key::StatusCheckDigits, &[]);
+        }
         push_lookup_prompt(s, &StepQuery::default());
     }
     Ok(())

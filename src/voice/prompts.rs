@@ -76,6 +76,7 @@ keys! {
     NumberConfirmed = "ivr"."number_confirmed" ["last_four"],
     StatusPrompt = "ivr"."status_prompt" [],
     StatusInvalid = "ivr"."status_invalid" [],
+    StatusCheckDigits = "ivr"."status_check_digits" [],
     StatusUnknown = "ivr"."status_unknown" ["folio"],
     StatusFound = "ivr"."status_found" ["folio", "category", "status", "date"],
     StatusAction = "ivr"."status_action" ["summary"],

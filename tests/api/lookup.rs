@@ -1,1 +1,620 @@
-//! (to be written)
+//! Asking for a report's status by folio on the phone line, and the guard against guessing.
+
+use crate::helpers::{CALLER, Db, TestApp, office_hours_now};
+use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{CallSid, CaseStatus, ClosureReason, Folio, Timestamp};
+use atiende::sim::{RecordingEnd, SimCall, Waiting};
+use atiende::store::{CaseRecord, StatusChange};
+use atiende::voice::speech_digits;
+use chrono::Duration;
+
+/// Another Mexican mobile number: someone who holds a folio but did not make the report.
+const OTHER: &str = "+525587654321";
+
+on_both_databases!(
+    a_found_folio_is_read_in_plain_spanish,
+    a_status_change_is_heard_with_the_department_and_what_was_done,
+    a_case_closed_as_duplicate_says_why,
+    a_wrong_check_digit_and_an_unknown_folio_are_told_apart,
+    three_failed_lookups_end_lookups_for_the_call,
+    silence_at_the_folio_prompt_repeats_it,
+    after_a_lookup_another_folio_the_main_menu_or_goodbye,
+    a_successful_lookup_is_not_an_abandoned_call,
+    the_greeting_mentions_the_callers_open_case,
+);
+
+/// Makes a case the way a citizen does: a call about a street light (category 1), recorded and
+/// hung up.
+async fn report_by_phone(app: &TestApp, from: &str) -> CaseRecord {
+    let mut call = app.call(Some(from)).await;
+    call.press("1").await.unwrap();
+    call.press("1").await.unwrap();
+    call.record(30, RecordingEnd::Key).await.unwrap();
+    call.press("").await.ok();
+    call.hang_up(60).await.unwrap();
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    app.state
+        .store
+        .case_of_call(&call_sid)
+        .await
+        .unwrap()
+        .expect("the report made a case")
+}
+
+/// A new call from `from` that presses 2 and types `keys` at the folio prompt.
+async fn look_up(app: &TestApp, from: &str, keys: &str) -> SimCall {
+    let mut call = app.call(Some(from)).await;
+    call.press("2").await.unwrap();
+    assert!(
+        call.heard().contains("Marque su número de folio"),
+        "the folio prompt: {}",
+        call.heard()
+    );
+    call.press(keys).await.unwrap();
+    call
+}
+
+/// The folio with one digit (not the check digit) changed: Damm's check catches it.
+fn mistyped(folio: &str) -> String {
+    folio
+        .char_indices()
+        .map(|(i, c)| {
+            if i == 2 {
+                char::from(b'0' + (c as u8 - b'0' + 1) % 10)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+async fn a_found_folio_is_read_in_plain_spanish(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a report made by phone from CALLER.
+    let case = report_by_phone(&app, CALLER).await;
+    let spoken = speech_digits(&case.folio);
+    let caller_national = "5512345678";
+    let caller_spoken = speech_digits(caller_national);
+
+    // Act: someone else types the folio, with the final # and (another call) without it.
+    for keys in [format!("{}#", case.folio), case.folio.clone()] {
+        let call = look_up(&app, OTHER, &keys).await;
+
+        // Assert: folio, category, status, date, and what to do next; nothing personal.
+        let heard = call.heard();
+        assert!(heard.contains(&spoken), "{keys}: the folio: {heard}");
+        assert!(
+            heard.contains("es un reporte de alumbrado público"),
+            "{keys}: the category: {heard}"
+        );
+        assert!(
+            heard.contains("Su estado es: recibido, en espera de revisión."),
+            "{keys}: the status: {heard}"
+        );
+        assert!(
+            heard.contains("Última actualización: 27 de noviembre de 2026."),
+            "{keys}: the date: {heard}"
+        );
+        assert!(
+            !heard.contains("Lo que hizo el área"),
+            "{keys}: no summary before the area acts: {heard}"
+        );
+        assert!(
+            heard.contains("Para consultar otro folio, marque 1."),
+            "{keys}: {heard}"
+        );
+        assert!(
+            !heard.contains(&caller_spoken) && !heard.contains("5 6, 7 8"),
+            "{keys}: never the reporter's number: {heard}"
+        );
+        assert!(
+            !call.last_xml().contains(caller_national),
+            "{keys}: not even in the TwiML: {}",
+            call.last_xml()
+        );
+        assert!(
+            matches!(call.waiting(), Waiting::Keys { .. }),
+            "{keys}: {heard}"
+        );
+        let call_sid = CallSid::parse(call.call_sid()).unwrap();
+        let steps = app.state.store.call_steps(&call_sid).await.unwrap();
+        assert!(
+            steps.iter().any(|(step, detail)| step == "lookup"
+                && detail.as_deref() == Some(&*format!("found folio {}: received", case.folio))),
+            "{keys}: {steps:?}"
+        );
+        let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+        assert!(logged.found_case, "{keys}");
+        assert_eq!(logged.failed_lookups, 0, "{keys}");
+    }
+    app.stop().await;
+}
+
+async fn a_status_change_is_heard_with_the_department_and_what_was_done(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a case, routed three days later to the street lighting department.
+    let case = report_by_phone(&app, CALLER).await;
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id: case.id,
+            to: CaseStatus::Routed,
+            closure_reason: None,
+            action_summary: None,
+            actor: "operador",
+            note: None,
+            at: Timestamp::from_utc(office_hours_now() + Duration::days(3)),
+        })
+        .await
+        .unwrap();
+
+    // Act
+    let mut call = look_up(&app, OTHER, &case.folio).await;
+
+    // Assert: the department and the date of the change.
+    let heard = call.heard();
+    assert!(
+        heard.contains(
+            "Su estado es: canalizado al área responsable: Dirección de Alumbrado Público."
+        ),
+        "{heard}"
+    );
+    assert!(
+        heard.contains("Última actualización: 30 de noviembre de 2026."),
+        "the date of the change, not of the report: {heard}"
+    );
+    assert!(!heard.contains("Lo que hizo el área"), "{heard}");
+
+    // Arrange: the area files its action report five days after the report.
+    let summary = "Se cambió la luminaria de la calle Hidalgo";
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id: case.id,
+            to: CaseStatus::Attended,
+            closure_reason: None,
+            action_summary: Some(summary),
+            actor: "alumbrado",
+            note: None,
+            at: Timestamp::from_utc(office_hours_now() + Duration::days(5)),
+        })
+        .await
+        .unwrap();
+
+    // Act: another folio in the same call (1), the same one again.
+    call.press("1").await.unwrap();
+    call.press(&format!("{}#", case.folio)).await.unwrap();
+
+    // Assert
+    let heard = call.heard();
+    assert!(
+        heard.contains(
+            "Su estado es: atendido por el área responsable: Dirección de Alumbrado Público."
+        ),
+        "{heard}"
+    );
+    assert!(
+        heard.contains(&format!("Lo que hizo el área: {summary}.")),
+        "{heard}"
+    );
+    assert!(
+        heard.contains("Última actualización: 2 de diciembre de 2026."),
+        "{heard}"
+    );
+    app.stop().await;
+}
+
+async fn a_case_closed_as_duplicate_says_why(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange
+    let case = report_by_phone(&app, CALLER).await;
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id: case.id,
+            to: CaseStatus::Closed,
+            closure_reason: Some(ClosureReason::Duplicate),
+            action_summary: None,
+            actor: "operador",
+            note: Some("Igual que otro reporte"),
+            at: Timestamp::from_utc(office_hours_now()),
+        })
+        .await
+        .unwrap();
+
+    // Act
+    let call = look_up(&app, OTHER, &case.folio).await;
+
+    // Assert: the [status] closed_duplicate text, not the bare "cerrado".
+    let heard = call.heard();
+    assert!(
+        heard.contains("Su estado es: cerrado, porque ya existía otro reporte del mismo problema."),
+        "{heard}"
+    );
+    assert!(!heard.contains("Su estado es: cerrado."), "{heard}");
+    assert!(!heard.contains("Lo que hizo el área"), "{heard}");
+    app.stop().await;
+}
+
+async fn a_wrong_check_digit_and_an_unknown_folio_are_told_apart(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: no cases yet; a well-formed folio that nobody was given.
+    let unknown = Folio::from_sequence(999);
+
+    // Act
+    let mut call = look_up(&app, CALLER, &format!("{unknown}#")).await;
+
+    // Assert: "not found", with the digits in groups, and the prompt again.
+    let heard = call.heard();
+    assert!(
+        heard.contains(&format!(
+            "No encontramos ningún reporte con el folio {}.",
+            speech_digits(unknown.as_str())
+        )),
+        "{heard}"
+    );
+    assert!(!heard.contains("no es válido"), "{heard}");
+    assert!(heard.contains("Marque su número de folio"), "{heard}");
+    assert!(
+        matches!(call.waiting(), Waiting::Keys { .. }),
+        "another try: {heard}"
+    );
+
+    // Arrange: a real case, mistyped by one digit.
+    let case = report_by_phone(&app, OTHER).await;
+    let wrong = mistyped(&case.folio);
+    assert_ne!(wrong, case.folio);
+
+    // Act: at the prompt of the same call.
+    call.press(&format!("{wrong}#")).await.unwrap();
+
+    // Assert: "not valid", and the case is not read out.
+    let heard = call.heard();
+    assert!(heard.contains("El folio que marcó no es válido"), "{heard}");
+    assert!(!heard.contains("No encontramos"), "{heard}");
+    assert!(!heard.contains("Su estado es"), "{heard}");
+    assert!(heard.contains("Marque su número de folio"), "{heard}");
+
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let lookups: Vec<String> = app
+        .state
+        .store
+        .call_steps(&call_sid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(step, _)| step == "lookup")
+        .filter_map(|(_, detail)| detail)
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            format!("unknown folio {unknown}"),
+            "invalid folio (the check digit does not match)".to_owned(),
+        ]
+    );
+    let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+    assert_eq!(logged.failed_lookups, 2);
+    assert!(!logged.found_case);
+    app.stop().await;
+}
+
+async fn three_failed_lookups_end_lookups_for_the_call(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a real case whose folio a guesser would like to find.
+    let case = report_by_phone(&app, OTHER).await;
+    let wrong = mistyped(&case.folio);
+
+    // Act: three failed lookups, of both kinds.
+    let mut call = look_up(&app, CALLER, &format!("{wrong}#")).await;
+    assert!(
+        !call.heard().contains("Por seguridad"),
+        "not after one: {}",
+        call.heard()
+    );
+    call.press(&format!("{}#", Folio::from_sequence(999)))
+        .await
+        .unwrap();
+    assert!(
+        !call.heard().contains("Por seguridad"),
+        "not after two: {}",
+        call.heard()
+    );
+    assert!(call.heard().contains("Marque su número de folio"));
+    call.press("123456#").await.unwrap();
+
+    // Assert: lookups end, back to the main menu.
+    let heard = call.heard();
+    assert!(heard.contains("El folio que marcó no es válido"), "{heard}");
+    assert!(
+        heard.contains("Por seguridad, ya no podemos consultar más folios en esta llamada."),
+        "{heard}"
+    );
+    assert!(
+        heard.contains("Para hacer un reporte, marque 1."),
+        "the main menu: {heard}"
+    );
+    assert!(!heard.contains("Marque su número de folio"), "{heard}");
+
+    // Act: 2 again in the same call.
+    call.press("2").await.unwrap();
+
+    // Assert: refused the same way, without the folio prompt.
+    let heard = call.heard();
+    assert!(
+        heard.contains("Por seguridad, ya no podemos consultar más folios en esta llamada."),
+        "{heard}"
+    );
+    assert!(
+        heard.contains("Para hacer un reporte, marque 1."),
+        "{heard}"
+    );
+    assert!(!heard.contains("Marque su número de folio"), "{heard}");
+
+    // Act: even a lookup URL posted directly (a stale or forged step) is refused.
+    let (status, body) = app
+        .post_signed(
+            "/twilio/voice/lookup?t=0",
+            &[
+                ("CallSid", call.call_sid()),
+                ("From", CALLER),
+                ("Digits", &case.folio),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Por seguridad"), "{body}");
+    assert!(!body.contains("Su estado es"), "{body}");
+
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+    assert_eq!(logged.failed_lookups, 3);
+    assert!(!logged.found_case);
+    let steps = app.state.store.call_steps(&call_sid).await.unwrap();
+    assert!(
+        steps.iter().any(|(step, detail)| step == "main_menu"
+            && detail
+                .as_deref()
+                .is_some_and(|d| d.contains("lookup refused"))),
+        "{steps:?}"
+    );
+
+    // A new call may look up again.
+    let call = look_up(&app, CALLER, &case.folio).await;
+    assert!(
+        call.heard().contains("Su estado es: recibido"),
+        "{}",
+        call.heard()
+    );
+    app.stop().await;
+}
+
+async fn silence_at_the_folio_prompt_repeats_it(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("2").await.unwrap();
+
+    // Act: silence twice.
+    for _ in 0..2 {
+        call.silence().await.unwrap();
+
+        // Assert: the prompt again, for a folio with an optional #.
+        let heard = call.heard();
+        assert!(heard.contains("No recibimos ninguna opción."), "{heard}");
+        assert!(heard.contains("Marque su número de folio"), "{heard}");
+        assert_eq!(
+            call.waiting(),
+            Waiting::Keys {
+                num_digits: None,
+                finish_on_key: "#".into()
+            }
+        );
+    }
+
+    // Act: a third silence.
+    call.silence().await.unwrap();
+
+    // Assert: the polite goodbye; silence is not a failed lookup.
+    assert!(
+        call.heard()
+            .contains("No recibimos una opción válida. Por favor, llame de nuevo cuando pueda."),
+        "{}",
+        call.heard()
+    );
+    assert_eq!(call.waiting(), Waiting::Ended);
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+    assert_eq!(logged.failed_lookups, 0);
+    app.stop().await;
+}
+
+async fn after_a_lookup_another_folio_the_main_menu_or_goodbye(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange
+    let case = report_by_phone(&app, OTHER).await;
+    let mut call = look_up(&app, CALLER, &case.folio).await;
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+
+    // Act / Assert: 1 asks for another folio.
+    call.press("1").await.unwrap();
+    assert!(
+        call.heard().contains("Marque su número de folio"),
+        "{}",
+        call.heard()
+    );
+    assert!(!call.heard().contains("Para hacer un reporte"));
+    call.press(&format!("{}#", case.folio)).await.unwrap();
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+
+    // Act / Assert: 2 goes back to the main menu.
+    call.press("2").await.unwrap();
+    assert!(
+        call.heard().contains("Para hacer un reporte, marque 1."),
+        "{}",
+        call.heard()
+    );
+    assert!(!call.heard().contains("Marque su número de folio"));
+    call.press("2").await.unwrap();
+    call.press(&case.folio).await.unwrap();
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+
+    // Act / Assert: silence says goodbye and ends the call.
+    call.silence().await.unwrap();
+    assert!(
+        call.heard()
+            .contains("Gracias por llamar a la Dirección de Participación Ciudadana. Hasta luego."),
+        "{}",
+        call.heard()
+    );
+    assert_eq!(call.waiting(), Waiting::Ended);
+
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let next: Vec<String> = app
+        .state
+        .store
+        .call_steps(&call_sid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(step, _)| step == "lookup_next")
+        .filter_map(|(_, detail)| detail)
+        .collect();
+    assert_eq!(next, ["another folio", "main menu", "goodbye"]);
+    app.stop().await;
+}
+
+async fn a_successful_lookup_is_not_an_abandoned_call(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange
+    let case = report_by_phone(&app, OTHER).await;
+
+    // Act: one call finds the case and hangs up at the next menu; another only fails.
+    let mut found = look_up(&app, CALLER, &case.folio).await;
+    found.hang_up(35).await.unwrap();
+    let mut failed = look_up(&app, CALLER, &mistyped(&case.folio)).await;
+    failed.hang_up(30).await.unwrap();
+
+    // Assert
+    let found_sid = CallSid::parse(found.call_sid()).unwrap();
+    let logged = app.state.store.call(&found_sid).await.unwrap().unwrap();
+    assert_eq!(logged.outcome.as_deref(), Some("lookup"));
+    assert!(logged.found_case);
+    assert!(!logged.made_report);
+    assert_eq!(logged.duration_seconds, Some(35));
+    assert_eq!(logged.last_step, "lookup");
+
+    let failed_sid = CallSid::parse(failed.call_sid()).unwrap();
+    let logged = app.state.store.call(&failed_sid).await.unwrap().unwrap();
+    assert_eq!(
+        logged.outcome.as_deref(),
+        Some("abandoned"),
+        "a failed lookup is a callback the office owes"
+    );
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn the_greeting_mentions_the_callers_open_case(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: two reports from CALLER; the latest one counts.
+    let older = report_by_phone(&app, CALLER).await;
+    let latest = report_by_phone(&app, CALLER).await;
+
+    // Act
+    let call = app.call(Some(CALLER)).await;
+
+    // Assert: its folio and status, before the main menu.
+    let heard = call.heard();
+    let expected = format!(
+        "Su reporte más reciente, con folio {}, está recibido, en espera de revisión.",
+        speech_digits(&latest.folio)
+    );
+    assert!(heard.contains(&expected), "{heard}");
+    assert!(
+        !heard.contains(&speech_digits(&older.folio)),
+        "only the latest: {heard}"
+    );
+    assert!(
+        heard.find(&expected) < heard.find("Para hacer un reporte"),
+        "{heard}"
+    );
+
+    // A different number, and a withheld one, never hear it.
+    for from in [Some(OTHER), None] {
+        let call = app.call(from).await;
+        assert!(
+            !call.heard().contains("Su reporte más reciente"),
+            "{from:?}: {}",
+            call.heard()
+        );
+        assert!(call.heard().contains("Para hacer un reporte"));
+    }
+
+    // Arrange: the latest is routed; then it is closed.
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id: latest.id,
+            to: CaseStatus::Routed,
+            closure_reason: None,
+            action_summary: None,
+            actor: "operador",
+            note: None,
+            at: Timestamp::from_utc(office_hours_now()),
+        })
+        .await
+        .unwrap();
+    let call = app.call(Some(CALLER)).await;
+    assert!(
+        call.heard().contains(&format!(
+            "con folio {}, está canalizado al área responsable: Dirección de Alumbrado Público.",
+            speech_digits(&latest.folio)
+        )),
+        "{}",
+        call.heard()
+    );
+    let close = |case_id| StatusChange {
+        case_id,
+        to: CaseStatus::Closed,
+        closure_reason: Some(ClosureReason::Resolved),
+        action_summary: None,
+        actor: "operador",
+        note: None,
+        at: Timestamp::from_utc(office_hours_now()),
+    };
+    app.state
+        .store
+        .change_case_status(&close(latest.id))
+        .await
+        .unwrap();
+
+    // Act / Assert: the older report is now the latest open one.
+    let call = app.call(Some(CALLER)).await;
+    assert!(
+        call.heard().contains(&format!(
+            "Su reporte más reciente, con folio {}, está recibido",
+            speech_digits(&older.folio)
+        )),
+        "{}",
+        call.heard()
+    );
+    assert!(!call.heard().contains(&speech_digits(&latest.folio)));
+
+    // Act: both closed.
+    app.state
+        .store
+        .change_case_status(&close(older.id))
+        .await
+        .unwrap();
+    let call = app.call(Some(CALLER)).await;
+
+    // Assert: nothing open, nothing said.
+    assert!(
+        !call.heard().contains("Su reporte más reciente"),
+        "{}",
+        call.heard()
+    );
+    assert!(call.heard().contains("Para hacer un reporte"));
+    app.stop().await;
+}
