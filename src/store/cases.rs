@@ -104,6 +104,22 @@ impl Store {
         let select = format!("{SELECT_CASE} where recording_sid = $1");
         let result = with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            // The case belongs to its call's row. Make the row if this is the first step of the
+            // call to reach the database (the apology path, after a greeting that could not be
+            // logged), so the call is not taken for abandoned and the folio can be found again.
+            sqlx::query(
+                r#"
+                insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at, last_step)
+                values ($1, $2, $3, $4, $4, 'recorded')
+                on conflict (call_sid) do nothing
+                "#,
+            )
+            .bind(new.call_sid.as_str())
+            .bind(new.caller.map(|n| n.as_str()))
+            .bind(new.caller.is_none())
+            .bind(new.at)
+            .execute(&mut *tx)
+            .await?;
             let inserted: Option<i64> = sqlx::query_scalar(
                 r#"
                 insert into cases (channel, category_id, department_id, urgency, status, caller_number,

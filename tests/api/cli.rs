@@ -1,1 +1,401 @@
-//! (to be written)
+//! The `atiende` binary as an operator runs it: configuration errors, `migrate`, `user add`,
+//! `--help`, a graceful stop on SIGTERM, and `simulate` against a running `serve`.
+//!
+//! Every child gets a cleared environment (only `PATH` kept), a temporary working directory and
+//! a SQLite database inside it, so nothing from the developer's shell or checkout leaks in.
+
+use atiende::store::Store;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a child may run before the test gives up on it. A guard against hanging the suite
+/// when a regression makes a command wait forever, not a measurement.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// The binary, with an empty environment but `PATH`, run in `dir`.
+fn atiende(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atiende"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// What a finished child left.
+#[derive(Debug)]
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Reads a child's output on threads (so a chatty child never blocks on a full pipe).
+struct Running {
+    child: Child,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command, stdin: Option<&str>) -> Running {
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("the binary starts");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(input.as_bytes()).unwrap();
+            // Dropping the pipe closes standard input: the child reads end of file after it.
+        }
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        Running {
+            child,
+            stdout: Some(std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = out.read_to_string(&mut s);
+                s
+            })),
+            stderr: Some(std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = err.read_to_string(&mut s);
+                s
+            })),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child has already exited.
+    fn has_exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Kills the child and returns what it wrote on standard error.
+    fn kill(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the child to exit (killing it past the hang guard, and failing).
+    fn wait(mut self) -> Finished {
+        let deadline = Instant::now() + HANG_GUARD;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let stderr = self.kill();
+                panic!("the child did not exit; stderr:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.and_then(|h| h.join().ok()).unwrap_or_default()
+        };
+        Finished {
+            status,
+            stdout: join(self.stdout.take()),
+            stderr: join(self.stderr.take()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a server running.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run(cmd: Command, stdin: Option<&str>) -> Finished {
+    Running::spawn(cmd, stdin).wait()
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `GET /healthz` until it answers 200 (bounded); fails with the child's stderr if the
+/// server exits or never answers.
+async fn wait_until_healthy(server: &mut Running, port: u16) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    for _ in 0..100 {
+        if server.has_exited() {
+            break;
+        }
+        if let Ok(res) = client.get(&url).send().await {
+            if res.status().as_u16() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stderr = server.kill();
+    panic!("the server never became healthy on port {port}; stderr:\n{stderr}");
+}
+
+/// `atiende serve` on a free port, with a SQLite database in `dir`, in demo mode.
+fn serve(dir: &Path, port: u16, db: &Path) -> Running {
+    let mut cmd = atiende(dir);
+    cmd.arg("serve")
+        .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", sqlite_url(db))
+        .env("ATIENDE_DATA_DIR", dir.join("data"));
+    Running::spawn(cmd, None)
+}
+
+fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+/// Asserts a start-up stopped on a configuration error: exit code 2, one line naming `key`.
+fn assert_config_error(out: &Finished, key: &str) {
+    assert_eq!(out.status.code(), Some(2), "{key}: {out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{key}: exactly one line: {:?}", out.stderr);
+    assert!(lines[0].contains(key), "{key}: {:?}", out.stderr);
+}
+
+#[test]
+fn a_malformed_value_stops_start_up_naming_the_key() {
+    for (key, settings) in [
+        ("ATIENDE_LISTEN", vec![("ATIENDE_LISTEN", "nope")]),
+        (
+            "ATIENDE_OFFICE_HOURS",
+            vec![("ATIENDE_OFFICE_HOURS", "whenever")],
+        ),
+        (
+            "TWILIO_ACCOUNT_SID",
+            vec![("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef")],
+        ),
+        (
+            "DATABASE_URL",
+            vec![("DATABASE_URL", "mysql://localhost/x")],
+        ),
+    ] {
+        // Arrange: an otherwise complete configuration, in a folder of its own.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("atiende.db");
+        let mut cmd = atiende(dir.path());
+        cmd.arg("serve")
+            .env("ATIENDE_LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", sqlite_url(&db));
+        for (k, v) in settings {
+            cmd.env(k, v);
+        }
+
+        // Act
+        let out = run(cmd, None);
+
+        // Assert: exit code 2, one line naming the key, nothing created.
+        assert_config_error(&out, key);
+        assert!(!db.exists(), "{key}: no database was created");
+    }
+}
+
+#[test]
+fn a_stereo_prompt_recording_stops_start_up_naming_the_file() {
+    // Arrange: a prompts folder whose greeting is stereo.
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(prompts.join("greeting.wav"), spec).unwrap();
+    for i in 0..16000i32 {
+        w.write_sample((i % 200 * 100) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let mut cmd = atiende(dir.path());
+    cmd.arg("serve")
+        .env("ATIENDE_LISTEN", "127.0.0.1:0")
+        .env("ATIENDE_PROMPTS_DIR", &prompts)
+        .env("DATABASE_URL", sqlite_url(&dir.path().join("atiende.db")));
+
+    // Act
+    let out = run(cmd, None);
+
+    // Assert
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("greeting.wav"), "{out:?}");
+    assert!(out.stderr.contains("mono"), "{out:?}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_its_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sub/dir/a.db");
+    let mut cmd = atiende(dir.path());
+    cmd.arg("migrate").env("DATABASE_URL", sqlite_url(&db));
+
+    let out = run(cmd, None);
+
+    assert!(out.status.success(), "{out:?}");
+    assert!(db.is_file(), "{} was created", db.display());
+    // The schema is there, with the default menu.
+    let store = Store::connect(&sqlite_url(&db)).await.unwrap();
+    assert_eq!(store.phone_menu_categories().await.unwrap().len(), 5);
+    assert_eq!(store.count_cases().await.unwrap(), 0);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn user_add_reads_the_password_from_stdin_and_stores_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir.path().join("atiende.db"));
+    let user_add = |args: &[&str], password: &str| {
+        let mut cmd = atiende(dir.path());
+        cmd.args(["user", "add"])
+            .args(args)
+            .env("DATABASE_URL", &url);
+        run(cmd, Some(&format!("{password}\n")))
+    };
+    let first = "una contraseña bastante larga";
+    let second = "otra contraseña bastante larga";
+
+    // Created, then updated.
+    let out = user_add(&["ana", "--role", "operador"], first);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("created"), "{out:?}");
+    let out = user_add(&["ana", "--role", "operador"], second);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("updated"), "{out:?}");
+
+    // An area user needs a department.
+    let out = user_add(&["beto", "--role", "area"], first);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("--department"), "{out:?}");
+    let out = user_add(&["beto", "--role", "area", "--department", "agua"], first);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("created"), "{out:?}");
+
+    // A short password is refused, and changes nothing.
+    let out = user_add(&["ana", "--role", "admin"], "corta");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("password"), "{out:?}");
+    let out = user_add(&["carla", "--role", "admin"], "corta");
+    assert!(!out.status.success(), "{out:?}");
+
+    // What is stored: an Argon2id hash of the latest password, never the password.
+    let store = Store::connect(&url).await.unwrap();
+    let (hash, role) = store.user_credentials("ana").await.unwrap().expect("ana");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(first) && !hash.contains(second));
+    assert!(atiende::staff::password::verify(second, &hash));
+    assert!(!atiende::staff::password::verify(first, &hash));
+    assert_eq!(role, "operador");
+    let (hash, role) = store.user_credentials("beto").await.unwrap().expect("beto");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert_eq!(role, "area");
+    assert_eq!(store.user_credentials("carla").await.unwrap(), None);
+    store.close().await;
+}
+
+#[test]
+fn help_lists_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = atiende(dir.path());
+    cmd.arg("--help");
+
+    let out = run(cmd, None);
+
+    assert!(out.status.success(), "{out:?}");
+    for command in ["serve", "migrate", "user", "simulate"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(command)),
+            "{command}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    // Arrange: the service running and healthy.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("atiende.db");
+    let port = free_port();
+    let mut server = serve(dir.path(), port, &db);
+    wait_until_healthy(&mut server, port).await;
+
+    // Act
+    sigterm(server.pid());
+
+    // Assert: a clean exit.
+    let out = server.wait();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(db.is_file());
+}
+
+#[tokio::test]
+async fn simulate_makes_a_report_against_a_running_service() {
+    // Arrange: `atiende serve` in demo mode.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("atiende.db");
+    let port = free_port();
+    let mut server = serve(dir.path(), port, &db);
+    wait_until_healthy(&mut server, port).await;
+
+    // Act: report, alumbrado, the tone as the recording, silence at "hear it again".
+    let sim_dir = tempfile::tempdir().unwrap();
+    let mut cmd = atiende(sim_dir.path());
+    cmd.args(["simulate", "--from", "+525512345678"])
+        .env("ATIENDE_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+    let out = Running::spawn(cmd, Some("1\n1\n\n\n")).wait();
+
+    // Assert: the caller heard the greeting and the folio; the call ended normally.
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Gracias por llamar a la Dirección de Participación Ciudadana."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Su reporte quedó registrado con el folio"),
+        "{}",
+        out.stdout
+    );
+    sigterm(server.pid());
+    let served = server.wait();
+    assert_eq!(served.status.code(), Some(0), "{served:?}");
+    let store = Store::connect(&sqlite_url(&db)).await.unwrap();
+    assert_eq!(store.count_cases().await.unwrap(), 1);
+    store.close().await;
+}

@@ -96,11 +96,7 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
-/// Starts a service on `db` with default options; `None` when PostgreSQL is not available.
-pub async fn spawn_app(db: Db) -> Option<TestApp> {
-    spawn_app_with(db, Options::default()).await
-}
-
+/// Starts a service on `db`; `None` when PostgreSQL is not available (see `postgres_url`).
 pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, schema) = match db {
