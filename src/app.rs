@@ -7,6 +7,8 @@
 
 use crate::config::Config;
 use crate::domain::Timestamp;
+use crate::jobs::Workers;
+use crate::storage::Storage;
 use crate::store::Store;
 use crate::twilio::verify_webhook;
 use crate::voice::{self, Prompts};
@@ -14,11 +16,12 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -39,6 +42,14 @@ impl Clock {
     /// A clock stopped at one instant.
     pub fn fixed(at: DateTime<Utc>) -> Clock {
         Clock(Arc::new(move || at))
+    }
+
+    /// A clock that starts at `at` and then runs (tests: a known date, and jobs still come due).
+    pub fn starting_at(at: DateTime<Utc>) -> Clock {
+        let started = std::time::Instant::now();
+        Clock(Arc::new(move || {
+            at + chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default()
+        }))
     }
 
     pub fn now(&self) -> Timestamp {
@@ -62,6 +73,17 @@ pub struct AppState {
     /// The one HTTP client for Twilio's REST API (recordings, SMS): connection pool, rustls,
     /// time-outs.
     pub http: reqwest::Client,
+    /// Where recordings are kept.
+    pub storage: Storage,
+    /// Wakes this instance's job workers when a webhook enqueues work.
+    pub jobs_wakeup: Arc<Notify>,
+}
+
+impl AppState {
+    /// Tells the workers there is work, so it starts now rather than at the next poll.
+    pub fn wake_workers(&self) {
+        self.jobs_wakeup.notify_waiters();
+    }
 }
 
 /// The built service, listening but not yet serving.
@@ -78,9 +100,10 @@ impl Application {
 
     pub async fn build_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Application> {
         let prompts = Prompts::load(&config.prompts_dir)?;
+        let storage = Storage::open(&config.storage_url, &config.s3)?;
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        let listener = bind(config.listen).map_err(|e| {
             anyhow::anyhow!("ATIENDE_LISTEN: cannot listen on {}: {e}", config.listen)
         })?;
         if !config.public_url_explicit {
@@ -90,7 +113,7 @@ impl Application {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .timeout(config.http_timeout)
             .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
             .build()?;
         if config.demo_mode() {
@@ -101,6 +124,7 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             database = store.backend_name(),
+            storage = storage.describe(),
             public_url = %config.public_url,
             "atiende ready"
         );
@@ -112,6 +136,8 @@ impl Application {
                 prompts,
                 clock,
                 http,
+                storage,
+                jobs_wakeup: Arc::new(Notify::new()),
             },
         })
     }
@@ -125,27 +151,48 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight finish,
-    /// and closes the store.
+    /// Serves, with the job workers beside it, until `shutdown` completes; then stops accepting,
+    /// lets requests in flight finish, lets each worker finish the job in hand, and closes the
+    /// store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        let app = router(self.state);
-        axum::serve(self.listener, app)
+        let workers = Workers::start(&self.state);
+        // One service for all connections (serving a plain Router would rebuild its routes for
+        // each new connection).
+        let app = router(self.state).into_make_service();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        workers.stop().await;
+        served?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
+/// How many connections may wait to be accepted. The default (128) overflows when a burst of
+/// calls arrives at once, and the kernel then makes those callers wait 1-3 s to retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Every route of the service, with its layers.
 pub fn router(state: AppState) -> Router {
     let twilio = voice::router()
-        .route("/twilio/messaging", post(crate::messaging::incoming))
+        .merge(crate::messaging::router())
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

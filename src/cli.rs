@@ -1,9 +1,10 @@
-//! The command line: `atiende serve | migrate | user add | simulate`.
+//! The command line: `atiende serve | migrate | user add | simulate | jobs | bench`.
 //!
 //! Errors end the process with one line on standard error and a non-zero exit code; a
 //! configuration error names the key at fault.
 
 use crate::app::{Application, shutdown_signal};
+use crate::bench::{self, BenchArgs};
 use crate::config::Config;
 use crate::domain::Timestamp;
 use crate::sim::terminal::{self, SimulateArgs};
@@ -34,6 +35,25 @@ enum Command {
     },
     /// Call the running service from the terminal, playing Twilio's part.
     Simulate(SimulateArgs),
+    /// Background jobs (recording downloads, SMS): list the dead ones, retry one.
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+        /// List every job that is not done (queued, running, dead), not only the dead.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Load test: many simulated calls at once; prints throughput, latency and memory.
+    ///
+    /// Logs only warnings unless ATIENDE_LOG (or RUST_LOG) says otherwise, so that the report is
+    /// not buried under a line per case.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Put a dead job back in the queue, its attempts reset; a running service picks it up.
+    Retry { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,7 +79,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&config.log_filter);
+    let command = cli.command.unwrap_or(Command::Serve);
+    let log_filter = match command {
+        Command::Bench(_) if std::env::var_os("ATIENDE_LOG").is_none() => "warn",
+        _ => config.log_filter.as_str(),
+    };
+    crate::telemetry::init(log_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,7 +95,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+    match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("atiende: {e:#}");
@@ -103,6 +128,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if name.is_empty() {
                 anyhow::bail!("the user name is empty");
             }
+            if role == Role::Area && department.is_none() {
+                anyhow::bail!("an area user needs --department (alumbrado, seguridad, agua, ...)");
+            }
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             let password = line.trim_end_matches(['\r', '\n']);
@@ -126,5 +154,73 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => terminal::run(&config, args).await,
+        Command::Jobs { command, all } => {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            match command {
+                None => {
+                    let jobs = store
+                        .jobs(if all { None } else { Some("dead") }, 1000)
+                        .await?;
+                    if jobs.is_empty() {
+                        println!(
+                            "{}",
+                            if all {
+                                "no pending jobs"
+                            } else {
+                                "no dead jobs"
+                            }
+                        );
+                    }
+                    for job in jobs {
+                        println!(
+                            "{}\t{}\t{}\t{}/{} attempts\t{}\t{}\t{}",
+                            job.id,
+                            job.state,
+                            job.kind,
+                            job.attempts,
+                            job.max_attempts,
+                            job.dedup_key,
+                            job.updated_at,
+                            job.last_error.as_deref().unwrap_or("-")
+                        );
+                    }
+                    Ok(())
+                }
+                Some(JobsCommand::Retry { id }) => {
+                    if store
+                        .requeue_dead_job(id, Timestamp::from_utc(chrono::Utc::now()))
+                        .await?
+                    {
+                        println!("job {id} queued again");
+                        Ok(())
+                    } else {
+                        anyhow::bail!("there is no dead job {id} (see `atiende jobs`)")
+                    }
+                }
+            }
+        }
+        Command::Bench(args) => {
+            for warning in bench::preflight(&config, &args) {
+                eprintln!("atiende bench: warning: {warning}");
+            }
+            let report = bench::run(&config, &args).await?;
+            print!("{report}");
+            // A non-zero exit, so a script or CI job notices a run with failures.
+            if !report.is_clean() {
+                anyhow::bail!(
+                    "the run was not clean: {} of {} calls failed{}",
+                    report.failed,
+                    report.calls,
+                    match report.new_cases {
+                        Some(n) if n != report.completed as i64 => {
+                            format!(", and {n} cases for {} completed calls", report.completed)
+                        }
+                        _ => String::new(),
+                    }
+                );
+            }
+            Ok(())
+        }
     }
 }

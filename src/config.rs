@@ -33,6 +33,20 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_RECORD_MAX_SECONDS",
     "ATIENDE_RECORD_SILENCE_SECONDS",
     "ATIENDE_LOG",
+    "ATIENDE_WORKERS",
+    "ATIENDE_JOB_LEASE_SECONDS",
+    "ATIENDE_JOB_BACKOFF_MS",
+    "ATIENDE_JOB_MAX_BACKOFF_MS",
+    "ATIENDE_JOB_POLL_MS",
+    "ATIENDE_DELETE_TWILIO_RECORDINGS",
+    "ATIENDE_HTTP_TIMEOUT_SECONDS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL",
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
     "TWILIO_PHONE_NUMBER",
@@ -80,6 +94,33 @@ pub struct PhoneLineConfig {
     pub record_silence_seconds: u32,
 }
 
+/// How durable jobs run.
+#[derive(Clone, Debug)]
+pub struct JobsConfig {
+    /// Workers per instance.
+    pub workers: usize,
+    /// How long a claimed job is a worker's before another may take it (a dead worker's job is
+    /// picked up after this).
+    pub lease: std::time::Duration,
+    /// The first retry's wait; each next one doubles (with jitter), up to `max_backoff`.
+    pub backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+    /// How often idle workers look for due jobs.
+    pub poll: std::time::Duration,
+}
+
+/// S3-compatible storage settings: the usual `AWS_*` variables, read here (not by the S3 library
+/// from the process environment) so that a config file can set them too.
+#[derive(Clone, Debug, Default)]
+pub struct S3Config {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+    pub session_token: Option<SecretString>,
+    pub region: Option<String>,
+    /// For MinIO and other S3-compatible servers: `http://host:9000`.
+    pub endpoint: Option<String>,
+}
+
 /// The whole configuration, parsed.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -97,6 +138,12 @@ pub struct Config {
     pub twilio: Option<TwilioConfig>,
     pub twilio_api_base: Url,
     pub phone: PhoneLineConfig,
+    pub jobs: JobsConfig,
+    /// Delete Twilio's copy of a recording once ours is verified.
+    pub delete_twilio_recordings: bool,
+    /// The whole-request time-out of calls to Twilio's REST API.
+    pub http_timeout: std::time::Duration,
+    pub s3: S3Config,
 }
 
 impl Config {
@@ -238,6 +285,80 @@ impl Config {
             record_max_seconds: seconds(get, "ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)?,
             record_silence_seconds: seconds(get, "ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?,
         };
+        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let Some(v) = get(key) else {
+                return Ok(default);
+            };
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        key,
+                        format!(
+                            "expected a whole number from {} to {}, got {v:?}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                })
+        };
+        let jobs = JobsConfig {
+            workers: number("ATIENDE_WORKERS", 2, 0..=64)? as usize,
+            lease: std::time::Duration::from_secs(number(
+                "ATIENDE_JOB_LEASE_SECONDS",
+                300,
+                1..=86_400,
+            )?),
+            backoff: std::time::Duration::from_millis(number(
+                "ATIENDE_JOB_BACKOFF_MS",
+                5_000,
+                1..=3_600_000,
+            )?),
+            max_backoff: std::time::Duration::from_millis(number(
+                "ATIENDE_JOB_MAX_BACKOFF_MS",
+                3_600_000,
+                1..=86_400_000,
+            )?),
+            poll: std::time::Duration::from_millis(number(
+                "ATIENDE_JOB_POLL_MS",
+                1_000,
+                10..=60_000,
+            )?),
+        };
+        let delete_twilio_recordings = match get("ATIENDE_DELETE_TWILIO_RECORDINGS") {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(v) => {
+                return Err(bad(
+                    "ATIENDE_DELETE_TWILIO_RECORDINGS",
+                    format!("expected true or false, got {v:?}"),
+                ));
+            }
+        };
+        let http_timeout =
+            std::time::Duration::from_secs(number("ATIENDE_HTTP_TIMEOUT_SECONDS", 60, 1..=600)?);
+        let s3 = S3Config {
+            access_key_id: get("AWS_ACCESS_KEY_ID").map(str::to_owned),
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY")
+                .map(|v| SecretString::from(v.to_owned())),
+            session_token: get("AWS_SESSION_TOKEN").map(|v| SecretString::from(v.to_owned())),
+            region: get("AWS_REGION")
+                .or(get("AWS_DEFAULT_REGION"))
+                .map(str::to_owned),
+            endpoint: get("AWS_ENDPOINT_URL")
+                .or(get("AWS_ENDPOINT"))
+                .map(str::to_owned),
+        };
+        if !(storage_url.starts_with("s3://")
+            || !storage_url.contains("://")
+            || storage_url.starts_with("file://"))
+        {
+            return Err(bad(
+                "ATIENDE_STORAGE_URL",
+                format!("expected a folder or s3://bucket/prefix, got {storage_url:?}"),
+            ));
+        }
         Ok(Config {
             listen,
             public_url,
@@ -250,6 +371,10 @@ impl Config {
             twilio,
             twilio_api_base,
             phone,
+            jobs,
+            delete_twilio_recordings,
+            http_timeout,
+            s3,
         })
     }
 

@@ -1,30 +1,57 @@
-//! The simulator's stand-in for Twilio's media host: serves the recordings it "made" at the
-//! URLs it handed to the service, as WAV, the way `GET {RecordingUrl}.wav` works on Twilio.
+//! The simulator's stand-in for Twilio's REST API: it serves the recordings the simulator
+//! "made" at the URLs it handed to the service (`GET {RecordingUrl}.wav`, as on Twilio) and
+//! accepts the SMS the service sends (`POST .../Messages.json`, answered 201 like Twilio), so a
+//! simulated call goes all the way through the recording download and the folio SMS.
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-/// Recordings by SID.
+/// What the stand-in holds: recordings by SID, and the SMS it received.
 #[derive(Clone, Default)]
-pub struct MediaStore(Arc<Mutex<HashMap<String, Arc<[u8]>>>>);
+pub struct MediaStore(Arc<Mutex<Inner>>);
+
+#[derive(Default)]
+struct Inner {
+    recordings: HashMap<String, Arc<[u8]>>,
+    /// Served for any RecordingSid not inserted (the load generator's calls).
+    default: Option<Arc<[u8]>>,
+    /// `(To, Body)` of each SMS received.
+    sms: Vec<(String, String)>,
+    served: u64,
+}
 
 impl MediaStore {
     pub fn insert(&self, sid: &str, wav: Arc<[u8]>) {
         self.0
             .lock()
             .expect("media lock")
+            .recordings
             .insert(sid.to_owned(), wav);
+    }
+
+    /// Serves `wav` for every recording not inserted.
+    pub fn serve_by_default(&self, wav: Arc<[u8]>) {
+        self.0.lock().expect("media lock").default = Some(wav);
+    }
+
+    /// How many recordings were served.
+    pub fn recordings_served(&self) -> u64 {
+        self.0.lock().expect("media lock").served
+    }
+
+    /// The SMS received so far, as `(To, Body)`.
+    pub fn sms(&self) -> Vec<(String, String)> {
+        self.0.lock().expect("media lock").sms.clone()
     }
 }
 
-/// Serves `/2010-04-01/Accounts/{account}/Recordings/{sid}[.wav]` on `addr` until the process
-/// ends. Returns the address bound.
+/// Serves the stand-in on `addr` until the process ends. Returns the address bound.
 pub async fn serve(addr: SocketAddr, store: MediaStore) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -32,6 +59,10 @@ pub async fn serve(addr: SocketAddr, store: MediaStore) -> anyhow::Result<Socket
         .route(
             "/2010-04-01/Accounts/{account}/Recordings/{file}",
             get(recording),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(message),
         )
         .with_state(store);
     tokio::spawn(async move {
@@ -45,11 +76,46 @@ async fn recording(
     Path((_account, file)): Path<(String, String)>,
 ) -> axum::response::Response {
     let sid = file.strip_suffix(".wav").unwrap_or(&file);
-    let wav = store.0.lock().expect("media lock").get(sid).cloned();
+    let wav = {
+        let mut inner = store.0.lock().expect("media lock");
+        let wav = inner
+            .recordings
+            .get(sid)
+            .or(inner.default.as_ref())
+            .cloned();
+        inner.served += u64::from(wav.is_some());
+        wav
+    };
     match wav {
         Some(bytes) => ([(header::CONTENT_TYPE, "audio/x-wav")], bytes.to_vec()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn message(
+    State(store): State<MediaStore>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let n = {
+        let mut inner = store.0.lock().expect("media lock");
+        inner.sms.push((get("To"), get("Body")));
+        inner.sms.len()
+    };
+    let reply = serde_json::json!({ "sid": format!("SM{n:032x}"), "status": "queued", "num_segments": "1" });
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.to_string(),
+    )
+        .into_response()
 }
 
 /// A tone as a recording: `seconds` of 440 Hz at 8 kHz, 16-bit mono PCM, like Twilio's files.

@@ -17,6 +17,8 @@ use crate::twilio::signature;
 use crate::twiml::{Prompt, Response, Verb};
 use anyhow::{Context, bail};
 use rand::Rng;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How the simulator reaches the service and signs its requests.
 #[derive(Clone, Debug)]
@@ -32,6 +34,58 @@ pub struct Twilio {
     /// own media server).
     pub recordings_base: String,
     pub client: reqwest::Client,
+    /// Where each request's latency is noted (`atiende bench`); `None` notes nothing.
+    pub latencies: Option<LatencySink>,
+}
+
+/// One request's latency: the path it went to (without the query) and the time from sending the
+/// request to having the whole answer.
+pub type LatencySample = (String, Duration);
+
+/// A shared list of [`LatencySample`]s, filled by every clone of a [`Twilio`] that holds it.
+///
+/// A plain vector behind a mutex is enough: a push takes nanoseconds next to a request's
+/// milliseconds, and the benchmark sorts the samples once at the end to read percentiles.
+#[derive(Clone, Default)]
+pub struct LatencySink(Arc<Mutex<Vec<LatencySample>>>);
+
+impl LatencySink {
+    /// A sink with room for `capacity` samples before it grows.
+    pub fn with_capacity(capacity: usize) -> LatencySink {
+        LatencySink(Arc::new(Mutex::new(Vec::with_capacity(capacity))))
+    }
+
+    /// Notes one request.
+    pub fn record(&self, path: &str, took: Duration) {
+        self.lock().push((path.to_owned(), took));
+    }
+
+    /// How many samples have been noted.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing has been noted yet.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Takes every sample noted so far, leaving the sink empty.
+    pub fn take(&self) -> Vec<LatencySample> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LatencySample>> {
+        // A panic elsewhere while pushing cannot leave a vector half-written: keep the samples.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for LatencySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print thousands of samples inside a `SimCall`'s debug output.
+        write!(f, "LatencySink({} samples)", self.len())
+    }
 }
 
 impl Twilio {
@@ -44,6 +98,7 @@ impl Twilio {
             account_sid: format!("AC{}", random_hex()),
             recordings_base: "https://api.twilio.com".to_owned(),
             client: reqwest::Client::new(),
+            latencies: None,
         }
     }
 
@@ -53,23 +108,30 @@ impl Twilio {
         url: &str,
         params: &[(String, String)],
     ) -> anyhow::Result<(u16, String)> {
-        let target = match url.strip_prefix(&self.public_base) {
-            Some(rest) => format!("{}{rest}", self.connect_base),
-            None => bail!(
+        let Some(rest) = url.strip_prefix(&self.public_base) else {
+            bail!(
                 "the service sent Twilio to {url}, outside its public URL {}",
                 self.public_base
-            ),
+            );
         };
+        let target = format!("{}{rest}", self.connect_base);
         let mut request = self.client.post(&target).form(params);
         if let Some(token) = &self.auth_token {
             request = request.header("X-Twilio-Signature", signature::sign(token, url, params));
         }
+        // Timed from here: the form is encoded and signed already, as Twilio's would be.
+        let started = Instant::now();
         let response = request
             .send()
             .await
             .with_context(|| format!("POST {target}"))?;
         let status = response.status().as_u16();
-        Ok((status, response.text().await?))
+        let body = response.text().await?;
+        if let Some(sink) = &self.latencies {
+            let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+            sink.record(path, started.elapsed());
+        }
+        Ok((status, body))
     }
 
     /// Starts a call from `from` (`None` for a withheld number).
@@ -184,6 +246,20 @@ impl SimCall {
 
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// The absolute URL the verb the call is stopped at will request next: the `action` of a
+    /// `<Gather>`, `<Record>` or `<Dial>`; `None` when the call is over or the verb has none.
+    pub fn action(&self) -> Option<&str> {
+        if self.ended {
+            return None;
+        }
+        match self.document.verbs.get(self.position)? {
+            Verb::Gather(g) => g.action.as_deref(),
+            Verb::Record(r) => r.action.as_deref(),
+            Verb::Dial(d) => d.action.as_deref(),
+            _ => None,
+        }
     }
 
     /// The verb the call is stopped at.

@@ -134,5 +134,17 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let duration = started.elapsed().as_secs() as u32;
     call.hang_up(duration).await?;
     println!("\n📴 Llamada terminada ({}).", call.call_sid());
+    if local_api {
+        // The folio SMS goes out from the service's job queue, a moment after the call.
+        for _ in 0..30 {
+            if !media_store.sms().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        for (to, body) in media_store.sms() {
+            println!("📱 SMS a {to}: {body}");
+        }
+    }
     Ok(())
 }

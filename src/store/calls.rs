@@ -1,6 +1,6 @@
 //! The call log: one row per call, one event per step.
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{CallSid, CallerId, Timestamp};
 
 #[derive(Debug, Clone, Copy)]
@@ -194,7 +194,7 @@ impl Store {
 
     /// A call by its CallSid.
     pub async fn call(&self, call_sid: &CallSid) -> Result<Option<CallRecord>, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, CallRecord>(
                 r#"
                 select id, call_sid, from_number, caller_withheld, started_at, ended_at, last_step, status,
@@ -215,7 +215,7 @@ impl Store {
         &self,
         call_sid: &CallSid,
     ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_read_pool!(self, pool => {
             sqlx::query_as::<_, (String, Option<String>)>(
                 r#"
                 select e.step, e.detail from call_events e join calls c on c.id = e.call_id

@@ -1,10 +1,12 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::messages::outbox_sms;
+use super::{BeginWrite, JobKind, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{
     CallSid, CaseStatus, Channel, ClosureReason, Folio, PhoneNumber, RecordingSid, Timestamp,
     Urgency,
 };
+use crate::sms::SmsTemplate;
 
 /// A report left on the phone line.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct CaseRecord {
     pub recording_url: Option<String>,
     pub recording_duration_seconds: Option<i64>,
     pub action_summary: Option<String>,
+    /// Where our copy of the recording stands: pending, stored, quarantined, missing, refused.
+    pub recording_status: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub status_changed_at: Timestamp,
@@ -80,7 +84,8 @@ pub struct StatusChange<'a> {
 const SELECT_CASE: &str = r#"
     select id, folio, channel, category_id, department_id, urgency, status, closure_reason,
            caller_number, sms_number, call_id, recording_sid, recording_url,
-           recording_duration_seconds, action_summary, created_at, updated_at, status_changed_at
+           recording_duration_seconds, action_summary, recording_status, created_at, updated_at,
+           status_changed_at
     from cases
 "#;
 
@@ -162,6 +167,47 @@ impl Store {
                 .bind("Reporte recibido por teléfono")
                 .execute(&mut *tx)
                 .await?;
+                // Our copy of the recording: a row to track it and the job that fetches it.
+                sqlx::query(
+                    r#"
+                    insert into recordings (recording_sid, case_id, source_url, status, created_at, updated_at)
+                    values ($1, $2, $3, 'pending', $4, $4)
+                    on conflict (recording_sid) do update set case_id = excluded.case_id,
+                        source_url = coalesce(recordings.source_url, excluded.source_url)
+                    "#,
+                )
+                .bind(new.recording_sid.as_str())
+                .bind(id)
+                .bind(new.recording_url)
+                .bind(new.at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    r#"update cases set recording_status = (select status from recordings where recording_sid = $2) where id = $1"#,
+                )
+                .bind(id)
+                .bind(new.recording_sid.as_str())
+                .execute(&mut *tx)
+                .await?;
+                if new.recording_url.is_some() {
+                    sqlx::query(super::jobs::ENQUEUE)
+                        .bind(JobKind::DownloadRecording.code())
+                        .bind(format!("recording:{}", new.recording_sid))
+                        .bind(new.recording_sid.as_str())
+                        .bind(JobKind::DownloadRecording.max_attempts())
+                        .bind(new.at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // The folio by SMS, if we have a number to send it to.
+                let sms_to: Option<String> =
+                    sqlx::query_scalar(r#"select sms_number from cases where id = $1"#)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if let Some(to) = sms_to {
+                    outbox_sms!(tx, id, to, SmsTemplate::FolioCreated.code(), format!("sms-folio:{id}"), new.at);
+                }
                 // A report outranks "abandoned" even if the call's end was logged first.
                 sqlx::query(
                     r#"update calls set made_report = true, outcome = case when outcome is null then null else 'report' end where call_sid = $1"#,
@@ -183,7 +229,7 @@ impl Store {
     /// A case by its folio.
     pub async fn case_by_folio(&self, folio: &Folio) -> Result<Option<CaseRecord>, StoreError> {
         let sql = format!("{SELECT_CASE} where folio = $1");
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, CaseRecord>(&sql).bind(folio.as_str()).fetch_optional(pool).await?
         });
         Ok(row)
@@ -194,7 +240,7 @@ impl Store {
         let sql = format!(
             "{SELECT_CASE} where call_id = (select id from calls where call_sid = $1) order by id desc limit 1"
         );
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, CaseRecord>(&sql).bind(call_sid.as_str()).fetch_optional(pool).await?
         });
         Ok(row)
@@ -206,7 +252,7 @@ impl Store {
         folio: &Folio,
     ) -> Result<Option<CaseStatusView>, StoreError> {
         let sql = format!("{SELECT_STATUS_VIEW} where cs.folio = $1");
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, CaseStatusView>(&sql).bind(folio.as_str()).fetch_optional(pool).await?
         });
         Ok(row)
@@ -221,7 +267,7 @@ impl Store {
             "{SELECT_STATUS_VIEW} where cs.caller_number = $1 and cs.status <> $2 and cs.status <> $3 \
              order by cs.created_at desc, cs.id desc limit 1"
         );
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, CaseStatusView>(&sql)
                 .bind(number.as_str())
                 .bind(CaseStatus::Attended)
@@ -255,6 +301,7 @@ impl Store {
             .bind(format!("Número para mensajes con terminación {}", number.last_four()))
             .execute(&mut *tx)
             .await?;
+            outbox_sms!(tx, case_id, number.as_str(), SmsTemplate::FolioCreated.code(), format!("sms-folio:{case_id}"), at);
             tx.commit().await?;
         });
         Ok(())
@@ -293,8 +340,8 @@ impl Store {
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Conflict("the case changed meanwhile"));
             }
-            sqlx::query(
-                r#"insert into case_events (case_id, at, actor, kind, from_status, to_status, note) values ($1, $2, $3, 'status', $4, $5, $6)"#,
+            let event_id: i64 = sqlx::query_scalar(
+                r#"insert into case_events (case_id, at, actor, kind, from_status, to_status, note) values ($1, $2, $3, 'status', $4, $5, $6) returning id"#,
             )
             .bind(change.case_id)
             .bind(change.at)
@@ -302,9 +349,13 @@ impl Store {
             .bind(from)
             .bind(change.to)
             .bind(change.note)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
             let case = sqlx::query_as::<_, CaseRecord>(&select).bind(change.case_id).fetch_one(&mut *tx).await?;
+            // The citizen hears of the changes they care about, one SMS per change.
+            if let (Some(template), Some(to)) = (SmsTemplate::for_status(change.to), case.sms_number.as_deref()) {
+                outbox_sms!(tx, case.id, to, template.code(), format!("sms-status:{event_id}"), change.at);
+            }
             tx.commit().await?;
             case
         });
@@ -316,7 +367,7 @@ impl Store {
         &self,
         case_id: i64,
     ) -> Result<Vec<(String, Option<String>, Option<String>, String)>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_read_pool!(self, pool => {
             sqlx::query_as(r#"select kind, from_status, to_status, actor from case_events where case_id = $1 order by id"#)
                 .bind(case_id)
                 .fetch_all(pool)
@@ -327,7 +378,7 @@ impl Store {
 
     /// How many cases there are (tests and the dashboard).
     pub async fn count_cases(&self) -> Result<i64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_read_pool!(self, pool => {
             sqlx::query_scalar::<_, i64>(r#"select count(*) from cases"#).fetch_one(pool).await?
         });
         Ok(n)

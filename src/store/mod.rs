@@ -19,11 +19,17 @@
 mod calls;
 mod cases;
 mod catalog;
+pub(crate) mod jobs;
+mod messages;
+mod recordings;
 mod users;
 
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
 pub use cases::{CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
 pub use catalog::Category;
+pub use jobs::{Job, JobKind};
+pub use messages::{InboundMessage, MessageRecord, OutboundMessage};
+pub use recordings::{RecordingProblem, RecordingRecord, StoredRecording};
 pub use users::{NewUser, Role};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -34,21 +40,39 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Expands `$body` once for each backend, with `$pool` bound to that backend's pool.
+/// Expands `$body` once for each backend, with `$pool` bound to the pool that writes: on
+/// SQLite its single write connection, on PostgreSQL the pool.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use with_pool;
 
+/// Like [`with_pool!`], for statements that only read: on SQLite they use the read pool, so they
+/// never wait behind a write.
+macro_rules! with_read_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_read_pool;
+
 /// Which database is behind the store.
+///
+/// SQLite allows one writer at a time. Rather than let several connections queue for its write
+/// lock (SQLite's busy handler sleeps in growing steps, which turned into hundreds of
+/// milliseconds of tail latency under load), every write goes through one connection, in
+/// order; reads use a pool of their own, which WAL lets run alongside the writer.
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
-    Sqlite(SqlitePool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -120,12 +144,17 @@ impl Store {
                     })?;
                 }
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
-            Backend::Sqlite(pool)
+            let read = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.read_only(true))
+                .await?;
+            Backend::Sqlite { write, read }
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -140,7 +169,7 @@ impl Store {
     /// Applies the backend's pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
             Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -148,7 +177,7 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_read_pool!(self, pool => {
             sqlx::query("select 1").execute(pool).await?;
         });
         Ok(())
@@ -157,13 +186,19 @@ impl Store {
     /// `"sqlite"` or `"postgres"`, for logs and the console.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 }

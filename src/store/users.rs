@@ -1,6 +1,6 @@
 //! Staff accounts.
 
-use super::{BeginWrite, Store, StoreError, with_pool};
+use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::Timestamp;
 
 /// What a staff member may do. `area` users see only their department's cases.
@@ -84,7 +84,7 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_read_pool!(self, pool => {
             sqlx::query_as::<_, (String, String)>(r#"select password_hash, role from users where name = $1 and active"#)
                 .bind(name)
                 .fetch_optional(pool)

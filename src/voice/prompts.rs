@@ -99,9 +99,53 @@ keys! {
     StatusClosedNotApplicable = "status"."closed_not_applicable" [],
     StatusClosedNotMunicipal = "status"."closed_not_municipal" [],
     StatusReopened = "status"."reopened" [],
+    SmsFolioCreated = "sms"."folio_created" ["category", "folio"],
+    SmsRouted = "sms"."routed" ["folio", "department"],
+    SmsAttended = "sms"."attended" ["folio", "department", "summary"],
+    SmsClosed = "sms"."closed" ["folio"],
+    SmsClosedDuplicate = "sms"."closed_duplicate" ["folio"],
+    SmsClosedNotApplicable = "sms"."closed_not_applicable" ["folio"],
+    SmsClosedNotMunicipal = "sms"."closed_not_municipal" ["folio"],
+    SmsStatusReply = "sms"."status_reply" ["folio", "category", "status", "date"],
+    SmsStatusReplyAction = "sms"."status_reply_action" ["folio", "category", "status", "date", "summary"],
+    SmsStatusUnknown = "sms"."status_unknown" ["folio"],
+    SmsStatusInvalid = "sms"."status_invalid" ["folio"],
+    SmsOptedOut = "sms"."opted_out" [],
+    SmsOptedIn = "sms"."opted_in" [],
+    SmsHelp = "sms"."help" ["phone"],
+    SmsStatusReceived = "sms_status"."received" [],
+    SmsStatusInReview = "sms_status"."in_review" [],
+    SmsStatusRouted = "sms_status"."routed" ["department"],
+    SmsStatusInProgress = "sms_status"."in_progress" ["department"],
+    SmsStatusAttended = "sms_status"."attended" ["department"],
+    SmsStatusClosed = "sms_status"."closed" [],
+    SmsStatusClosedDuplicate = "sms_status"."closed_duplicate" [],
+    SmsStatusClosedNotApplicable = "sms_status"."closed_not_applicable" [],
+    SmsStatusClosedNotMunicipal = "sms_status"."closed_not_municipal" [],
+    SmsStatusReopened = "sms_status"."reopened" [],
 }
 
 impl Key {
+    /// How a status (and closing reason) is written in an SMS.
+    pub fn sms_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
+        match (status, reason) {
+            (CaseStatus::Received, _) => Key::SmsStatusReceived,
+            (CaseStatus::InReview, _) => Key::SmsStatusInReview,
+            (CaseStatus::Routed, _) => Key::SmsStatusRouted,
+            (CaseStatus::InProgress, _) => Key::SmsStatusInProgress,
+            (CaseStatus::Attended, _) => Key::SmsStatusAttended,
+            (CaseStatus::Closed, Some(ClosureReason::Duplicate)) => Key::SmsStatusClosedDuplicate,
+            (CaseStatus::Closed, Some(ClosureReason::NotApplicable)) => {
+                Key::SmsStatusClosedNotApplicable
+            }
+            (CaseStatus::Closed, Some(ClosureReason::NotMunicipal)) => {
+                Key::SmsStatusClosedNotMunicipal
+            }
+            (CaseStatus::Closed, _) => Key::SmsStatusClosed,
+            (CaseStatus::Reopened, _) => Key::SmsStatusReopened,
+        }
+    }
+
     /// How a status (and closing reason) is said.
     pub fn for_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
         match (status, reason) {

@@ -4,7 +4,7 @@ use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
 use super::{Key, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
 use crate::app::AppState;
 use crate::domain::{PhoneNumber, RecordingSid, Urgency};
-use crate::store::{CaseRecord, Category, NewPhoneCase, StepKind, StoreError};
+use crate::store::{CaseRecord, Category, NewPhoneCase, RecordingProblem, StepKind, StoreError};
 use crate::twiml::{Gather, Record};
 use axum::extract::State;
 
@@ -239,6 +239,8 @@ async fn make_case(
         .await?;
     if created {
         tracing::info!(folio = %case.folio, "case created from a phone report");
+        // Its recording download and folio SMS were enqueued with it.
+        app.wake_workers();
     }
     Ok((case, created))
 }
@@ -299,10 +301,32 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> T
         };
         call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
             .await?;
-        if status == "completed" {
-            if let Some(rec) = RecordingInfo::from_call(&call) {
-                make_case(&app, &call, &rec).await?;
+        let sid = call.form.get("RecordingSid").and_then(RecordingSid::parse);
+        match (status, sid) {
+            ("completed", Some(sid)) => {
+                if let Some(rec) = RecordingInfo::from_call(&call) {
+                    make_case(&app, &call, &rec).await?;
+                }
+                // The file can be fetched now: do not wait for the download's next retry.
+                app.store
+                    .hasten_job(&format!("recording:{sid}"), app.clock.now())
+                    .await?;
+                app.wake_workers();
             }
+            ("absent" | "failed", Some(sid)) => {
+                let code = call.form.get("ErrorCode");
+                app.store
+                    .mark_recording_problem(
+                        &sid,
+                        RecordingProblem::Missing,
+                        &format!("Twilio informó la grabación como {status}"),
+                        code,
+                        None,
+                        app.clock.now(),
+                    )
+                    .await?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -446,6 +470,7 @@ async fn confirm_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
             app.store
                 .set_case_sms_number(case.id, &number, app.clock.now())
                 .await?;
+            app.wake_workers();
             app.store.set_pending_sms_number(&call.sid, None).await?;
             s.say(
                 Key::NumberConfirmed,

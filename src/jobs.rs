@@ -1,0 +1,172 @@
+//! The workers that run durable jobs: recording downloads and SMS.
+//!
+//! `atiende serve` starts `ATIENDE_WORKERS` workers beside the web server. Each claims one due
+//! job at a time from the store (with a lease, see `store::jobs`), runs it, and records the
+//! outcome: done; retried later with exponential backoff and jitter (its error kept); or dead
+//! after its last attempt (listed by `atiende jobs`, retried by `atiende jobs retry ID`).
+//! Workers wake when a webhook enqueues work on this instance, and poll otherwise, so work
+//! enqueued by another instance or due after a backoff is picked up too.
+//!
+//! On shutdown a worker finishes the job in hand and stops. If the process dies instead, the
+//! job's lease runs out and a worker claims it again: every job is written to be run twice
+//! without doing anything twice.
+
+use crate::app::AppState;
+use crate::domain::Timestamp;
+use crate::store::{Job, JobKind};
+use rand::Rng;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What running a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished; nothing more to do.
+    Done,
+    /// Failed in a way that may pass: try again later.
+    Retry(String),
+    /// Will never succeed: stop trying.
+    Dead(String),
+}
+
+/// The wait before attempt `attempts + 1`: base × 2^(attempts-1), at most `max`, with jitter
+/// (between half and all of it) so that jobs failing together do not retry together.
+pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let full = base.saturating_mul(2u32.saturating_pow(exp)).min(max);
+    let jitter = rand::rng().random_range(0.5..=1.0);
+    full.mul_f64(jitter)
+}
+
+/// The running workers.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts the configured number of workers.
+    pub fn start(app: &AppState) -> Workers {
+        let (stop, _) = watch::channel(false);
+        let instance = format!("{}-{:04x}", std::process::id(), rand::rng().random::<u16>());
+        let handles = (0..app.config.jobs.workers)
+            .map(|n| {
+                let app = app.clone();
+                let stop = stop.subscribe();
+                let name = format!("{instance}-{n}");
+                tokio::spawn(async move { work(app, name, stop).await })
+            })
+            .collect();
+        Workers { stop, handles }
+    }
+
+    /// Asks every worker to stop after its current job, and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+async fn work(app: AppState, name: String, mut stop: watch::Receiver<bool>) {
+    let poll = app.config.jobs.poll;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = app.clock.now();
+        let lease = Timestamp::from_utc(now.as_utc() + app.config.jobs.lease);
+        match app.store.claim_job(&name, now, lease).await {
+            Ok(Some(job)) => run(&app, &name, job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = app.jobs_wakeup.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, worker = name, "could not claim a job; the database may be down");
+                tokio::select! {
+                    _ = tokio::time::sleep(poll.max(Duration::from_secs(1))) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs one claimed job and records its outcome.
+#[tracing::instrument(skip_all, fields(job = job.id, kind = job.kind, attempt = job.attempts))]
+async fn run(app: &AppState, worker: &str, job: Job) {
+    let outcome = match JobKind::from_code(&job.kind) {
+        Some(JobKind::DownloadRecording) => crate::recordings::ingest(app, &job.payload).await,
+        Some(JobKind::SendSms) => match job.payload.parse::<i64>() {
+            Ok(id) => crate::sms::send(app, id).await,
+            Err(_) => Outcome::Dead(format!("bad payload {:?}", job.payload)),
+        },
+        None => Outcome::Dead(format!("unknown job kind {:?}", job.kind)),
+    };
+    let now = app.clock.now();
+    let settled = match &outcome {
+        Outcome::Done => app.store.finish_job(job.id, worker, now).await,
+        Outcome::Retry(error) if job.attempts < job.max_attempts => {
+            let wait = backoff(
+                app.config.jobs.backoff,
+                app.config.jobs.max_backoff,
+                job.attempts,
+            );
+            let run_at = Timestamp::from_utc(now.as_utc() + wait);
+            tracing::info!(
+                error,
+                retry_in_ms = wait.as_millis() as u64,
+                "job failed; will retry"
+            );
+            app.store
+                .retry_job(job.id, worker, error, run_at, now)
+                .await
+        }
+        Outcome::Retry(error) | Outcome::Dead(error) => {
+            tracing::error!(
+                error,
+                "job is dead; `atiende jobs retry {}` runs it again",
+                job.id
+            );
+            app.store.bury_job(job.id, worker, error, now).await
+        }
+    };
+    match settled {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("the job's lease ran out while it ran; another worker owns it now")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the job's outcome; its lease will expire and it will run again")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        let base = Duration::from_secs(5);
+        let max = Duration::from_secs(3600);
+        for attempts in 1..=30 {
+            let full = base
+                .saturating_mul(2u32.saturating_pow((attempts - 1).min(20) as u32))
+                .min(max);
+            let wait = backoff(base, max, i64::from(attempts));
+            assert!(
+                wait <= full && wait >= full / 2,
+                "attempt {attempts}: {wait:?} vs {full:?}"
+            );
+        }
+        assert!(backoff(base, max, 1) <= Duration::from_secs(5));
+        assert!(backoff(base, max, 100) <= max);
+    }
+}

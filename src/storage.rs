@@ -1,0 +1,222 @@
+//! Where recordings (and later attachments) are kept: a local folder or S3-compatible storage.
+//!
+//! One small interface, [`Storage`], chosen by `ATIENDE_STORAGE_URL`: a path (the default,
+//! `data/recordings`) or `s3://bucket/prefix` (credentials, region and endpoint from the usual
+//! `AWS_*` variables, e.g. `AWS_ENDPOINT` for MinIO or another S3-compatible server). Keys are
+//! built only from validated ids (a `RecordingSid`), never from raw input.
+//!
+//! Putting a file is atomic on both: a local file is written under a temporary name beside its
+//! place, synced, then renamed; an S3 object appears whole when its upload completes.
+
+use crate::config::S3Config;
+use crate::domain::RecordingSid;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// A storage key: a relative path made of validated parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageKey(String);
+
+impl StorageKey {
+    /// Where a verified recording lives.
+    pub fn recording(sid: &RecordingSid) -> StorageKey {
+        StorageKey(format!("{sid}.wav"))
+    }
+
+    /// Where a file that failed verification is kept apart.
+    pub fn quarantine(sid: &RecordingSid) -> StorageKey {
+        StorageKey(format!("quarantine/{sid}.wav"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("object storage: {0}")]
+    Object(#[from] object_store::Error),
+    #[error("ATIENDE_STORAGE_URL: {0}")]
+    Config(String),
+}
+
+/// The configured storage. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        store: Arc<dyn ObjectStore>,
+        prefix: String,
+        url: String,
+    },
+}
+
+impl Storage {
+    /// Opens the storage named by `ATIENDE_STORAGE_URL`.
+    pub fn open(url: &str, s3: &S3Config) -> Result<Storage, StorageError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StorageError::Config(format!("no bucket in {url:?}")));
+            }
+            let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+            if let Some(v) = &s3.access_key_id {
+                builder = builder.with_access_key_id(v);
+            }
+            if let Some(v) = &s3.secret_access_key {
+                builder = builder.with_secret_access_key(v.expose_secret());
+            }
+            if let Some(v) = &s3.session_token {
+                builder = builder.with_token(v.expose_secret());
+            }
+            builder = builder.with_region(s3.region.as_deref().unwrap_or("us-east-1"));
+            if let Some(endpoint) = &s3.endpoint {
+                // S3-compatible servers (MinIO, Ceph, a local test server) use path-style URLs.
+                builder = builder
+                    .with_endpoint(endpoint)
+                    .with_virtual_hosted_style_request(false)
+                    .with_allow_http(endpoint.starts_with("http://"));
+            }
+            let store = builder
+                .build()
+                .map_err(|e| StorageError::Config(e.to_string()))?;
+            return Ok(Storage::S3 {
+                store: Arc::new(store),
+                prefix: prefix.trim_matches('/').to_owned(),
+                url: url.to_owned(),
+            });
+        }
+        let root = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+        Ok(Storage::Local { root })
+    }
+
+    /// A description for logs ("data/recordings", "s3://bucket/prefix").
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Local { root } => root.display().to_string(),
+            Storage::S3 { url, .. } => url.clone(),
+        }
+    }
+
+    fn object_path(prefix: &str, key: &StorageKey) -> ObjectPath {
+        if prefix.is_empty() {
+            ObjectPath::from(key.as_str())
+        } else {
+            ObjectPath::from(format!("{prefix}/{}", key.as_str()))
+        }
+    }
+
+    /// Puts the file at `source` under `key`, atomically, and removes `source`.
+    pub async fn put_file(&self, key: &StorageKey, source: &Path) -> Result<(), StorageError> {
+        match self {
+            Storage::Local { root } => {
+                let target = root.join(key.as_str());
+                let dir = target.parent().expect("keys have a file name");
+                tokio::fs::create_dir_all(dir).await?;
+                if tokio::fs::rename(source, &target).await.is_err() {
+                    // Another file system: copy beside the target, sync, then rename.
+                    let partial = target.with_extension("wav.partial");
+                    tokio::fs::copy(source, &partial).await?;
+                    tokio::fs::File::open(&partial).await?.sync_all().await?;
+                    tokio::fs::rename(&partial, &target).await?;
+                    tokio::fs::remove_file(source).await?;
+                }
+                // Make the rename itself durable.
+                tokio::fs::File::open(dir).await?.sync_all().await?;
+                Ok(())
+            }
+            Storage::S3 { store, prefix, .. } => {
+                let path = Storage::object_path(prefix, key);
+                let mut writer = object_store::buffered::BufWriter::new(store.clone(), path);
+                let mut file = tokio::fs::File::open(source).await?;
+                tokio::io::copy(&mut file, &mut writer).await?;
+                writer.shutdown().await?;
+                tokio::fs::remove_file(source).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The whole content under `key`.
+    pub async fn get(&self, key: &StorageKey) -> Result<Vec<u8>, StorageError> {
+        match self {
+            Storage::Local { root } => Ok(tokio::fs::read(root.join(key.as_str())).await?),
+            Storage::S3 { store, prefix, .. } => {
+                let bytes = store
+                    .get(&Storage::object_path(prefix, key))
+                    .await?
+                    .bytes()
+                    .await?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
+
+    /// Whether something is stored under `key`.
+    pub async fn exists(&self, key: &StorageKey) -> Result<bool, StorageError> {
+        match self {
+            Storage::Local { root } => Ok(tokio::fs::try_exists(root.join(key.as_str())).await?),
+            Storage::S3 { store, prefix, .. } => {
+                match store.head(&Storage::object_path(prefix, key)).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// Every key stored (for checks and tests).
+    pub async fn list(&self) -> Result<Vec<String>, StorageError> {
+        match self {
+            Storage::Local { root } => {
+                let mut keys = Vec::new();
+                let mut dirs = vec![root.clone()];
+                while let Some(dir) = dirs.pop() {
+                    let mut entries = match tokio::fs::read_dir(&dir).await {
+                        Ok(e) => e,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    while let Some(entry) = entries.next_entry().await? {
+                        let path = entry.path();
+                        if entry.file_type().await?.is_dir() {
+                            dirs.push(path);
+                        } else if let Ok(rel) = path.strip_prefix(root) {
+                            keys.push(rel.display().to_string());
+                        }
+                    }
+                }
+                keys.sort();
+                Ok(keys)
+            }
+            Storage::S3 { store, prefix, .. } => {
+                use futures_util::TryStreamExt;
+                let base = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.as_str()));
+                let objects: Vec<_> = store.list(base.as_ref()).try_collect().await?;
+                let mut keys: Vec<String> = objects
+                    .into_iter()
+                    .map(|o| {
+                        let p = o.location.to_string();
+                        p.strip_prefix(&format!("{prefix}/"))
+                            .map(str::to_owned)
+                            .unwrap_or(p)
+                    })
+                    .collect();
+                keys.sort();
+                Ok(keys)
+            }
+        }
+    }
+}

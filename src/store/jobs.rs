@@ -1,0 +1,262 @@
+//! Durable jobs: enqueue, claim with a lease, finish, retry, bury, list.
+//!
+//! A job is claimed by one worker at a time: on PostgreSQL with `for update skip locked`, so
+//! several instances share the queue without blocking each other; on SQLite the claim is one
+//! statement inside a `BEGIN IMMEDIATE` transaction, which is atomic for the single writer.
+//! A claim carries a lease: if the worker dies, the lease runs out and another worker claims the
+//! job again. Every state change is guarded by the worker's id, so a worker whose lease was taken
+//! over cannot overwrite the new owner's result.
+
+use super::{Backend, BeginWrite, Store, StoreError, with_pool, with_read_pool};
+use crate::domain::Timestamp;
+
+/// What a job does. The payload's shape depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Copy a recording from Twilio into our storage. Payload: the RecordingSid.
+    DownloadRecording,
+    /// Send one outbound message of the outbox. Payload: the message id.
+    SendSms,
+}
+
+impl JobKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            JobKind::DownloadRecording => "download_recording",
+            JobKind::SendSms => "send_sms",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<JobKind> {
+        match code {
+            "download_recording" => Some(JobKind::DownloadRecording),
+            "send_sms" => Some(JobKind::SendSms),
+            _ => None,
+        }
+    }
+
+    /// How many attempts before the job is dead. Recordings stay on Twilio for a long time, so
+    /// their downloads keep trying for hours; an SMS that cannot go out in a few tries needs a
+    /// person to look at it.
+    pub fn max_attempts(self) -> i64 {
+        match self {
+            JobKind::DownloadRecording => 12,
+            JobKind::SendSms => 8,
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub dedup_key: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The statement that enqueues a job; used inside other transactions too (the outbox pattern:
+/// the job is written with the change that calls for it, or not at all).
+pub(crate) const ENQUEUE: &str = r#"
+    insert into jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+    values ($1, $2, $3, 'queued', 0, $4, $5, $5, $5)
+    on conflict (dedup_key) do nothing
+"#;
+
+const JOB_COLUMNS: &str = "id, kind, dedup_key, payload, state, attempts, max_attempts, run_at, last_error, created_at, updated_at";
+
+impl Store {
+    /// Enqueues a job unless one with the same key exists. Returns whether it was added.
+    pub async fn enqueue_job(
+        &self,
+        kind: JobKind,
+        dedup_key: &str,
+        payload: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let added = with_pool!(self, pool => {
+            sqlx::query(ENQUEUE)
+                .bind(kind.code())
+                .bind(dedup_key)
+                .bind(payload)
+                .bind(kind.max_attempts())
+                .bind(at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(added == 1)
+    }
+
+    /// Claims the job that has waited longest among those due: queued and due, or running with
+    /// an expired lease. The claim counts as an attempt.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>, StoreError> {
+        let pick = r#"
+            select id from jobs
+            where (state = 'queued' and run_at <= $3) or (state = 'running' and lease_until < $3)
+            order by run_at, id
+            limit 1
+        "#;
+        let lock = match &self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => "for update skip locked",
+        };
+        let sql = format!(
+            r#"
+            update jobs set state = 'running', attempts = attempts + 1, worker = $1,
+                            lease_until = $2, updated_at = $3
+            where id = ({pick} {lock})
+            returning {JOB_COLUMNS}
+            "#
+        );
+        let job = with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let job = sqlx::query_as::<_, Job>(&sql)
+                .bind(worker)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            job
+        });
+        Ok(job)
+    }
+
+    /// Marks a claimed job done. Returns false if the worker no longer owns it.
+    pub async fn finish_job(
+        &self,
+        id: i64,
+        worker: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle_job(id, worker, "done", None, None, at).await
+    }
+
+    /// Puts a claimed job back in the queue to run at `run_at`, keeping why it failed.
+    pub async fn retry_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle_job(id, worker, "queued", Some(error), Some(run_at), at)
+            .await
+    }
+
+    /// Gives up on a claimed job: it stays visible as dead until someone retries it.
+    pub async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle_job(id, worker, "dead", Some(error), None, at)
+            .await
+    }
+
+    async fn settle_job(
+        &self,
+        id: i64,
+        worker: &str,
+        state: &str,
+        error: Option<&str>,
+        run_at: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let finished = (state != "queued").then_some(at);
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                update jobs set state = $3, last_error = coalesce($4, last_error),
+                                run_at = coalesce($5, run_at), lease_until = null, worker = null,
+                                updated_at = $6, finished_at = $7
+                where id = $1 and worker = $2 and state = 'running'
+                "#,
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(state)
+            .bind(error)
+            .bind(run_at)
+            .bind(at)
+            .bind(finished)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Jobs in a state (`dead`, `queued`, ...), or every job not done when `state` is `None`,
+    /// oldest first.
+    pub async fn jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let sql = format!(
+            "select {JOB_COLUMNS} from jobs where ($1 is null and state <> 'done') or state = $1 order by id limit $2"
+        );
+        let rows = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, Job>(&sql).bind(state).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// Makes a queued job due now (a recording became ready before its next retry).
+    pub async fn hasten_job(&self, dedup_key: &str, at: Timestamp) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("update jobs set run_at = $2 where dedup_key = $1 and state = 'queued' and run_at > $2")
+                .bind(dedup_key)
+                .bind(at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// One job by its key.
+    pub async fn job_by_key(&self, dedup_key: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!("select {JOB_COLUMNS} from jobs where dedup_key = $1");
+        let row = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, Job>(&sql).bind(dedup_key).fetch_optional(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// Puts a dead job back in the queue with its attempts reset. Returns false if there is no
+    /// dead job with that id.
+    pub async fn requeue_dead_job(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                update jobs set state = 'queued', attempts = 0,
+                                -- Due now whatever the service's clock says (the command's clock
+                                -- may be ahead of it).
+                                run_at = case when run_at < $2 then run_at else $2 end,
+                                updated_at = $2,
+                                finished_at = null
+                where id = $1 and state = 'dead'
+                "#,
+            )
+            .bind(id)
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+}

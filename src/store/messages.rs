@@ -1,0 +1,352 @@
+//! Text messages: the outbox, delivery status, incoming messages, opt-outs and staff alerts.
+
+use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
+use crate::domain::{CaseStatus, ClosureReason, Timestamp};
+
+/// Inserts an outbound message into the outbox with its send job, inside a write transaction.
+/// `$dedup` is the job's key: if a job with that key exists, the message is not added (the
+/// same SMS is never queued twice, whatever the order of webhooks).
+macro_rules! outbox_sms {
+    ($tx:ident, $case_id:expr, $to:expr, $template:expr, $dedup:expr, $at:expr) => {{
+        let message_id: i64 = sqlx::query_scalar(
+            r#"
+            insert into messages (direction, case_id, channel, to_number, template, status, created_at, updated_at)
+            values ('outbound', $1, 'sms', $2, $3, 'pending', $4, $4)
+            returning id
+            "#,
+        )
+        .bind($case_id)
+        .bind($to)
+        .bind($template)
+        .bind($at)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let added = sqlx::query($crate::store::jobs::ENQUEUE)
+            .bind($crate::store::JobKind::SendSms.code())
+            .bind($dedup)
+            .bind(message_id.to_string())
+            .bind($crate::store::JobKind::SendSms.max_attempts())
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        if added == 0 {
+            sqlx::query("delete from messages where id = $1")
+                .bind(message_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+pub(crate) use outbox_sms;
+
+/// How far along Twilio's delivery statuses are; the order a status never goes back on.
+pub fn delivery_rank(status: &str) -> i64 {
+    match status {
+        "read" => 5,
+        "delivered" | "undelivered" | "failed" => 4,
+        "sent" => 3,
+        "sending" => 2,
+        _ => 1,
+    }
+}
+
+/// An outbound message with what its template needs from its case.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboundMessage {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub to_number: Option<String>,
+    pub template: Option<String>,
+    pub body: Option<String>,
+    pub status: String,
+    pub twilio_sid: Option<String>,
+    pub folio: Option<String>,
+    pub category_name: Option<String>,
+    pub department_name: Option<String>,
+    pub case_status: Option<CaseStatus>,
+    pub closure_reason: Option<ClosureReason>,
+    pub action_summary: Option<String>,
+}
+
+/// A message as logged, for listings and tests.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageRecord {
+    pub id: i64,
+    pub direction: String,
+    pub case_id: Option<i64>,
+    pub channel: String,
+    pub to_number: Option<String>,
+    pub from_number: Option<String>,
+    pub template: Option<String>,
+    pub body: Option<String>,
+    pub status: String,
+    pub twilio_sid: Option<String>,
+    pub error_code: Option<String>,
+    pub segments: Option<i64>,
+}
+
+/// An incoming message to log.
+#[derive(Debug, Clone)]
+pub struct InboundMessage<'a> {
+    pub channel: &'a str,
+    pub from_number: Option<&'a str>,
+    pub to_number: Option<&'a str>,
+    pub body: &'a str,
+    pub twilio_sid: Option<&'a str>,
+    pub case_id: Option<i64>,
+    pub at: Timestamp,
+}
+
+const MESSAGE_COLUMNS: &str = "id, direction, case_id, channel, to_number, from_number, template, body, status, twilio_sid, error_code, segments";
+
+impl Store {
+    /// An outbound message and its case's details, for rendering and sending.
+    pub async fn outbound_message(&self, id: i64) -> Result<Option<OutboundMessage>, StoreError> {
+        let row = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, OutboundMessage>(
+                r#"
+                select m.id, m.case_id, m.to_number, m.template, m.body, m.status, m.twilio_sid,
+                       cs.folio, c.name as category_name, d.name as department_name,
+                       cs.status as case_status, cs.closure_reason, cs.action_summary
+                from messages m
+                left join cases cs on cs.id = m.case_id
+                left join categories c on c.id = cs.category_id
+                left join departments d on d.id = cs.department_id
+                where m.id = $1 and m.direction = 'outbound'
+                "#,
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// Sets a message's outcome: `status`, and whatever else is known (rendered body, Twilio's
+    /// sid, segments, error). Fields given as `None` keep their value. A message Twilio already
+    /// reported further along (its delivery report beat this update) keeps its status.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_message(
+        &self,
+        id: i64,
+        status: &str,
+        body: Option<&str>,
+        twilio_sid: Option<&str>,
+        segments: Option<i64>,
+        error_code: Option<&str>,
+        error_message: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                update messages set
+                    status = case when twilio_sid is not null and $4 is not null and status <> 'pending'
+                                  then status else $2 end,
+                    body = coalesce($3, body),
+                    twilio_sid = coalesce($4, twilio_sid), segments = coalesce($5, segments),
+                    error_code = coalesce($6, error_code), error_message = coalesce($7, error_message),
+                    updated_at = $8
+                where id = $1
+                "#,
+            )
+            .bind(id)
+            .bind(status)
+            .bind(body)
+            .bind(twilio_sid)
+            .bind(segments)
+            .bind(error_code)
+            .bind(error_message)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Records a delivery status from Twilio's message status callback, by MessageSid or, if
+    /// the callback beat our own update, by our message id. Twilio does not promise its reports
+    /// arrive in order, so a status never goes back (a late "sent" does not undo "delivered").
+    /// Returns whether a message matched.
+    pub async fn record_delivery_status(
+        &self,
+        twilio_sid: &str,
+        message_id: Option<i64>,
+        status: &str,
+        error_code: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                update messages set status = $3, error_code = coalesce($4, error_code),
+                                    twilio_sid = coalesce(twilio_sid, $1), updated_at = $5
+                where direction = 'outbound'
+                  and (twilio_sid = $1 or (twilio_sid is null and id = $2))
+                  and (case status when 'read' then 5 when 'delivered' then 4 when 'undelivered' then 4
+                                   when 'failed' then 4 when 'sent' then 3 when 'sending' then 2
+                                   else 1 end) <= $6
+                "#,
+            )
+            .bind(twilio_sid)
+            .bind(message_id)
+            .bind(status)
+            .bind(error_code)
+            .bind(at)
+            .bind(delivery_rank(status))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Logs an incoming message; returns its id.
+    pub async fn log_inbound_message(&self, m: &InboundMessage<'_>) -> Result<i64, StoreError> {
+        let id = with_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                insert into messages (direction, case_id, channel, to_number, from_number, body, status,
+                                      twilio_sid, created_at, updated_at)
+                values ('inbound', $1, $2, $3, $4, $5, 'received', $6, $7, $7)
+                on conflict (twilio_sid) do update set updated_at = excluded.updated_at
+                returning id
+                "#,
+            )
+            .bind(m.case_id)
+            .bind(m.channel)
+            .bind(m.to_number)
+            .bind(m.from_number)
+            .bind(m.body)
+            .bind(m.twilio_sid)
+            .bind(m.at)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Logs the reply we gave to an incoming message (sent by Twilio from our TwiML).
+    pub async fn log_reply(
+        &self,
+        channel: &str,
+        to_number: Option<&str>,
+        case_id: Option<i64>,
+        template: &str,
+        body: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                r#"
+                insert into messages (direction, case_id, channel, to_number, template, body, status, created_at, updated_at)
+                values ('outbound', $1, $2, $3, $4, $5, 'replied', $6, $6)
+                "#,
+            )
+            .bind(case_id)
+            .bind(channel)
+            .bind(to_number)
+            .bind(template)
+            .bind(body)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The messages of a case (or all, with `None`), oldest first.
+    pub async fn messages(&self, case_id: Option<i64>) -> Result<Vec<MessageRecord>, StoreError> {
+        let sql = format!(
+            "select {MESSAGE_COLUMNS} from messages where $1 is null or case_id = $1 order by id"
+        );
+        let rows = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, MessageRecord>(&sql).bind(case_id).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// Whether the citizen at this number asked for no more messages.
+    pub async fn is_opted_out(&self, number: &str) -> Result<bool, StoreError> {
+        let found = with_read_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>("select count(*) from opt_outs where number = $1")
+                .bind(number)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(found > 0)
+    }
+
+    /// BAJA/STOP: no more messages to this number.
+    pub async fn opt_out(
+        &self,
+        number: &str,
+        keyword: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                r#"insert into opt_outs (number, keyword, opted_out_at) values ($1, $2, $3) on conflict (number) do nothing"#,
+            )
+            .bind(number)
+            .bind(keyword)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// ALTA/START: messages again.
+    pub async fn opt_in(&self, number: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("delete from opt_outs where number = $1").bind(number).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Raises something staff must see (shown in the console; logged loudly by the caller).
+    pub async fn raise_alert(
+        &self,
+        kind: &str,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            // One open alert of a kind is enough: do not flood the console with the same problem.
+            let updated = sqlx::query(
+                "update alerts set message = $2, created_at = $3 where kind = $1 and resolved_at is null",
+            )
+            .bind(kind)
+            .bind(message)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                sqlx::query("insert into alerts (kind, message, created_at) values ($1, $2, $3)")
+                    .bind(kind)
+                    .bind(message)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Open alerts, newest first, as `(kind, message)`.
+    pub async fn open_alerts(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, (String, String)>(
+                "select kind, message from alerts where resolved_at is null order by created_at desc",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}

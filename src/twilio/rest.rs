@@ -1,0 +1,241 @@
+//! Twilio's REST API, as much as we use: send an SMS, download and delete a recording.
+//!
+//! Every call goes through the one shared `reqwest::Client` (connection pool, rustls, time-outs)
+//! with HTTP Basic auth (Account SID and auth token), to `TWILIO_API_BASE`. Errors are sorted
+//! into those worth retrying (429, 5xx, time-outs, connection failures) and the rest, using
+//! Twilio's own error codes where it gives one.
+
+use crate::app::AppState;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use url::Url;
+
+/// Twilio error codes that will not change by trying again (protocol notes): invalid `To`,
+/// unverified number on a trial account, unsubscribed recipient, unroutable, not a mobile.
+pub const PERMANENT_SMS_ERRORS: &[i64] = &[21211, 21608, 21610, 21612, 21614];
+
+/// Bad credentials: staff must fix the configuration.
+pub const BAD_CREDENTIALS: i64 = 20003;
+
+/// A failed REST call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestError {
+    /// Twilio answered with an error status; `code` is Twilio's error code when it sent one.
+    #[error("HTTP {status}{}: {message}", code.map(|c| format!(" (Twilio error {c})")).unwrap_or_default())]
+    Status {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
+    /// No usable answer: connection refused, time-out, a broken body.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl RestError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RestError::Transport(_) => true,
+            RestError::Status { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+
+    pub fn twilio_code(&self) -> Option<i64> {
+        match self {
+            RestError::Status { code, .. } => *code,
+            RestError::Transport(_) => None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for RestError {
+    fn from(e: reqwest::Error) -> Self {
+        let kind = if e.is_timeout() {
+            "time-out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        RestError::Transport(format!("{kind}: {e}"))
+    }
+}
+
+/// Twilio's JSON error body.
+#[derive(Debug, Deserialize)]
+struct TwilioError {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+/// What Twilio says about an SMS it accepted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentMessage {
+    pub sid: String,
+    pub status: String,
+    /// Twilio sends it as a string ("1").
+    pub num_segments: Option<serde_json::Value>,
+}
+
+impl SentMessage {
+    pub fn segments(&self) -> Option<i64> {
+        match &self.num_segments {
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a recording URL points at the configured API host (same scheme, host and port).
+/// Anything else is refused, so a forged or misconfigured callback cannot make us fetch from
+/// elsewhere (SSRF).
+pub fn is_api_url(url: &str, api_base: &Url) -> bool {
+    let Ok(url) = Url::parse(url) else {
+        return false;
+    };
+    url.scheme() == api_base.scheme()
+        && url.host_str() == api_base.host_str()
+        && url.port_or_known_default() == api_base.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
+async fn error_from(response: reqwest::Response) -> RestError {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<TwilioError>(&text) {
+        Ok(e) => RestError::Status {
+            status,
+            code: e.code,
+            message: e.message.unwrap_or_default(),
+        },
+        Err(_) => RestError::Status {
+            status,
+            code: None,
+            message: text.chars().take(200).collect(),
+        },
+    }
+}
+
+/// Adds Basic auth when Twilio is configured (demo mode sends none).
+fn authorized(app: &AppState, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &app.config.twilio {
+        Some(t) => request.basic_auth(&t.account_sid, Some(t.auth_token.expose_secret())),
+        None => request,
+    }
+}
+
+/// `GET {RecordingUrl}.wav`: the response, to be streamed by the caller.
+pub async fn fetch_recording(
+    app: &AppState,
+    recording_url: &str,
+) -> Result<reqwest::Response, RestError> {
+    let url = format!("{}.wav", recording_url.trim_end_matches(".wav"));
+    let response = authorized(app, app.http.get(&url)).send().await?;
+    if !response.status().is_success() {
+        return Err(error_from(response).await);
+    }
+    Ok(response)
+}
+
+/// `DELETE /2010-04-01/Accounts/{sid}/Recordings/{RecordingSid}.json`.
+pub async fn delete_recording(app: &AppState, recording_sid: &str) -> Result<(), RestError> {
+    let Some(t) = &app.config.twilio else {
+        return Err(RestError::Transport("demo mode: no Twilio account".into()));
+    };
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Recordings/{recording_sid}.json",
+        app.config.twilio_api_base.as_str().trim_end_matches('/'),
+        t.account_sid
+    );
+    let response = authorized(app, app.http.delete(&url)).send().await?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(error_from(response).await)
+    }
+}
+
+/// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`, `StatusCallback`.
+pub async fn send_sms(
+    app: &AppState,
+    to: &str,
+    body: &str,
+    status_callback: &str,
+) -> Result<SentMessage, RestError> {
+    let Some(t) = &app.config.twilio else {
+        return Err(RestError::Transport("demo mode: no Twilio account".into()));
+    };
+    let Some(from) = &t.phone_number else {
+        return Err(RestError::Transport(
+            "TWILIO_PHONE_NUMBER is not set".into(),
+        ));
+    };
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        app.config.twilio_api_base.as_str().trim_end_matches('/'),
+        t.account_sid
+    );
+    let form = [
+        ("To", to),
+        ("From", from.as_str()),
+        ("Body", body),
+        ("StatusCallback", status_callback),
+    ];
+    let response = authorized(app, app.http.post(&url).form(&form))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(error_from(response).await);
+    }
+    let text = response.text().await?;
+    serde_json::from_str(&text)
+        .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_api_host_is_fetched() {
+        let base = Url::parse("https://api.twilio.com").unwrap();
+        assert!(is_api_url(
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+            &base
+        ));
+        assert!(is_api_url("https://api.twilio.com:443/x", &base));
+        assert!(!is_api_url("http://api.twilio.com/x", &base));
+        assert!(!is_api_url("https://api.twilio.com.evil.example/x", &base));
+        assert!(!is_api_url(
+            "https://169.254.169.254/latest/meta-data",
+            &base
+        ));
+        assert!(!is_api_url("https://user:pw@api.twilio.com/x", &base));
+        assert!(!is_api_url("not a url", &base));
+        let local = Url::parse("http://127.0.0.1:9000").unwrap();
+        assert!(is_api_url("http://127.0.0.1:9000/r", &local));
+        assert!(!is_api_url("http://127.0.0.1:9001/r", &local));
+    }
+
+    #[test]
+    fn retryable_errors() {
+        let status = |status, code| RestError::Status {
+            status,
+            code,
+            message: String::new(),
+        };
+        assert!(status(429, Some(20429)).is_retryable());
+        assert!(status(503, None).is_retryable());
+        assert!(
+            !status(401, Some(20003)).is_retryable(),
+            "bad credentials need a person"
+        );
+        assert!(RestError::Transport("time-out".into()).is_retryable());
+        for code in PERMANENT_SMS_ERRORS {
+            assert!(!status(400, Some(*code)).is_retryable(), "{code}");
+        }
+    }
+}
