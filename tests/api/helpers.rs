@@ -6,6 +6,7 @@
 //! `CI=true`, where a skip is a failure. Each test gets its own schema, dropped when the test
 //! ends; schemas left by a crashed run are dropped by the next one.
 
+use crate::fake_twilio::FakeTwilio;
 use atiende::app::{AppState, Application, Clock};
 use atiende::config::Config;
 use atiende::sim::{SimCall, Twilio};
@@ -43,12 +44,22 @@ pub fn weekend_now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Where a test service keeps recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// A folder in the test's temporary directory.
+    Local,
+    /// A fresh bucket on the S3-compatible server at `ATIENDE_TEST_S3_URL`.
+    S3,
+}
+
 /// How to start a test service.
 pub struct Options {
     pub settings: Vec<(&'static str, String)>,
     pub clock: DateTime<Utc>,
     /// `None` is demo mode (no token).
     pub token: Option<&'static str>,
+    pub storage: StorageKind,
 }
 
 impl Default for Options {
@@ -57,6 +68,7 @@ impl Default for Options {
             settings: Vec::new(),
             clock: office_hours_now(),
             token: Some(TOKEN),
+            storage: StorageKind::Local,
         }
     }
 }
@@ -75,6 +87,10 @@ pub struct TestApp {
     pub twilio: Twilio,
     pub db: Db,
     pub client: reqwest::Client,
+    /// Twilio's REST API, faked: recordings served, SMS received.
+    pub fake: FakeTwilio,
+    /// The data folder (SQLite file, local storage, temporary downloads).
+    pub data_dir: std::path::PathBuf,
     schema: Option<(String, String)>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -82,6 +98,17 @@ pub struct TestApp {
 }
 
 static SCHEMA_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The S3-compatible test server (e.g. `moto_server`), or `None` to skip (never under CI).
+pub fn s3_url() -> Option<String> {
+    match std::env::var("ATIENDE_TEST_S3_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim_end_matches('/').to_owned()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but ATIENDE_TEST_S3_URL is not set: the S3 storage tests must run")
+        }
+        _ => None,
+    }
+}
 
 /// The PostgreSQL URL for tests, or `None` to skip (never under CI).
 pub fn postgres_url() -> Option<String> {
@@ -125,6 +152,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             (url.to_string(), Some((admin, schema)))
         }
     };
+    let fake = FakeTwilio::start(ACCOUNT_SID, options.token.unwrap_or(TOKEN)).await;
     let mut pairs: Vec<(&str, String)> = vec![
         ("ATIENDE_LISTEN", "127.0.0.1:0".into()),
         ("DATABASE_URL", database_url),
@@ -134,17 +162,45 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             "ATIENDE_PROMPTS_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
         ),
-        ("TWILIO_API_BASE", "http://127.0.0.1:9".into()),
+        ("TWILIO_API_BASE", fake.base.clone()),
+        // Jobs retry fast in tests; the client gives up on Twilio quickly.
+        ("ATIENDE_JOB_POLL_MS", "50".into()),
+        ("ATIENDE_JOB_BACKOFF_MS", "20".into()),
+        ("ATIENDE_JOB_MAX_BACKOFF_MS", "100".into()),
+        ("ATIENDE_HTTP_TIMEOUT_SECONDS", "2".into()),
     ];
     if let Some(token) = options.token {
         pairs.push(("TWILIO_AUTH_TOKEN", token.into()));
         pairs.push(("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()));
         pairs.push(("TWILIO_PHONE_NUMBER", "+525500000000".into()));
     }
+    if options.storage == StorageKind::S3 {
+        let endpoint = s3_url()?;
+        let bucket = format!(
+            "atiende-test-{}-{}",
+            std::process::id(),
+            SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let created = reqwest::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .expect("the S3 test server answers");
+        assert!(
+            created.status().is_success(),
+            "create bucket: {}",
+            created.status()
+        );
+        pairs.push(("ATIENDE_STORAGE_URL", format!("s3://{bucket}/recordings")));
+        pairs.push(("AWS_ENDPOINT_URL", endpoint));
+        pairs.push(("AWS_ACCESS_KEY_ID", "test".into()));
+        pairs.push(("AWS_SECRET_ACCESS_KEY", "test".into()));
+        pairs.push(("AWS_REGION", "us-east-1".into()));
+    }
     pairs.extend(options.settings);
     let config =
         Config::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("valid test config");
-    let app = Application::build_with_clock(config, Clock::fixed(options.clock))
+    let app = Application::build_with_clock(config, Clock::starting_at(options.clock))
         .await
         .expect("the service builds");
     let state = app.state().clone();
@@ -166,12 +222,15 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let mut twilio = Twilio::new(&base, options.token);
     twilio.connect_base = connect;
     twilio.account_sid = ACCOUNT_SID.to_owned();
+    twilio.recordings_base = fake.base.clone();
     Some(TestApp {
         base,
         state,
         twilio,
         db,
         client: reqwest::Client::new(),
+        fake,
+        data_dir: dir.path().to_path_buf(),
         schema,
         shutdown: Some(tx),
         server: Some(server),
@@ -266,6 +325,23 @@ impl TestApp {
     }
 }
 
+/// Waits until `check` holds (polling every 20 ms, for at most 10 s): background jobs finish
+/// in their own time. Panics with `what` if it never holds. Not a timing assertion: the bound is
+/// only there so that a broken test fails instead of hanging.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never happened: {what}");
+}
+
 /// Declares each named `async fn(Db)` as two tests, `NAME::sqlite` and `NAME::postgres`.
 #[macro_export]
 macro_rules! on_both_databases {
@@ -295,7 +371,7 @@ macro_rules! app_or_skip {
         match $crate::helpers::spawn_app_with($db, $options).await {
             Some(app) => app,
             None => {
-                eprintln!("skipped: ATIENDE_TEST_POSTGRES_URL is not set");
+                eprintln!("skipped: ATIENDE_TEST_POSTGRES_URL or ATIENDE_TEST_S3_URL is not set");
                 return;
             }
         }

@@ -1,12 +1,16 @@
 //! The integration suite: one binary, every test over real HTTP on loopback, each on SQLite and
 //! on PostgreSQL (see `helpers`).
 
+mod fake_twilio;
 mod helpers;
 
 mod cli;
 mod golden;
+mod jobs;
 mod lookup;
 mod menu;
+mod recordings;
 mod report;
 mod security;
+mod sms;
 mod withheld;

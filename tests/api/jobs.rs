@@ -1,0 +1,561 @@
+//! Durable jobs: claimed by one worker at a time, retried until they are dead, visible and
+//! retried from the command line, and finished after the process running them is killed.
+//!
+//! The download of a recording is the job used throughout: the fake Twilio makes it fail, or
+//! slow, on demand.
+
+use crate::fake_twilio::{FakeTwilio, Media};
+use crate::helpers::{
+    ACCOUNT_SID, CALLER, Db, Options, TOKEN, TestApp, eventually, office_hours_now,
+};
+use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{RecordingSid, Timestamp};
+use atiende::sim::{Recording, RecordingEnd, SimCall, Twilio};
+use atiende::storage::StorageKey;
+use atiende::store::{Job, JobKind, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a child process or a background step may take before the test gives up. A guard
+/// against hanging the suite, not a measurement.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// The same guard for a job run by the test service itself (twelve quick attempts at most).
+const JOB_GUARD: Duration = Duration::from_secs(20);
+
+on_both_databases!(
+    the_store_hands_a_job_to_one_worker_at_a_time,
+    a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line,
+    many_workers_never_run_one_job_twice,
+);
+
+/// A caller at the `<Record>` of a report (category 3, which asks no urgency).
+async fn at_the_beep(twilio: &Twilio) -> SimCall {
+    let mut call = twilio
+        .call(Some(CALLER))
+        .await
+        .expect("the call is answered");
+    call.press("1").await.unwrap();
+    call.press("3").await.unwrap();
+    call
+}
+
+/// The action and the `completed` callback for `recording`, as Twilio sends them.
+async fn record(call: &mut SimCall, recording: &Recording) {
+    call.send_record_action(recording, RecordingEnd::Key)
+        .await
+        .unwrap();
+    call.send_recording_status(recording, "completed")
+        .await
+        .unwrap();
+}
+
+fn job_key(recording: &Recording) -> String {
+    format!("recording:{}", recording.sid)
+}
+
+/// Polls `store` until the job of `recording` is in `state` (bounded by `JOB_GUARD`), and
+/// returns it; a failure shows where the job stands.
+async fn job_in_state(store: &Store, recording: &Recording, state: &str) -> Job {
+    let key = job_key(recording);
+    let deadline = Instant::now() + JOB_GUARD;
+    loop {
+        let job = store.job_by_key(&key).await.unwrap();
+        if job.as_ref().is_some_and(|j| j.state == state) {
+            return job.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never happened: the job {key} is {state}; it is {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn fetches(fake: &FakeTwilio, sid: &str) -> usize {
+    fake.media_requests().iter().filter(|s| *s == sid).count()
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_utc(office_hours_now() + chrono::Duration::seconds(seconds))
+}
+
+async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
+    // Arrange: no workers of the service's own; the test plays them.
+    let app = app_or_skip!(db, Options::default().with("ATIENDE_WORKERS", "0"));
+    let store = &app.state.store;
+    assert!(
+        store
+            .enqueue_job(JobKind::SendSms, "test:one", "1", at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enqueue_job(JobKind::SendSms, "test:one", "2", at(0))
+            .await
+            .unwrap(),
+        "one job per key"
+    );
+    assert!(
+        store
+            .enqueue_job(JobKind::SendSms, "test:later", "3", at(3600))
+            .await
+            .unwrap()
+    );
+
+    // Act and assert: the due job goes to the first worker that asks, and to no other.
+    let first = store
+        .claim_job("worker-a", at(1), at(61))
+        .await
+        .unwrap()
+        .expect("the due job is claimed");
+    assert_eq!(first.dedup_key, "test:one");
+    assert_eq!(first.payload, "1");
+    assert_eq!(first.state, "running");
+    assert_eq!(first.attempts, 1);
+    assert!(
+        store
+            .claim_job("worker-b", at(2), at(62))
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed already, and the other job is not due"
+    );
+
+    // Its lease runs out (the worker died): another worker gets it, as a new attempt.
+    let again = store
+        .claim_job("worker-b", at(62), at(122))
+        .await
+        .unwrap()
+        .expect("a running job whose lease expired is claimed again");
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.attempts, 2);
+
+    // The first worker comes back: it cannot settle a job it no longer owns.
+    assert!(
+        !store
+            .finish_job(first.id, "worker-a", at(63))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .retry_job(first.id, "worker-a", "late", at(70), at(63))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .bury_job(first.id, "worker-a", "late", at(63))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_job(first.id, "worker-b", at(64))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_job(first.id, "worker-b", at(65))
+            .await
+            .unwrap(),
+        "settled once"
+    );
+    let done = store.job_by_key("test:one").await.unwrap().unwrap();
+    assert_eq!(done.state, "done");
+    assert_eq!(done.attempts, 2);
+    assert_eq!(
+        done.last_error, None,
+        "the late worker's error was not kept"
+    );
+
+    // Many workers asking at once for one due job: exactly one gets it.
+    assert!(
+        store
+            .enqueue_job(JobKind::SendSms, "test:race", "4", at(100))
+            .await
+            .unwrap()
+    );
+    let names: Vec<String> = (0..8).map(|i| format!("racer-{i}")).collect();
+    let claims = futures_util::future::join_all(
+        names
+            .iter()
+            .map(|name| store.claim_job(name, at(100), at(160))),
+    )
+    .await;
+    let claims: Vec<Option<Job>> = claims
+        .into_iter()
+        .map(|c| c.expect("a claim does not fail under contention"))
+        .collect();
+    let won: Vec<Job> = claims.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].dedup_key, "test:race");
+    app.stop().await;
+}
+
+/// `atiende ARGS` against the test service's database, in a folder of its own, with nothing
+/// from the developer's environment but `PATH`.
+async fn atiende_cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_atiende"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.state.config.database_url)
+        .current_dir(dir.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(HANG_GUARD, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("`atiende {}` did not finish", args.join(" ")))
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line(db: Db) {
+    // Arrange: a recording Twilio never manages to serve.
+    let app = app_or_skip!(db);
+    let store = &app.state.store;
+    let mut call = at_the_beep(&app.twilio).await;
+    let recording = call.new_recording(4);
+    let wav = atiende::sim::media::tone_wav(4);
+    app.fake.media(&recording.sid, vec![Media::Status(500)]);
+
+    // Act: the job runs until it gives up.
+    record(&mut call, &recording).await;
+
+    // Assert: dead after its last attempt, its error kept, listed.
+    let dead = job_in_state(store, &recording, "dead").await;
+    assert_eq!(dead.max_attempts, 12);
+    assert_eq!(dead.attempts, dead.max_attempts, "{dead:?}");
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("500"),
+        "{dead:?}"
+    );
+    assert_eq!(fetches(&app.fake, &recording.sid), 12);
+    let listed = store.jobs(Some("dead"), 100).await.unwrap();
+    assert!(listed.iter().any(|j| j.id == dead.id), "{listed:?}");
+    let sid = RecordingSid::parse(&recording.sid).unwrap();
+    assert_eq!(
+        store.recording(&sid).await.unwrap().unwrap().status,
+        "pending",
+        "a dead download does not lose the recording: it can be retried"
+    );
+
+    // `atiende jobs` shows it to the operator.
+    let (code, stdout, stderr) = atiende_cli(&app, &["jobs"]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{}\t", dead.id)))
+        .unwrap_or_else(|| panic!("job {} listed: {stdout}", dead.id));
+    assert!(line.contains("dead"), "{line}");
+    assert!(line.contains(&job_key(&recording)), "{line}");
+    assert!(line.contains("500"), "the last error is shown: {line}");
+
+    // Twilio serves the file now; `atiende jobs retry ID` puts the job back.
+    app.fake
+        .media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    let id = dead.id.to_string();
+    let (code, stdout, stderr) = atiende_cli(&app, &["jobs", "retry", &id]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&id), "{stdout}");
+
+    // The running service picks it up and stores the recording.
+    let done = job_in_state(store, &recording, "done").await;
+    assert_eq!(done.attempts, 1, "attempts start again: {done:?}");
+    let row = store.recording(&sid).await.unwrap().unwrap();
+    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(
+        app.state
+            .storage
+            .get(&StorageKey::recording(&sid))
+            .await
+            .unwrap(),
+        wav
+    );
+    let (code, stdout, stderr) = atiende_cli(&app, &["jobs"]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("no dead jobs"), "{stdout}");
+
+    // Retrying a job that is not dead, or does not exist, fails and says why.
+    for id in [id.as_str(), "999999"] {
+        let (code, stdout, stderr) = atiende_cli(&app, &["jobs", "retry", id]).await;
+        assert_ne!(code, Some(0), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("no dead job {id}")),
+            "a clear message: {stderr}"
+        );
+    }
+    app.stop().await;
+}
+
+async fn many_workers_never_run_one_job_twice(db: Db) {
+    // Arrange: eight workers; twenty recordings, each served slowly so that the workers are
+    // busy while the others look for work.
+    let app = app_or_skip!(db, Options::default().with("ATIENDE_WORKERS", "8"));
+    let wav = atiende::sim::media::tone_wav(2);
+    let mut calls = Vec::new();
+    for _ in 0..20 {
+        let call = at_the_beep(&app.twilio).await;
+        let recording = call.new_recording(2);
+        app.fake.media(
+            &recording.sid,
+            vec![Media::Slow {
+                bytes: wav.clone(),
+                chunks: 3,
+                pause: Duration::from_millis(50),
+            }],
+        );
+        calls.push((call, recording));
+    }
+
+    // Act: the twenty reports arrive at once.
+    futures_util::future::join_all(
+        calls
+            .iter_mut()
+            .map(|(call, recording)| record(call, recording)),
+    )
+    .await;
+
+    // Assert: every recording fetched exactly once, and stored.
+    let store = &app.state.store;
+    eventually("every job is settled", || async {
+        store.jobs(None, 100).await.unwrap().is_empty()
+    })
+    .await;
+    for (_, recording) in &calls {
+        let job = job_in_state(store, recording, "done").await;
+        assert_eq!(job.attempts, 1, "{job:?}");
+        assert_eq!(
+            fetches(&app.fake, &recording.sid),
+            1,
+            "{} fetched once",
+            recording.sid
+        );
+        let sid = RecordingSid::parse(&recording.sid).unwrap();
+        assert_eq!(
+            store.recording(&sid).await.unwrap().unwrap().status,
+            "stored"
+        );
+    }
+    assert_eq!(app.fake.media_requests().len(), 20);
+    assert_eq!(app.state.storage.list().await.unwrap().len(), 20);
+    app.stop().await;
+}
+
+/// `atiende serve` as a child process, killed when dropped (a test that fails half-way must not
+/// leave a server running). Its output goes to a log file, shown when something goes wrong.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, data: &Path, port: u16, fake: &FakeTwilio, name: &str) -> Server {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_atiende"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", sqlite_url(data))
+            .env("ATIENDE_DATA_DIR", data)
+            .env(
+                "ATIENDE_PROMPTS_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"),
+            )
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+            .env("TWILIO_PHONE_NUMBER", "+525500000000")
+            .env("TWILIO_API_BASE", &fake.base)
+            .env("ATIENDE_JOB_LEASE_SECONDS", "2")
+            .env("ATIENDE_JOB_POLL_MS", "50")
+            .env("ATIENDE_JOB_BACKOFF_MS", "20")
+            .env("ATIENDE_JOB_MAX_BACKOFF_MS", "100")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("the binary starts");
+        Server { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: the process ends at once, whatever it was doing.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Polls `GET /healthz` until it answers 200 (bounded).
+    async fn wait_until_healthy(&mut self, port: u16) {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        let deadline = Instant::now() + HANG_GUARD;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if let Ok(res) = client.get(&url).send().await {
+                if res.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill();
+        panic!("the server never became healthy:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+fn sqlite_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("atiende.db").display())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every file under `dir` (none if it does not exist).
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_restart() {
+    // Arrange: `atiende serve` on SQLite with a short lease, and a fake Twilio that serves the
+    // recording slowly (ten seconds, in pieces).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let fake = FakeTwilio::start(ACCOUNT_SID, TOKEN).await;
+    let port = free_port();
+    let mut server = Server::start(dir.path(), &data, port, &fake, "first");
+    server.wait_until_healthy(port).await;
+    let mut twilio = Twilio::new(&format!("http://127.0.0.1:{port}"), Some(TOKEN));
+    twilio.account_sid = ACCOUNT_SID.to_owned();
+    twilio.recordings_base = fake.base.clone();
+    let wav = atiende::sim::media::tone_wav(10);
+    let mut call = at_the_beep(&twilio).await;
+    let recording = call.new_recording(10);
+    fake.media(
+        &recording.sid,
+        vec![Media::Slow {
+            bytes: wav.clone(),
+            chunks: 20,
+            pause: Duration::from_millis(500),
+        }],
+    );
+    record(&mut call, &recording).await;
+
+    // Act: the process is killed while it downloads the recording.
+    let deadline = Instant::now() + HANG_GUARD;
+    while fetches(&fake, &recording.sid) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the download never started:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let store = Store::connect(&sqlite_url(&data)).await.unwrap();
+    let sid = RecordingSid::parse(&recording.sid).unwrap();
+    let row = store.recording(&sid).await.unwrap().unwrap();
+    assert_eq!(row.status, "pending", "killed before the download ended");
+    let job = store
+        .job_by_key(&job_key(&recording))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        job.state, "running",
+        "the dead worker still holds it: {job:?}"
+    );
+
+    // Restarted on the same database and data folder; Twilio now answers at once.
+    fake.media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    let port = free_port();
+    let mut server = Server::start(dir.path(), &data, port, &fake, "second");
+    server.wait_until_healthy(port).await;
+
+    // Assert: the job runs again once its lease is over, and ends with one stored file.
+    let deadline = Instant::now() + HANG_GUARD;
+    let job = loop {
+        let job = store
+            .job_by_key(&job_key(&recording))
+            .await
+            .unwrap()
+            .unwrap();
+        if job.state == "done" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job never finished: {job:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(job.attempts >= 2, "{job:?}");
+    assert!(fetches(&fake, &recording.sid) >= 2);
+    let row = store.recording(&sid).await.unwrap().unwrap();
+    assert_eq!(row.status, "stored", "{row:?}");
+    let expected = data
+        .join("recordings")
+        .join(format!("{}.wav", recording.sid));
+    assert_eq!(files_in(&data.join("recordings")), vec![expected.clone()]);
+    assert_eq!(std::fs::read(&expected).unwrap(), wav, "byte for byte");
+    assert_eq!(
+        files_in(&data.join("tmp")),
+        Vec::<PathBuf>::new(),
+        "no partial download left behind"
+    );
+    server.kill();
+    store.close().await;
+}

@@ -1,0 +1,964 @@
+//! Text messages: the folio and status SMS sent from the outbox, exactly once and in one GSM-7
+//! segment; Twilio's failures (retried, recorded or raised); demo mode; opt-outs; incoming
+//! messages asking for a folio's status; and Twilio's delivery reports.
+
+use crate::fake_twilio::{SentSms, SmsReply};
+use crate::helpers::{CALLER, Db, Options, TestApp, eventually};
+use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{CallSid, CaseStatus, ClosureReason, Folio};
+use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
+use atiende::sms::gsm7;
+use atiende::store::{CaseRecord, Job, MessageRecord, StatusChange};
+use atiende::twiml::{Response, Verb};
+use atiende::voice::Key;
+use std::time::Duration;
+
+on_both_databases!(
+    the_folio_sms_is_sent_once_with_twilios_fields,
+    duplicate_and_out_of_order_callbacks_send_one_folio_sms,
+    withheld_callers_get_the_folio_only_at_the_number_they_confirm,
+    rate_limits_server_errors_and_time_outs_are_retried_until_sent,
+    permanent_errors_are_recorded_and_never_retried,
+    bad_credentials_raise_an_alert_and_wait_for_a_person,
+    demo_mode_keeps_messages_in_the_outbox,
+    status_changes_send_one_sms_each_when_the_citizen_cares,
+    baja_and_stop_stop_our_messages_until_alta_or_start,
+    incoming_messages_get_the_status_of_a_folio_or_help,
+    delivery_reports_are_recorded_and_forged_ones_refused,
+    a_late_report_does_not_undo_delivered,
+);
+
+/// The office's number (`TWILIO_PHONE_NUMBER` in tests).
+const OFFICE: &str = "+525500000000";
+/// The department of "agua potable" (menu digit 3), as the catalogue spells it.
+const WATER_DEPARTMENT: &str = "Dirección de Agua Potable";
+/// A summary with letters GSM-7 lacks, longer than a message can carry.
+const SUMMARY: &str = "Se reparó la fuga de agua en la calle Álvaro Obregón esquina con Niños Héroes; se cambió la tubería de toda la cuadra, se repuso el pavimento y se revisó la presión en las tomas.";
+/// Its start, folded to GSM-7.
+const SUMMARY_START: &str =
+    "Se reparo la fuga de agua en la calle Alvaro Obregon esquina con Niños Héroes";
+
+/// The case made during a call.
+async fn case_of(app: &TestApp, call: &SimCall) -> CaseRecord {
+    let sid = CallSid::parse(call.call_sid()).unwrap();
+    app.state
+        .store
+        .case_of_call(&sid)
+        .await
+        .unwrap()
+        .expect("a case")
+}
+
+/// A whole report from `from` about water (its department is Dirección de Agua Potable): the
+/// menu, the recording (action, then the `completed` callback), the hang-up.
+async fn report(app: &TestApp, from: &str) -> CaseRecord {
+    let mut call = app.call(Some(from)).await;
+    call.press("1").await.unwrap();
+    call.press("3").await.unwrap();
+    call.record(20, RecordingEnd::Key).await.unwrap();
+    call.hang_up(60).await.unwrap();
+    case_of(app, &call).await
+}
+
+/// A withheld caller who has just recorded a report and waits at the number entry.
+async fn withheld_report(app: &TestApp) -> SimCall {
+    let mut call = app.call(None).await;
+    call.press("1").await.unwrap();
+    call.press("1").await.unwrap();
+    call.record(30, RecordingEnd::Key).await.unwrap();
+    assert!(
+        call.heard()
+            .contains("marque ahora su número de celular a 10 dígitos"),
+        "{}",
+        call.heard()
+    );
+    call
+}
+
+/// The `<Record>` action request sent again, as Twilio may repeat it.
+async fn repeat_record_action(app: &TestApp, call: &SimCall, action: &str, recording: &Recording) {
+    let duration = recording.duration_seconds.to_string();
+    let params: Vec<(String, String)> = [
+        ("AccountSid", app.twilio.account_sid.as_str()),
+        ("CallSid", call.call_sid()),
+        ("From", CALLER),
+        ("To", OFFICE),
+        ("CallStatus", "in-progress"),
+        ("RecordingUrl", recording.url.as_str()),
+        ("RecordingSid", recording.sid.as_str()),
+        ("RecordingDuration", duration.as_str()),
+        ("Digits", "#"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let (status, body) = app.twilio.post(action, &params).await.unwrap();
+    assert_eq!(status, 200, "repeated action: {body}");
+}
+
+/// Waits until the job with this key is done, and returns it.
+async fn job_done(app: &TestApp, key: &str) -> Job {
+    eventually(&format!("the job {key} is done"), || async {
+        app.state
+            .store
+            .job_by_key(key)
+            .await
+            .unwrap()
+            .is_some_and(|j| j.state == "done")
+    })
+    .await;
+    app.state.store.job_by_key(key).await.unwrap().unwrap()
+}
+
+/// The folio SMS job of a case, once done.
+async fn folio_job_done(app: &TestApp, case: &CaseRecord) -> Job {
+    job_done(app, &format!("sms-folio:{}", case.id)).await
+}
+
+/// The case's messages from the outbox (not the replies to incoming messages), oldest first.
+async fn outbox(app: &TestApp, case_id: i64) -> Vec<MessageRecord> {
+    app.state
+        .store
+        .messages(Some(case_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.direction == "outbound" && m.status != "replied")
+        .collect()
+}
+
+/// Waits until every message of the case's outbox has left "pending", and returns them.
+async fn outbox_settled(app: &TestApp, case_id: i64) -> Vec<MessageRecord> {
+    eventually("every message of the outbox has an outcome", || async {
+        outbox(app, case_id)
+            .await
+            .iter()
+            .all(|m| m.status != "pending")
+    })
+    .await;
+    outbox(app, case_id).await
+}
+
+/// The requests the fake received for this folio.
+fn requests_for(app: &TestApp, folio: &str) -> Vec<SentSms> {
+    app.fake
+        .sms()
+        .into_iter()
+        .filter(|s| s.get("Body").is_some_and(|b| b.contains(folio)))
+        .collect()
+}
+
+/// Waits until the fake has received `n` requests in all.
+async fn fake_has(app: &TestApp, n: usize) -> Vec<SentSms> {
+    eventually(&format!("the fake received {n} SMS requests"), || async {
+        app.fake.sms().len() >= n
+    })
+    .await;
+    app.fake.sms()
+}
+
+fn assert_one_segment(text: &str) {
+    assert!(gsm7::is_gsm7(text), "not GSM-7: {text}");
+    assert!(
+        gsm7::septets(text) <= gsm7::SEGMENT_SEPTETS,
+        "{} septets: {text}",
+        gsm7::septets(text)
+    );
+}
+
+/// A staff change of the case's status, as the console makes it.
+async fn change(
+    app: &TestApp,
+    case_id: i64,
+    to: CaseStatus,
+    closure_reason: Option<ClosureReason>,
+    action_summary: Option<&str>,
+) {
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id,
+            to,
+            closure_reason,
+            action_summary,
+            actor: "participacion.ciudadana",
+            note: None,
+            at: app.state.clock.now(),
+        })
+        .await
+        .unwrap();
+}
+
+/// A signed incoming message from `from`; returns its MessageSid and the text of the one
+/// `<Message>` answered.
+async fn text_in(app: &TestApp, from: &str, body: &str) -> (String, String) {
+    let sid = format!("SM{}", random_hex());
+    let to = if from.starts_with("whatsapp:") {
+        "whatsapp:+525500000000"
+    } else {
+        OFFICE
+    };
+    let (status, xml) = app
+        .post_signed(
+            "/twilio/messaging",
+            &[
+                ("MessageSid", &sid),
+                ("From", from),
+                ("To", to),
+                ("Body", body),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body:?}: {xml}");
+    let r = Response::parse(&xml).unwrap_or_else(|e| panic!("invalid TwiML ({e}): {xml}"));
+    assert_eq!(r.verbs.len(), 1, "one verb: {xml}");
+    let Verb::Message(m) = &r.verbs[0] else {
+        panic!("not a <Message>: {xml}")
+    };
+    (sid, m.body.clone())
+}
+
+fn catalogue(app: &TestApp, key: Key, args: &[(&str, &str)]) -> String {
+    app.state.prompts.text(key, args)
+}
+
+async fn the_folio_sms_is_sent_once_with_twilios_fields(db: Db) {
+    // Arrange and act: a whole report from a caller with caller ID.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+
+    // Assert: one request with exactly Twilio's field names and our values.
+    let job = folio_job_done(&app, &case).await;
+    assert_eq!(job.attempts, 1);
+    let sms = app.fake.sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let mut names: Vec<&str> = sms[0].fields.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Body", "From", "StatusCallback", "To"], "{sms:?}");
+    assert_eq!(sms[0].get("To"), Some(CALLER));
+    assert_eq!(sms[0].get("From"), Some(OFFICE));
+    let body = sms[0].get("Body").unwrap();
+    assert!(body.contains(&case.folio), "{body}");
+    assert_one_segment(body);
+    let callback = sms[0].get("StatusCallback").unwrap();
+    assert!(
+        callback.starts_with(&format!("{}/twilio/", app.base)),
+        "{callback}"
+    );
+
+    // The message row: queued, with Twilio's sid and segments.
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let m = &rows[0];
+    assert_eq!(m.status, "queued", "{m:?}");
+    assert_eq!(m.twilio_sid, sms[0].sid, "{m:?}");
+    assert!(
+        m.twilio_sid.as_deref().is_some_and(|s| s.starts_with("SM")),
+        "{m:?}"
+    );
+    assert_eq!(m.segments, Some(1), "{m:?}");
+    assert_eq!(m.body.as_deref(), Some(body), "{m:?}");
+    assert_eq!(m.to_number.as_deref(), Some(CALLER), "{m:?}");
+    assert_eq!(m.template.as_deref(), Some("folio_created"), "{m:?}");
+    assert_eq!(m.channel, "sms", "{m:?}");
+    app.stop().await;
+}
+
+async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
+    let app = app_or_skip!(db);
+    let mut cases = Vec::new();
+
+    // Act: the callback first (twice), then the action, the callback again, the action again.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("1").await.unwrap();
+    call.press("3").await.unwrap();
+    let action = call.action().expect("the <Record> action").to_owned();
+    let recording = call.new_recording(15);
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    call.send_record_action(&recording, RecordingEnd::Key)
+        .await
+        .unwrap();
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    repeat_record_action(&app, &call, &action, &recording).await;
+    call.hang_up(50).await.unwrap();
+    cases.push(case_of(&app, &call).await);
+
+    // The action first (twice), then the callback twice.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("1").await.unwrap();
+    call.press("5").await.unwrap();
+    let action = call.action().expect("the <Record> action").to_owned();
+    let recording = call.new_recording(15);
+    call.send_record_action(&recording, RecordingEnd::Key)
+        .await
+        .unwrap();
+    repeat_record_action(&app, &call, &action, &recording).await;
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    call.hang_up(50).await.unwrap();
+    cases.push(case_of(&app, &call).await);
+
+    // Three callbacks at the same time, then the action.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("1").await.unwrap();
+    call.press("1").await.unwrap();
+    let recording = call.new_recording(15);
+    let (a, b, c) = tokio::join!(
+        call.send_recording_status(&recording, "completed"),
+        call.send_recording_status(&recording, "completed"),
+        call.send_recording_status(&recording, "completed"),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    call.send_record_action(&recording, RecordingEnd::Key)
+        .await
+        .unwrap();
+    call.hang_up(50).await.unwrap();
+    cases.push(case_of(&app, &call).await);
+
+    // Assert: one SMS per case, whatever the order and the repeats.
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 3);
+    for case in &cases {
+        let job = folio_job_done(&app, case).await;
+        assert_eq!(job.attempts, 1, "{job:?}");
+        let rows = outbox(&app, case.id).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].status, "queued", "{rows:?}");
+        let sent = requests_for(&app, &case.folio);
+        assert_eq!(sent.len(), 1, "folio {}: {sent:?}", case.folio);
+        assert_eq!(sent[0].get("To"), Some(CALLER));
+    }
+    assert_eq!(app.fake.sms().len(), 3, "{:?}", app.fake.sms());
+    app.stop().await;
+}
+
+async fn withheld_callers_get_the_folio_only_at_the_number_they_confirm(db: Db) {
+    const TYPED: &str = "5587654321";
+    const TYPED_E164: &str = "+525587654321";
+    let app = app_or_skip!(db);
+
+    // A withheld caller who skips the number entry (#): no SMS is ever queued.
+    let mut skipped = withheld_report(&app).await;
+    skipped.press("#").await.unwrap();
+    skipped.hang_up(60).await.unwrap();
+    let skipped_case = case_of(&app, &skipped).await;
+    assert_eq!(skipped_case.sms_number, None);
+    let no_job = app
+        .state
+        .store
+        .job_by_key(&format!("sms-folio:{}", skipped_case.id))
+        .await
+        .unwrap();
+    assert!(no_job.is_none(), "{no_job:?}");
+    assert!(outbox(&app, skipped_case.id).await.is_empty());
+
+    // Arrange: a withheld caller at the number entry has no SMS queued yet...
+    let mut call = withheld_report(&app).await;
+    let case = case_of(&app, &call).await;
+    let key = format!("sms-folio:{}", case.id);
+    assert!(app.state.store.job_by_key(&key).await.unwrap().is_none());
+    assert!(outbox(&app, case.id).await.is_empty());
+
+    // ...nor once the number is typed and read back, before it is confirmed.
+    call.press(TYPED).await.unwrap();
+    assert!(app.state.store.job_by_key(&key).await.unwrap().is_none());
+    assert!(outbox(&app, case.id).await.is_empty());
+
+    // Act: 1 confirms.
+    call.press("1").await.unwrap();
+    call.hang_up(120).await.unwrap();
+
+    // Assert: exactly one SMS, to +52 and the ten digits typed.
+    folio_job_done(&app, &case).await;
+    let sms = app.fake.sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].get("To"), Some(TYPED_E164));
+    let body = sms[0].get("Body").unwrap();
+    assert!(body.contains(&case.folio), "{body}");
+    assert_one_segment(body);
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "queued");
+    assert_eq!(rows[0].to_number.as_deref(), Some(TYPED_E164));
+    assert!(outbox(&app, skipped_case.id).await.is_empty());
+    app.stop().await;
+}
+
+async fn rate_limits_server_errors_and_time_outs_are_retried_until_sent(db: Db) {
+    let app = app_or_skip!(db);
+    let failures = [
+        (
+            "429",
+            SmsReply::Error {
+                status: 429,
+                code: 20429,
+            },
+        ),
+        (
+            "500",
+            SmsReply::Error {
+                status: 500,
+                code: 20500,
+            },
+        ),
+        // Longer than ATIENDE_HTTP_TIMEOUT_SECONDS (2 in tests).
+        ("time-out", SmsReply::Slow(Duration::from_secs(3))),
+    ];
+    for (what, failure) in failures {
+        // Arrange: Twilio fails once, then accepts.
+        app.fake.sms_replies(vec![failure, SmsReply::Accept]);
+
+        // Act
+        let case = report(&app, CALLER).await;
+
+        // Assert: tried again after the failure, and the message ends queued.
+        let job = folio_job_done(&app, &case).await;
+        assert_eq!(job.attempts, 2, "{what}: {job:?}");
+        let rows = outbox(&app, case.id).await;
+        assert_eq!(rows.len(), 1, "{what}: {rows:?}");
+        assert_eq!(rows[0].status, "queued", "{what}: {rows:?}");
+        assert_eq!(rows[0].error_code, None, "{what}: {rows:?}");
+        let sent = requests_for(&app, &case.folio);
+        let accepted: Vec<&str> = sent.iter().filter_map(|s| s.sid.as_deref()).collect();
+        assert!(
+            accepted.contains(&rows[0].twilio_sid.as_deref().unwrap()),
+            "{what}: the sid of the accepted retry: {rows:?} {sent:?}"
+        );
+        if what == "time-out" {
+            // The fake logs a request when it answers; our client hung up on the slow one
+            // after 2 s, and the fake (axum) dropped it unanswered: only the retry is logged.
+            // Twilio would go on and take the slow one too, and the citizen would get the SMS
+            // twice: Messages.json has no idempotency key, and the retry is what the protocol
+            // asks for.
+            assert_eq!(accepted.len(), 1, "{sent:?}");
+        } else {
+            assert_eq!(sent.len(), 2, "{what}: refused, then accepted: {sent:?}");
+            assert_eq!(accepted.len(), 1, "{what}: sent once: {sent:?}");
+        }
+    }
+    app.stop().await;
+}
+
+async fn permanent_errors_are_recorded_and_never_retried(db: Db) {
+    let app = app_or_skip!(db);
+    for code in [21211, 21608, 21610, 21612, 21614] {
+        // Arrange: Twilio refuses the message for good.
+        app.fake
+            .sms_replies(vec![SmsReply::Error { status: 400, code }]);
+
+        // Act
+        let case = report(&app, CALLER).await;
+
+        // Assert: one request, the refusal kept on the message, the job done without retry.
+        let job = folio_job_done(&app, &case).await;
+        assert_eq!(job.attempts, 1, "{code}: {job:?}");
+        let rows = outbox(&app, case.id).await;
+        assert_eq!(rows.len(), 1, "{code}: {rows:?}");
+        assert_eq!(rows[0].status, "rejected", "{code}: {rows:?}");
+        assert_eq!(
+            rows[0].error_code.as_deref(),
+            Some(code.to_string().as_str()),
+            "{rows:?}"
+        );
+        assert_eq!(rows[0].twilio_sid, None, "{code}: {rows:?}");
+        let sent = requests_for(&app, &case.folio);
+        assert_eq!(sent.len(), 1, "{code}: never retried: {sent:?}");
+    }
+    assert!(app.state.store.open_alerts().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
+    let app = app_or_skip!(db);
+    assert!(app.state.store.open_alerts().await.unwrap().is_empty());
+
+    // Arrange: Twilio refuses our credentials (error 20003) until staff fix them.
+    app.fake.sms_replies(vec![SmsReply::Error {
+        status: 401,
+        code: 20003,
+    }]);
+
+    // Act
+    let case = report(&app, CALLER).await;
+
+    // Assert: not retried by itself (trying again cannot help); the job is dead, the message
+    // waits in the outbox with the error, and staff see one alert.
+    let key = format!("sms-folio:{}", case.id);
+    eventually("the job is dead", || async {
+        app.state
+            .store
+            .job_by_key(&key)
+            .await
+            .unwrap()
+            .is_some_and(|j| j.state == "dead")
+    })
+    .await;
+    let job = app.state.store.job_by_key(&key).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1, "{job:?}");
+    assert_eq!(requests_for(&app, &case.folio).len(), 1);
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "pending", "{rows:?}");
+    assert_eq!(rows[0].error_code.as_deref(), Some("20003"), "{rows:?}");
+    let alerts = app.state.store.open_alerts().await.unwrap();
+    let credentials: Vec<_> = alerts
+        .iter()
+        .filter(|(kind, _)| kind == "twilio_credentials")
+        .collect();
+    assert_eq!(credentials.len(), 1, "{alerts:?}");
+    assert!(credentials[0].1.contains("20003"), "{alerts:?}");
+
+    // Once the credentials are fixed, retrying the dead job (`atiende jobs retry`) sends it.
+    assert!(
+        app.state
+            .store
+            .requeue_dead_job(job.id, app.state.clock.now())
+            .await
+            .unwrap()
+    );
+    app.state.wake_workers();
+    let job = job_done(&app, &key).await;
+    assert_eq!(job.attempts, 1, "attempts were reset: {job:?}");
+    let sent = requests_for(&app, &case.folio);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[1].sid.is_some(), "{sent:?}");
+    assert_eq!(outbox(&app, case.id).await[0].status, "queued");
+    app.stop().await;
+}
+
+async fn demo_mode_keeps_messages_in_the_outbox(db: Db) {
+    // Arrange: no Twilio account.
+    let app = app_or_skip!(
+        db,
+        Options {
+            token: None,
+            ..Default::default()
+        }
+    );
+
+    // Act
+    let case = report(&app, CALLER).await;
+
+    // Assert: the message is written, rendered and kept, not sent.
+    folio_job_done(&app, &case).await;
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "not_sent", "{rows:?}");
+    assert_eq!(rows[0].twilio_sid, None, "{rows:?}");
+    assert!(
+        rows[0]
+            .body
+            .as_deref()
+            .is_some_and(|b| b.contains(&case.folio)),
+        "{rows:?}"
+    );
+    assert!(app.fake.sms().is_empty(), "{:?}", app.fake.sms());
+    app.stop().await;
+}
+
+async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
+    // Arrange: a case whose folio SMS went out.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+    folio_job_done(&app, &case).await;
+    assert_eq!(app.fake.sms().len(), 1);
+    let folio = case.folio.as_str();
+
+    // In review: nothing for the citizen (nothing even queued).
+    change(&app, case.id, CaseStatus::InReview, None, None).await;
+    assert_eq!(outbox(&app, case.id).await.len(), 1);
+
+    // Routed: one SMS naming the department, folded to GSM-7.
+    change(&app, case.id, CaseStatus::Routed, None, None).await;
+    assert_eq!(outbox(&app, case.id).await.len(), 2);
+    let sms = fake_has(&app, 2).await;
+    let routed = sms[1].get("Body").unwrap();
+    assert_eq!(
+        routed,
+        format!(
+            "Su reporte {folio} fue canalizado a Direccion de Agua Potable. Le avisaremos cuando quede atendido."
+        )
+    );
+    assert_eq!(
+        routed,
+        gsm7::fold(&catalogue(
+            &app,
+            Key::SmsRouted,
+            &[("folio", folio), ("department", WATER_DEPARTMENT)]
+        ))
+    );
+
+    // In progress: nothing.
+    change(&app, case.id, CaseStatus::InProgress, None, None).await;
+    assert_eq!(outbox(&app, case.id).await.len(), 2);
+
+    // Attended with the action report's summary: one SMS with (the start of) the summary.
+    change(&app, case.id, CaseStatus::Attended, None, Some(SUMMARY)).await;
+    assert_eq!(outbox(&app, case.id).await.len(), 3);
+    let sms = fake_has(&app, 3).await;
+    let attended = sms[2].get("Body").unwrap();
+    assert!(
+        attended.starts_with(&format!("Su reporte {folio} fue atendido: {SUMMARY_START}")),
+        "{attended}"
+    );
+
+    // Closed as a duplicate: one SMS saying so.
+    change(
+        &app,
+        case.id,
+        CaseStatus::Closed,
+        Some(ClosureReason::Duplicate),
+        None,
+    )
+    .await;
+    assert_eq!(outbox(&app, case.id).await.len(), 4);
+    let sms = fake_has(&app, 4).await;
+    let closed = sms[3].get("Body").unwrap();
+    assert_eq!(
+        closed,
+        catalogue(&app, Key::SmsClosedDuplicate, &[("folio", folio)])
+    );
+    assert!(closed.contains("ya habia otro reporte"), "{closed}");
+
+    // Assert: one SMS per change the citizen cares about, each one GSM-7 segment, all sent.
+    let rows = outbox_settled(&app, case.id).await;
+    let templates: Vec<&str> = rows
+        .iter()
+        .map(|m| m.template.as_deref().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        templates,
+        ["folio_created", "routed", "attended", "closed"],
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|m| m.status == "queued"), "{rows:?}");
+    let sms = app.fake.sms();
+    assert_eq!(sms.len(), 4, "{sms:?}");
+    for s in &sms {
+        assert_eq!(s.get("To"), Some(CALLER));
+        let body = s.get("Body").unwrap();
+        assert!(body.contains(folio), "{body}");
+        assert_one_segment(body);
+    }
+    app.stop().await;
+}
+
+async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
+    let app = app_or_skip!(db);
+    let opted_out = catalogue(&app, Key::SmsOptedOut, &[]);
+    let opted_in = catalogue(&app, Key::SmsOptedIn, &[]);
+
+    // Arrange: a case whose folio SMS went out.
+    let case = report(&app, CALLER).await;
+    folio_job_done(&app, &case).await;
+    assert_eq!(app.fake.sms().len(), 1);
+
+    // Act: the citizen answers BAJA.
+    let (_, reply) = text_in(&app, CALLER, "BAJA").await;
+    assert_eq!(reply, opted_out);
+    assert_one_segment(&reply);
+
+    // Assert: the next status message is kept back, nothing sent.
+    change(&app, case.id, CaseStatus::Routed, None, None).await;
+    let rows = outbox_settled(&app, case.id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].status, "opted_out", "{rows:?}");
+    assert_eq!(app.fake.sms().len(), 1, "{:?}", app.fake.sms());
+
+    // ALTA: messages again.
+    let (_, reply) = text_in(&app, CALLER, "ALTA").await;
+    assert_eq!(reply, opted_in);
+    assert_one_segment(&reply);
+    change(&app, case.id, CaseStatus::Attended, None, Some(SUMMARY)).await;
+    let sms = fake_has(&app, 2).await;
+    assert_eq!(sms[1].get("To"), Some(CALLER));
+    assert!(sms[1].get("Body").unwrap().contains(&case.folio), "{sms:?}");
+    let rows = outbox_settled(&app, case.id).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[2].status, "queued", "{rows:?}");
+
+    // STOP before reporting: not even the folio is sent.
+    const OTHER: &str = "+525511112222";
+    let (_, reply) = text_in(&app, OTHER, "STOP").await;
+    assert_eq!(reply, opted_out);
+    let other = report(&app, OTHER).await;
+    folio_job_done(&app, &other).await;
+    let rows = outbox(&app, other.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "opted_out", "{rows:?}");
+
+    // "start" in lower case, from the same person on WhatsApp (legacy +521 form), lifts it.
+    let (_, reply) = text_in(&app, "whatsapp:+5215511112222", "start").await;
+    assert_eq!(reply, opted_in);
+    change(&app, other.id, CaseStatus::Routed, None, None).await;
+    let rows = outbox_settled(&app, other.id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].status, "queued", "{rows:?}");
+    let to_other: Vec<SentSms> = app
+        .fake
+        .sms()
+        .into_iter()
+        .filter(|s| s.get("To") == Some(OTHER))
+        .collect();
+    assert_eq!(to_other.len(), 1, "only the routed message: {to_other:?}");
+    assert!(
+        to_other[0].get("Body").unwrap().contains("canalizado"),
+        "{to_other:?}"
+    );
+    assert_eq!(app.fake.sms().len(), 3, "{:?}", app.fake.sms());
+    app.stop().await;
+}
+
+async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
+    // Arrange: a case routed to its department.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+    change(&app, case.id, CaseStatus::Routed, None, None).await;
+    let folio = Folio::parse(&case.folio).unwrap();
+    let status = format!(
+        "Folio {folio}, agua potable: canalizado a Direccion de Agua Potable. Ultimo cambio: 27/11/2026.",
+        folio = folio.as_str()
+    );
+
+    // Act and assert: the folio, however it is written, by SMS or WhatsApp, gets the status.
+    let mut sent: Vec<(String, String, &str, Option<i64>, &str)> = Vec::new();
+    let asks = [
+        (CALLER, format!("folio {}", folio.as_str())),
+        (CALLER, folio.groups().join(" ")),
+        (
+            "whatsapp:+5215512345678",
+            format!("Folio: {}", folio.as_str()),
+        ),
+    ];
+    for (from, body) in asks {
+        let (sid, reply) = text_in(&app, from, &body).await;
+        assert_eq!(reply, status, "{body:?}");
+        assert_one_segment(&reply);
+        assert!(
+            !reply.contains("5512345678") && !reply.contains("5678"),
+            "nothing personal: {reply}"
+        );
+        let channel = if from.starts_with("whatsapp:") {
+            "whatsapp"
+        } else {
+            "sms"
+        };
+        sent.push((sid, body, channel, Some(case.id), "status_reply"));
+    }
+
+    // A wrong check digit: not a folio.
+    let digits = folio.as_str();
+    let last = digits.as_bytes()[digits.len() - 1] - b'0';
+    let wrong = format!("{}{}", &digits[..digits.len() - 1], (last + 1) % 10);
+    let (sid, reply) = text_in(&app, CALLER, &wrong).await;
+    assert_eq!(
+        reply,
+        format!("El folio {wrong} no es valido. Revise los digitos y envielo de nuevo.")
+    );
+    sent.push((sid, wrong, "sms", None, "status_invalid"));
+
+    // A valid folio no case has.
+    let unknown = Folio::from_sequence(case.id + 1000);
+    let (sid, reply) = text_in(&app, CALLER, unknown.as_str()).await;
+    assert_eq!(
+        reply,
+        catalogue(&app, Key::SmsStatusUnknown, &[("folio", unknown.as_str())])
+    );
+    assert!(reply.contains(unknown.as_str()), "{reply}");
+    sent.push((
+        sid,
+        unknown.as_str().to_owned(),
+        "sms",
+        None,
+        "status_unknown",
+    ));
+
+    // Anything else: the help text.
+    let hello = "Hola, hay una fuga en mi calle";
+    let (sid, reply) = text_in(&app, CALLER, hello).await;
+    assert_eq!(
+        reply,
+        catalogue(&app, Key::SmsHelp, &[("phone", "5500000000")])
+    );
+    assert_one_segment(&reply);
+    sent.push((sid, hello.to_owned(), "sms", None, "help"));
+
+    // Every incoming message is logged, and so is every reply.
+    let all = app.state.store.messages(None).await.unwrap();
+    let inbound: Vec<&MessageRecord> = all.iter().filter(|m| m.direction == "inbound").collect();
+    assert_eq!(inbound.len(), sent.len(), "{all:?}");
+    let replies: Vec<&MessageRecord> = all.iter().filter(|m| m.status == "replied").collect();
+    assert_eq!(replies.len(), sent.len(), "{all:?}");
+    for ((sid, body, channel, case_id, template), (logged, reply)) in
+        sent.iter().zip(inbound.iter().zip(replies.iter()))
+    {
+        assert_eq!(
+            logged.twilio_sid.as_deref(),
+            Some(sid.as_str()),
+            "{logged:?}"
+        );
+        assert_eq!(logged.body.as_deref(), Some(body.as_str()), "{logged:?}");
+        assert_eq!(logged.from_number.as_deref(), Some(CALLER), "{logged:?}");
+        assert_eq!(logged.channel, *channel, "{logged:?}");
+        assert_eq!(logged.case_id, *case_id, "{logged:?}");
+        assert_eq!(logged.status, "received", "{logged:?}");
+        assert_eq!(reply.direction, "outbound", "{reply:?}");
+        assert_eq!(reply.template.as_deref(), Some(*template), "{reply:?}");
+        assert_eq!(reply.channel, *channel, "{reply:?}");
+    }
+    let status_replies: Vec<&&MessageRecord> = replies
+        .iter()
+        .filter(|m| m.template.as_deref() == Some("status_reply"))
+        .collect();
+    assert!(
+        status_replies
+            .iter()
+            .all(|m| m.body.as_deref() == Some(status.as_str())),
+        "{status_replies:?}"
+    );
+    app.stop().await;
+}
+
+async fn delivery_reports_are_recorded_and_forged_ones_refused(db: Db) {
+    // Arrange: the folio SMS went out.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+    folio_job_done(&app, &case).await;
+    let sms = app.fake.sms();
+    let sid = sms[0].sid.clone().unwrap();
+    let callback = sms[0].get("StatusCallback").unwrap().to_owned();
+    let path = callback
+        .strip_prefix(&app.base)
+        .unwrap_or_else(|| panic!("the callback is ours: {callback}"))
+        .to_owned();
+    let report_status = |message_sid: String, status: &'static str, error: Option<&'static str>| {
+        let path = path.clone();
+        let app = &app;
+        async move {
+            let mut params = vec![
+                ("AccountSid", crate::helpers::ACCOUNT_SID),
+                ("MessageSid", message_sid.as_str()),
+                ("SmsSid", message_sid.as_str()),
+                ("MessageStatus", status),
+                ("SmsStatus", status),
+                ("From", OFFICE),
+                ("To", CALLER),
+                ("ApiVersion", "2010-04-01"),
+            ];
+            if let Some(code) = error {
+                params.push(("ErrorCode", code));
+            }
+            app.post_signed(&path, &params).await
+        }
+    };
+    let message = || async { outbox(&app, case.id).await.remove(0) };
+
+    // Act and assert: delivered.
+    let (status, _) = report_status(sid.clone(), "delivered", None).await;
+    assert_eq!(status, 200);
+    let m = message().await;
+    assert_eq!(m.status, "delivered", "{m:?}");
+    assert_eq!(m.error_code, None, "{m:?}");
+
+    // Undelivered, with the carrier's error.
+    let (status, _) = report_status(sid.clone(), "undelivered", Some("30003")).await;
+    assert_eq!(status, 200);
+    let m = message().await;
+    assert_eq!(m.status, "undelivered", "{m:?}");
+    assert_eq!(m.error_code.as_deref(), Some("30003"), "{m:?}");
+    assert_eq!(m.twilio_sid.as_deref(), Some(sid.as_str()), "{m:?}");
+
+    // A report on a message we never sent: 200, and nothing changes.
+    let stranger = format!("SM{}", random_hex());
+    let (status, _) = report_status(stranger.clone(), "delivered", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post_signed(
+            "/twilio/messaging/status",
+            &[("MessageSid", &stranger), ("MessageStatus", "delivered")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(message().await, m);
+    let all = app.state.store.messages(None).await.unwrap();
+    assert!(
+        all.iter()
+            .all(|r| r.twilio_sid.as_deref() != Some(stranger.as_str())),
+        "{all:?}"
+    );
+
+    // A forged signature, or none: 403, nothing changes.
+    let form = format!("MessageSid={sid}&MessageStatus=delivered");
+    let (status, _) = app
+        .post_raw(&path, &form, Some("Zm9yZ2VkIHNpZ25hdHVyZQ=="))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app.post_raw(&path, &form, None).await;
+    assert_eq!(status, 403);
+    assert_eq!(message().await, m);
+    let incoming = format!(
+        "MessageSid=SM{}&From=%2B525512345678&To=%2B525500000000&Body=BAJA&NumMedia=0",
+        random_hex()
+    );
+    let (status, _) = app
+        .post_raw(
+            "/twilio/messaging",
+            &incoming,
+            Some("Zm9yZ2VkIHNpZ25hdHVyZQ=="),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let all = app.state.store.messages(None).await.unwrap();
+    assert!(all.iter().all(|r| r.direction != "inbound"), "{all:?}");
+    assert!(!app.state.store.is_opted_out(CALLER).await.unwrap());
+    app.stop().await;
+}
+
+/// Twilio does not promise its status callbacks arrive in order: a late "sent" must not turn a
+/// delivered message back into a sent one.
+async fn a_late_report_does_not_undo_delivered(db: Db) {
+    // Arrange: the folio SMS went out and was delivered.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+    folio_job_done(&app, &case).await;
+    let sms = app.fake.sms();
+    let sid = sms[0].sid.clone().unwrap();
+    let callback = sms[0].get("StatusCallback").unwrap().to_owned();
+    let path = callback.strip_prefix(&app.base).unwrap().to_owned();
+    let post = |status: &'static str| {
+        let path = path.clone();
+        let sid = sid.clone();
+        let app = &app;
+        async move {
+            let (code, body) = app
+                .post_signed(
+                    &path,
+                    &[("MessageSid", sid.as_str()), ("MessageStatus", status)],
+                )
+                .await;
+            assert_eq!(code, 200, "{body}");
+        }
+    };
+    post("delivered").await;
+
+    // Act: the "sent" report, sent before "delivered", arrives after it.
+    post("sent").await;
+
+    // Assert
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows[0].status, "delivered", "{rows:?}");
+    app.stop().await;
+}
