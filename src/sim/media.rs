@@ -104,12 +104,15 @@ async fn message(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let n = {
-        let mut inner = store.0.lock().expect("media lock");
-        inner.sms.push((get("To"), get("Body")));
-        inner.sms.len()
-    };
-    let reply = serde_json::json!({ "sid": format!("SM{n:032x}"), "status": "queued", "num_segments": "1" });
+    store
+        .0
+        .lock()
+        .expect("media lock")
+        .sms
+        .push((get("To"), get("Body")));
+    // Unique like Twilio's: a second run against the same database must not reuse a sid.
+    let sid = format!("SM{}", super::random_hex());
+    let reply = serde_json::json!({ "sid": sid, "status": "queued", "num_segments": "1" });
     (
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, "application/json")],
