@@ -53,6 +53,10 @@ pub const KEYS: &[&str] = &[
     "TWILIO_API_BASE",
 ];
 
+/// Where Twilio's REST API is in demo mode, unless `TWILIO_API_BASE` says otherwise: the port
+/// on which `atiende simulate` serves the recordings it makes (and takes the SMS).
+pub const DEMO_API_BASE: &str = "http://127.0.0.1:8089";
+
 /// A configuration problem, always about one key.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
@@ -219,9 +223,16 @@ impl Config {
         let prompts_dir = PathBuf::from(get("ATIENDE_PROMPTS_DIR").unwrap_or("prompts"));
         let log_filter = get("ATIENDE_LOG").unwrap_or("info").to_owned();
 
+        // In demo mode there is no Twilio account to reach: recordings come from
+        // `atiende simulate`, which serves them where the service expects Twilio's API.
+        let default_api = if get("TWILIO_AUTH_TOKEN").is_some() {
+            "https://api.twilio.com"
+        } else {
+            DEMO_API_BASE
+        };
         let twilio_api_base = parse_base_url(
             "TWILIO_API_BASE",
-            get("TWILIO_API_BASE").unwrap_or("https://api.twilio.com"),
+            get("TWILIO_API_BASE").unwrap_or(default_api),
         )?;
         let phone_number = get("TWILIO_PHONE_NUMBER")
             .map(|v| {
@@ -508,6 +519,16 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://data/atiende.db");
         assert!(c.demo_mode());
         assert_eq!(c.phone.record_max_seconds, 180);
+        assert_eq!(
+            c.twilio_api_base.as_str(),
+            "http://127.0.0.1:8089/",
+            "demo mode: the simulator"
+        );
+        let c = Config::from_pairs([
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ])
+        .unwrap();
         assert_eq!(c.twilio_api_base.as_str(), "https://api.twilio.com/");
     }
 

@@ -42,13 +42,22 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     // a local address, otherwise on a free local port.
     let media_store = MediaStore::default();
     let api = &config.twilio_api_base;
-    let local_api = api.scheme() == "http"
+    let mut local_api = api.scheme() == "http"
         && matches!(api.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     let addr = match (local_api, api.socket_addrs(|| Some(80))) {
         (true, Ok(addrs)) if !addrs.is_empty() => addrs[0],
         _ => "127.0.0.1:0".parse()?,
     };
-    let bound = media::serve(addr, media_store.clone()).await?;
+    let bound = match media::serve(addr, media_store.clone()).await {
+        Ok(bound) => bound,
+        Err(e) if local_api => {
+            // Another simulator holds the port: this call's recording will not be fetched.
+            println!("(No se pudo usar {addr} para las grabaciones: {e}.)");
+            local_api = false;
+            media::serve("127.0.0.1:0".parse()?, media_store.clone()).await?
+        }
+        Err(e) => return Err(e),
+    };
     let base = args
         .url
         .clone()
@@ -73,6 +82,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         );
     }
     let started = Instant::now();
+    let mut recorded = false;
     let mut call = twilio.call(args.from.as_deref()).await?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -115,6 +125,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
                         };
                         let recording = call.new_recording(seconds);
                         media_store.insert(&recording.sid, wav.clone());
+                        recorded = true;
                         call.send_record_action(&recording, end).await?;
                         call.send_recording_status(&recording, "completed").await?;
                         println!("   (grabación {} enviada, {seconds} s)", recording.sid);
@@ -134,13 +145,24 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let duration = started.elapsed().as_secs() as u32;
     call.hang_up(duration).await?;
     println!("\n📴 Llamada terminada ({}).", call.call_sid());
-    if local_api {
-        // The folio SMS goes out from the service's job queue, a moment after the call.
-        for _ in 0..30 {
-            if !media_store.sms().is_empty() {
+    if local_api && recorded {
+        // The service copies the recording and sends the SMS from its job queue, a moment after
+        // the call: stay until it has (at most a few seconds), since we serve the file.
+        let wait = std::time::Duration::from_millis(100);
+        for _ in 0..50 {
+            if media_store.recordings_served() > 0 {
+                println!("🎧 El servicio descargó la grabación.");
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(wait).await;
+        }
+        if config.auth_token().is_some() {
+            for _ in 0..30 {
+                if !media_store.sms().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
         }
         for (to, body) in media_store.sms() {
             println!("📱 SMS a {to}: {body}");

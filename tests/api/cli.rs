@@ -368,14 +368,24 @@ async fn simulate_makes_a_report_against_a_running_service() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("atiende.db");
     let port = free_port();
-    let mut server = serve(dir.path(), port, &db);
+    // Where the service expects Twilio's API, and so where the simulator serves its
+    // recordings (a free port rather than demo mode's default 8089, so tests can run anywhere).
+    let api = format!("http://127.0.0.1:{}", free_port());
+    let mut cmd = atiende(dir.path());
+    cmd.arg("serve")
+        .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", sqlite_url(&db))
+        .env("ATIENDE_DATA_DIR", dir.path().join("data"))
+        .env("TWILIO_API_BASE", &api);
+    let mut server = Running::spawn(cmd, None);
     wait_until_healthy(&mut server, port).await;
 
     // Act: report, alumbrado, the tone as the recording, silence at "hear it again".
     let sim_dir = tempfile::tempdir().unwrap();
     let mut cmd = atiende(sim_dir.path());
     cmd.args(["simulate", "--from", "+525512345678"])
-        .env("ATIENDE_PUBLIC_URL", format!("http://127.0.0.1:{port}"));
+        .env("ATIENDE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("TWILIO_API_BASE", &api);
     let out = Running::spawn(cmd, Some("1\n1\n\n\n")).wait();
 
     // Assert: the caller heard the greeting and the folio; the call ended normally.
@@ -392,10 +402,41 @@ async fn simulate_makes_a_report_against_a_running_service() {
         "{}",
         out.stdout
     );
+    // The service finishes the report in the background: wait (bounded) for its jobs.
+    let store = Store::connect(&sqlite_url(&db)).await.unwrap();
+    crate::helpers::eventually("the recording is stored and the SMS kept", || async {
+        let Ok(Some(case)) = store
+            .case_by_folio(&atiende::domain::Folio::from_sequence(1))
+            .await
+        else {
+            return false;
+        };
+        let messages = store.messages(Some(case.id)).await.unwrap_or_default();
+        case.recording_status.as_deref() == Some("stored")
+            && messages.iter().all(|m| m.status != "pending")
+    })
+    .await;
+    store.close().await;
     sigterm(server.pid());
     let served = server.wait();
     assert_eq!(served.status.code(), Some(0), "{served:?}");
+    assert!(
+        out.stdout.contains("El servicio descargó la grabación"),
+        "{}",
+        out.stdout
+    );
     let store = Store::connect(&sqlite_url(&db)).await.unwrap();
     assert_eq!(store.count_cases().await.unwrap(), 1);
+    // The report is complete, as with Twilio: the recording copied and checked, the folio SMS
+    // kept in the outbox (demo mode sends none).
+    let case = store
+        .case_by_folio(&atiende::domain::Folio::from_sequence(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case.recording_status.as_deref(), Some("stored"), "{case:?}");
+    let messages = store.messages(Some(case.id)).await.unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].status, "not_sent", "{messages:?}");
     store.close().await;
 }
