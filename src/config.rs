@@ -78,7 +78,8 @@ pub struct TwilioConfig {
     pub account_sid: String,
     /// Signs webhooks and authenticates REST calls; `Debug` prints it redacted.
     pub auth_token: SecretString,
-    pub phone_number: Option<PhoneNumber>,
+    /// The office number SMS are sent from.
+    pub phone_number: PhoneNumber,
 }
 
 /// The voice and behaviour of the phone line.
@@ -259,6 +260,12 @@ impl Config {
                         "expected AC followed by 32 characters",
                     ));
                 }
+                let Some(phone_number) = phone_number else {
+                    return Err(bad(
+                        "TWILIO_PHONE_NUMBER",
+                        "required when TWILIO_AUTH_TOKEN is set: the number SMS are sent from",
+                    ));
+                };
                 Some(TwilioConfig {
                     account_sid: account_sid.to_owned(),
                     auth_token: SecretString::from(token.to_owned()),
@@ -527,6 +534,7 @@ mod tests {
         let c = Config::from_pairs([
             ("TWILIO_AUTH_TOKEN", "t"),
             ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+            ("TWILIO_PHONE_NUMBER", "+525500000000"),
         ])
         .unwrap();
         assert_eq!(c.twilio_api_base.as_str(), "https://api.twilio.com/");
@@ -540,6 +548,15 @@ mod tests {
         assert!(!e.to_string().contains('\n'));
         let e = Config::from_pairs([("TWILIO_AUTH_TOKEN", "12345")]).unwrap_err();
         assert_eq!(e.key, "TWILIO_ACCOUNT_SID");
+        let e = Config::from_pairs([
+            ("TWILIO_AUTH_TOKEN", "12345"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.key, "TWILIO_PHONE_NUMBER",
+            "SMS need a number to be sent from"
+        );
         let e = Config::from_pairs([("ATIENDE_RECORD_MAX_SECONDS", "0")]).unwrap_err();
         assert_eq!(e.key, "ATIENDE_RECORD_MAX_SECONDS");
         let e = Config::from_pairs([("DATABASE_URL", "mysql://u:secret@h/db")]).unwrap_err();
@@ -558,10 +575,7 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("12345"));
         assert_eq!(c.auth_token(), Some("12345"));
-        assert_eq!(
-            c.twilio.unwrap().phone_number.unwrap().as_str(),
-            "+525512345678"
-        );
+        assert_eq!(c.twilio.unwrap().phone_number.as_str(), "+525512345678");
     }
 
     #[test]

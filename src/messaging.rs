@@ -7,7 +7,7 @@
 //! anything else gets a short help text. Like on the phone, nothing personal is ever sent back.
 
 use crate::app::AppState;
-use crate::domain::{CallerId, CaseStatus, Folio};
+use crate::domain::{CallerId, CaseStatus, Folio, Timestamp};
 use crate::sms::{self, gsm7};
 use crate::store::{CaseStatusView, InboundMessage, StoreError};
 use crate::twilio::WebhookForm;
@@ -15,6 +15,11 @@ use crate::voice::{Key, Twiml};
 use axum::extract::{Query, State};
 use axum::routing::post;
 use axum::{Extension, Router};
+
+/// Failed folio lookups by SMS per number and hour before lookups are refused (guessing guard),
+/// and lookups of any kind.
+const MAX_FAILED_SMS_LOOKUPS: i64 = 3;
+const MAX_SMS_LOOKUPS: i64 = 20;
 
 /// Words that stop our messages, and words that allow them again (folded, upper case).
 const OPT_OUT_WORDS: &[&str] = &[
@@ -130,17 +135,32 @@ async fn answer(
     let number = from.number().map(|n| n.as_str().to_owned());
     let body = form.get("Body").unwrap_or("");
     let intent = Intent::parse(body);
+    // The guessing guard: a few failed lookups, or many lookups, in an hour from one number
+    // end lookups by SMS for that number for a while.
+    let refused = match (&intent, &number) {
+        (Intent::Folio(_), Some(n)) => {
+            let since = Timestamp::from_utc(now.as_utc() - chrono::Duration::hours(1));
+            let (failed, all) = store.recent_sms_lookups(n, since).await?;
+            failed >= MAX_FAILED_SMS_LOOKUPS || all >= MAX_SMS_LOOKUPS
+        }
+        _ => false,
+    };
     let found = match &intent {
-        Intent::Folio(digits) => match Folio::parse(digits) {
+        Intent::Folio(digits) if !refused => match Folio::parse(digits) {
             Ok(folio) => Some((folio.clone(), store.case_status_by_folio(&folio).await?)),
             Err(_) => None,
         },
         _ => None,
     };
-    let case_id = match &found {
-        Some((folio, Some(_))) => store.case_by_folio(folio).await?.map(|c| c.id),
+    let case = match &found {
+        Some((folio, Some(_))) => store.case_by_folio(folio).await?,
         _ => None,
     };
+    let case_id = case.as_ref().map(|c| c.id);
+    // The department's summary may name a place; it goes only to the number that reported.
+    let own_case = case
+        .as_ref()
+        .is_some_and(|c| number.is_some() && (c.sms_number == number || c.caller_number == number));
     store
         .log_inbound_message(&InboundMessage {
             channel: channel_of(from_raw),
@@ -171,6 +191,11 @@ async fn answer(
             }
             ("opted_in", sms::render(p, Key::SmsOptedIn, &[], None), None)
         }
+        Intent::Folio(_) if refused => (
+            "status_too_many",
+            sms::render(p, Key::SmsStatusTooMany, &[], None),
+            None,
+        ),
         Intent::Folio(digits) => match found {
             None => (
                 "status_invalid",
@@ -182,7 +207,7 @@ async fn answer(
                 sms::render(p, Key::SmsStatusUnknown, &[("folio", folio.as_str())], None),
                 None,
             ),
-            Some((_, Some(view))) => ("status_reply", status_reply(app, &view), case_id),
+            Some((_, Some(view))) => ("status_reply", status_reply(app, &view, own_case), case_id),
         },
         Intent::Other => ("help", help_text(app, form), None),
     })
@@ -190,11 +215,7 @@ async fn answer(
 
 /// The help text, with the office's number: the one the citizen wrote to, else ours.
 fn help_text(app: &AppState, form: &WebhookForm) -> String {
-    let ours = app
-        .config
-        .twilio
-        .as_ref()
-        .and_then(|t| t.phone_number.clone());
+    let ours = app.config.twilio.as_ref().map(|t| t.phone_number.clone());
     let number = match CallerId::parse(form.get("To")) {
         CallerId::Known(n) => Some(n),
         CallerId::Withheld => ours,
@@ -207,7 +228,7 @@ fn help_text(app: &AppState, form: &WebhookForm) -> String {
 }
 
 /// "Folio 100014, alumbrado publico: canalizado a Direccion de ... Ultimo cambio: 27/11/2026."
-fn status_reply(app: &AppState, view: &CaseStatusView) -> String {
+fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> String {
     let department = view
         .department_name
         .as_deref()
@@ -222,7 +243,7 @@ fn status_reply(app: &AppState, view: &CaseStatusView) -> String {
         .unwrap_or("atencion ciudadana")
         .to_lowercase();
     let date = sms::short_date(view.status_changed_at);
-    let done = matches!(view.status, CaseStatus::Attended | CaseStatus::Closed);
+    let done = with_summary && matches!(view.status, CaseStatus::Attended | CaseStatus::Closed);
     match (done, view.action_summary.as_deref()) {
         (true, Some(summary)) => sms::render(
             &app.prompts,

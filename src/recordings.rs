@@ -44,14 +44,16 @@ async fn try_ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, Strin
     let Some(row) = row else {
         return Ok(Outcome::Dead(format!("no recording {sid} in the store")));
     };
-    if row.status != "pending" {
-        // Stored, quarantined, refused or missing already: nothing more to do.
-        return Ok(Outcome::Done);
-    }
     let Some(url) = row.source_url.as_deref() else {
         return Ok(Outcome::Dead(format!("recording {sid} has no URL")));
     };
-    if !rest::is_api_url(url, &app.config.twilio_api_base) {
+    let allowed = rest::is_api_url(url, &app.config.twilio_api_base);
+    // Stored, quarantined or missing: nothing more to do. A refused one is tried again only if
+    // its URL is now acceptable (TWILIO_API_BASE was corrected and the job retried).
+    if row.status != "pending" && !(row.status == "refused" && allowed) {
+        return Ok(Outcome::Done);
+    }
+    if !allowed {
         let url = without_credentials(url);
         tracing::warn!(recording_sid = %sid, url, "refused to fetch a recording URL outside TWILIO_API_BASE");
         let message = format!("URL fuera del servidor de Twilio configurado: {url}");
@@ -62,12 +64,13 @@ async fn try_ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, Strin
         store
             .raise_alert(
                 "recording_url_refused",
-                &format!("Se rechazó descargar la grabación {sid}: {message}"),
+                &format!("Se rechazó descargar la grabación {sid}: {message}. Si TWILIO_API_BASE estaba mal, corríjalo y use `atiende jobs retry`."),
                 now(),
             )
             .await
             .map_err(db)?;
-        return Ok(Outcome::Done);
+        // Dead, not done: listed by `atiende jobs`, and retried from there once fixed.
+        return Ok(Outcome::Dead(message));
     }
 
     let temp = temp_path(app, sid);
@@ -98,9 +101,10 @@ async fn try_ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, Strin
 
     let checked = {
         let temp = temp.clone();
+        // A reader that panics on a strange file has said it is not a valid WAV.
         tokio::task::spawn_blocking(move || check_wav(&temp))
             .await
-            .map_err(|e| format!("WAV check panicked: {e}"))?
+            .unwrap_or_else(|e| Err(format!("the WAV reader failed: {e}")))
     };
     match checked {
         Ok(wav) => {
@@ -128,7 +132,11 @@ async fn try_ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, Strin
                 .await
                 .map_err(db)?;
             tracing::info!(recording_sid = %sid, bytes = size, duration_ms = wav.duration_ms, "recording stored");
-            if app.config.delete_twilio_recordings {
+            let verified = app.storage.size(&key).await.ok() == Some(size);
+            if app.config.delete_twilio_recordings && !verified {
+                tracing::warn!(recording_sid = %sid, "our copy's size does not match: Twilio's copy is kept");
+            }
+            if app.config.delete_twilio_recordings && verified {
                 match rest::delete_recording(app, sid.as_str()).await {
                     Ok(()) => store
                         .mark_recording_deleted_from_twilio(sid, now())

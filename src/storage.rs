@@ -163,6 +163,18 @@ impl Storage {
         }
     }
 
+    /// The size in bytes of what is stored under `key` (to verify a copy).
+    pub async fn size(&self, key: &StorageKey) -> Result<u64, StorageError> {
+        match self {
+            Storage::Local { root } => {
+                Ok(tokio::fs::metadata(root.join(key.as_str())).await?.len())
+            }
+            Storage::S3 { store, prefix, .. } => {
+                Ok(store.head(&Storage::object_path(prefix, key)).await?.size)
+            }
+        }
+    }
+
     /// Whether something is stored under `key`.
     pub async fn exists(&self, key: &StorageKey) -> Result<bool, StorageError> {
         match self {

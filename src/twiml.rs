@@ -34,7 +34,7 @@ macro_rules! attributes {
         impl $name {
             fn write_attrs(&self, start: &mut BytesStart<'_>) {
                 $(if let Some(v) = &self.$field {
-                    start.push_attribute(($attr, v.to_string().as_str()));
+                    start.push_attribute(($attr, xml_safe(&v.to_string()).as_ref()));
                 })*
             }
 
@@ -357,6 +357,19 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> std::io::Result<()> {
     }
 }
 
+/// The text without the characters XML 1.0 cannot carry (most control characters), which would
+/// make Twilio reject the whole document mid-call. Staff-typed text can hold them.
+fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+    };
+    if text.chars().all(allowed) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.chars().filter(|c| allowed(*c)).collect())
+    }
+}
+
 fn empty_element(
     w: &mut Writer<Vec<u8>>,
     name: &str,
@@ -376,7 +389,7 @@ fn text_element(
     let mut start = BytesStart::new(name);
     attrs(&mut start);
     w.write_event(Event::Start(start))?;
-    w.write_event(Event::Text(BytesText::new(text)))?;
+    w.write_event(Event::Text(BytesText::new(&xml_safe(text))))?;
     w.write_event(Event::End(BytesEnd::new(name)))
 }
 
@@ -664,6 +677,15 @@ mod tests {
         // And it reads back to the same model.
         let back = Response::parse(&xml).unwrap();
         assert_eq!(back.verbs, r.verbs);
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_document() {
+        let mut r = Response::new("v");
+        r.say("Se cambió\u{0B} la luminaria\u{0}.\tListo");
+        let xml = r.to_xml();
+        let back = Response::parse(&xml).unwrap();
+        assert_eq!(back.spoken_text(), "Se cambió la luminaria.\tListo");
     }
 
     #[test]

@@ -120,6 +120,34 @@ impl fmt::Debug for PhoneNumber {
     }
 }
 
+/// The text with every phone number in it (a run of eight or more digits, with or without `+`)
+/// cut to its last four digits: for error messages from Twilio ("The 'To' number +52... is not a
+/// valid phone number") that end up in logs and tables.
+pub fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.trim_start_matches('+');
+        if digits.len() >= 8 {
+            out.push('…');
+            out.push_str(&digits[digits.len() - 4..]);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// Who is calling, as far as the network tells us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallerId {
@@ -233,6 +261,16 @@ mod tests {
             CallerId::parse(Some("whatsapp:+5215512345678")),
             CallerId::Known(PhoneNumber::parse("+525512345678").unwrap())
         );
+    }
+
+    #[test]
+    fn numbers_in_error_texts_are_masked() {
+        assert_eq!(
+            mask_numbers("The 'To' number +525512345678 is not a valid phone number (21211)"),
+            "The 'To' number …5678 is not a valid phone number (21211)"
+        );
+        assert_eq!(mask_numbers("error 20003 at 12:30"), "error 20003 at 12:30");
+        assert_eq!(mask_numbers("5512345678"), "…5678");
     }
 
     #[test]

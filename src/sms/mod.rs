@@ -9,6 +9,7 @@
 pub mod gsm7;
 
 use crate::app::AppState;
+use crate::domain::phone::mask_numbers;
 use crate::domain::{CaseStatus, Timestamp};
 use crate::jobs::Outcome;
 use crate::store::OutboundMessage;
@@ -232,49 +233,71 @@ async fn try_send(app: &AppState, message_id: i64) -> Result<Outcome, crate::sto
                 .await?;
             Ok(Outcome::Done)
         }
-        Err(e) if e.twilio_code() == Some(BAD_CREDENTIALS) => {
-            tracing::error!(
-                error = %e,
-                "TWILIO CREDENTIALS REJECTED (error 20003): no SMS can be sent until TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are fixed"
-            );
-            store
-                .raise_alert("twilio_credentials", "Twilio rechazó las credenciales (error 20003): no se pueden enviar mensajes. Revise TWILIO_ACCOUNT_SID y TWILIO_AUTH_TOKEN.", now())
-                .await?;
-            // Trying again cannot help until someone fixes the credentials; then
-            // `atiende jobs retry ID` sends it: the message stays pending.
-            store
-                .update_message(
-                    m.id,
-                    "pending",
-                    Some(&body),
-                    None,
-                    None,
-                    Some("20003"),
-                    Some(&e.to_string()),
-                    now(),
-                )
-                .await?;
-            Ok(Outcome::Dead(e.to_string()))
-        }
-        Err(e) if e.is_retryable() => Ok(Outcome::Retry(e.to_string())),
-        Err(e) => {
-            let code = e.twilio_code().map(|c| c.to_string());
-            tracing::warn!(message_id, error = %e, "SMS refused by Twilio; not retried");
-            store
-                .update_message(
-                    m.id,
-                    "rejected",
-                    Some(&body),
-                    None,
-                    None,
-                    code.as_deref(),
-                    Some(&e.to_string()),
-                    now(),
-                )
-                .await?;
-            Ok(Outcome::Done)
-        }
+        Err(e) => Ok(failed(app, &m, &body, &e).await?),
     }
+}
+
+/// Records why Twilio did not take a message, and what the job does next.
+async fn failed(
+    app: &AppState,
+    m: &OutboundMessage,
+    body: &str,
+    e: &rest::RestError,
+) -> Result<Outcome, crate::store::StoreError> {
+    let store = &app.store;
+    let now = || app.clock.now();
+    // Twilio's error texts quote the number: keep it out of logs and tables.
+    let error = mask_numbers(&e.to_string());
+    if e.twilio_code() == Some(BAD_CREDENTIALS) {
+        tracing::error!(
+            error,
+            "TWILIO CREDENTIALS REJECTED (error 20003): no SMS can be sent until TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are fixed"
+        );
+        store
+            .raise_alert(
+                "twilio_credentials",
+                "Twilio rechazó las credenciales (error 20003): no se pueden enviar mensajes. Revise TWILIO_ACCOUNT_SID y TWILIO_AUTH_TOKEN.",
+                now(),
+            )
+            .await?;
+        // Trying again cannot help until someone fixes the credentials; then
+        // `atiende jobs retry ID` sends it: the message stays pending.
+        store
+            .update_message(
+                m.id,
+                "pending",
+                Some(body),
+                None,
+                None,
+                Some("20003"),
+                Some(&error),
+                now(),
+            )
+            .await?;
+        return Ok(Outcome::Dead(error));
+    }
+    if e.is_retryable() {
+        return Ok(Outcome::Retry(error));
+    }
+    let code = e.twilio_code().map(|c| c.to_string());
+    tracing::warn!(
+        message_id = m.id,
+        error,
+        "SMS refused by Twilio; not retried"
+    );
+    store
+        .update_message(
+            m.id,
+            "rejected",
+            Some(body),
+            None,
+            None,
+            code.as_deref(),
+            Some(&error),
+            now(),
+        )
+        .await?;
+    Ok(Outcome::Done)
 }
 
 /// The short date an SMS gives: "27/11/2026", Mexico City time.

@@ -110,6 +110,8 @@ impl Store {
                     status = $2,
                     duration_seconds = coalesce($3, duration_seconds),
                     ended_at = coalesce(ended_at, $4),
+                    -- A number typed but never confirmed is not kept past the call.
+                    pending_sms_number = null,
                     updated_at = $4,
                     outcome = case
                         when made_report then 'report'

@@ -216,6 +216,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            if let (false, Some(url)) = (created, new.recording_url) {
+                // The notice that made the case may have come without the recording's URL.
+                let filled = sqlx::query(
+                    r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
+                )
+                .bind(new.recording_sid.as_str())
+                .bind(url)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if filled == 1 {
+                    sqlx::query(super::jobs::ENQUEUE)
+                        .bind(JobKind::DownloadRecording.code())
+                        .bind(format!("recording:{}", new.recording_sid))
+                        .bind(new.recording_sid.as_str())
+                        .bind(JobKind::DownloadRecording.max_attempts())
+                        .bind(new.at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             let case = sqlx::query_as::<_, CaseRecord>(&select)
                 .bind(new.recording_sid.as_str())
                 .fetch_one(&mut *tx)

@@ -1,6 +1,6 @@
 //! Text messages: the outbox, delivery status, incoming messages, opt-outs and staff alerts.
 
-use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
+use super::{Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{CaseStatus, ClosureReason, Timestamp};
 
 /// Inserts an outbound message into the outbox with its send job, inside a write transaction.
@@ -267,6 +267,31 @@ impl Store {
         Ok(rows)
     }
 
+    /// Folio lookups by SMS from this number since `since`: `(failed, all)`, counted from the
+    /// replies we gave (the guessing guard of the SMS channel).
+    pub async fn recent_sms_lookups(
+        &self,
+        number: &str,
+        since: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let counts = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, (i64, i64)>(
+                r#"
+                select coalesce(sum(case when template in ('status_unknown', 'status_invalid') then 1 else 0 end), 0),
+                       count(*)
+                from messages
+                where direction = 'outbound' and status = 'replied' and to_number = $1 and created_at >= $2
+                  and template in ('status_reply', 'status_unknown', 'status_invalid')
+                "#,
+            )
+            .bind(number)
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(counts)
+    }
+
     /// Whether the citizen at this number asked for no more messages.
     pub async fn is_opted_out(&self, number: &str) -> Result<bool, StoreError> {
         let found = with_read_pool!(self, pool => {
@@ -307,6 +332,7 @@ impl Store {
     }
 
     /// Raises something staff must see (shown in the console; logged loudly by the caller).
+    /// One open alert of a kind is enough: raising it again refreshes its message and time.
     pub async fn raise_alert(
         &self,
         kind: &str,
@@ -314,26 +340,18 @@ impl Store {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            // One open alert of a kind is enough: do not flood the console with the same problem.
-            let updated = sqlx::query(
-                "update alerts set message = $2, created_at = $3 where kind = $1 and resolved_at is null",
+            sqlx::query(
+                r#"
+                insert into alerts (kind, message, created_at) values ($1, $2, $3)
+                on conflict (kind) where resolved_at is null
+                do update set message = excluded.message, created_at = excluded.created_at
+                "#,
             )
             .bind(kind)
             .bind(message)
             .bind(at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                sqlx::query("insert into alerts (kind, message, created_at) values ($1, $2, $3)")
-                    .bind(kind)
-                    .bind(message)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

@@ -133,7 +133,10 @@ impl Store {
                 insert into recordings (recording_sid, case_id, status, storage_key, error, twilio_error_code, created_at, updated_at)
                 values ($1, (select id from cases where recording_sid = $1), $2, $3, $4, $5, $6, $6)
                 on conflict (recording_sid) do update set
-                    status = excluded.status, storage_key = coalesce(excluded.storage_key, recordings.storage_key),
+                    -- A late or repeated callback never undoes a copy we already have.
+                    status = case when recordings.status in ('stored', 'quarantined')
+                                  then recordings.status else excluded.status end,
+                    storage_key = coalesce(excluded.storage_key, recordings.storage_key),
                     error = excluded.error,
                     twilio_error_code = coalesce(excluded.twilio_error_code, recordings.twilio_error_code),
                     updated_at = excluded.updated_at
@@ -147,9 +150,10 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(r#"update cases set recording_status = $2, updated_at = $3 where recording_sid = $1"#)
+            sqlx::query(
+                r#"update cases set recording_status = (select status from recordings where recording_sid = $1), updated_at = $2 where recording_sid = $1"#,
+            )
                 .bind(sid.as_str())
-                .bind(problem.code())
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;

@@ -1,16 +1,30 @@
 //! The ends of a call: the greeting, Twilio's call status callback, and the fallback URL.
 
-use super::{Key, Speaker, Twiml, VoiceCall, answer, apology, menu, speech};
+use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, apology, menu, speech};
 use crate::app::AppState;
 use crate::store::{CallEnd, StepKind, StoreError};
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 /// Call statuses after which the call is over.
 const FINAL_STATUSES: &[&str] = &["completed", "busy", "failed", "no-answer", "canceled"];
 
 /// `POST /twilio/voice`: a call comes in.
 pub async fn incoming(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, greet(&app, &call)).await
+    answer(&app, &call, Moment::FirstContact, greet(&app, &call)).await
+}
+
+/// What every caller hears before anything is recorded: the emergency numbers, and that the
+/// call is recorded, by whom, what for and where the full privacy notice is.
+pub fn push_notices(s: &mut Speaker<'_>) {
+    let phone = &s.app().config.phone;
+    let (office, notice) = (phone.office_name.clone(), phone.privacy_notice.clone());
+    s.say(Key::Emergency, &[]);
+    match notice {
+        Some(text) => s.say_text(&text),
+        None => s.say(Key::Privacy, &[("office", &office)]),
+    };
 }
 
 async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -18,22 +32,22 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         .caller
         .number()
         .map_or("caller ID withheld", |_| "caller ID present");
-    call.log(app, "incoming", Some(detail)).await?;
-    let phone = &app.config.phone;
+    call.log(app, "incoming", Some(detail)).await;
     let mut s = Speaker::new(app);
-    s.say(Key::Greeting, &[("office", &phone.office_name)])
-        .say(Key::Emergency, &[]);
-    match &phone.privacy_notice {
-        Some(text) => s.say_text(text),
-        None => s.say(Key::Privacy, &[("office", &phone.office_name)]),
-    };
+    s.say(Key::Greeting, &[("office", &app.config.phone.office_name)]);
+    push_notices(&mut s);
     if let Some(number) = call.caller.number() {
-        if let Some(case) = app.store.latest_open_case_of(number).await? {
-            let status = super::lookup::spoken_status(app, &case);
-            s.say(
-                Key::OpenCase,
-                &[("folio", &speech::digits(&case.folio)), ("status", &status)],
-            );
+        // A courtesy: if the database cannot tell, the caller still gets the menu.
+        match app.store.latest_open_case_of(number).await {
+            Ok(Some(case)) => {
+                let status = super::lookup::spoken_status(app, &case);
+                s.say(
+                    Key::OpenCase,
+                    &[("folio", &speech::digits(&case.folio)), ("status", &status)],
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look up the caller's open cases"),
         }
     }
     menu::push_main_menu(&mut s, &Default::default());
@@ -41,42 +55,47 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
 }
 
 /// `POST /twilio/voice/status`: the call's status changed; at the end, its outcome is decided.
-pub async fn status(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    let result: Result<(), StoreError> = async {
-        let status = call.form.get("CallStatus").unwrap_or("unknown");
-        let duration = call
-            .form
-            .get("CallDuration")
-            .and_then(|d| d.parse::<i64>().ok())
-            .filter(|d| *d >= 0);
-        call.log_kind(&app, "call_status", Some(status), StepKind::Callback)
-            .await?;
-        if FINAL_STATUSES.contains(&status) {
-            app.store
-                .finish_call(&CallEnd {
-                    call_sid: &call.sid,
-                    status,
-                    duration_seconds: duration,
-                    at: app.clock.now(),
-                })
-                .await?;
+/// If that cannot be written, Twilio gets a 503 (the end of a call decides whether the office
+/// owes a callback: it must not be lost quietly).
+pub async fn status(State(app): State<AppState>, call: VoiceCall) -> Response {
+    let status = call.form.get("CallStatus").unwrap_or("unknown");
+    let duration = call
+        .form
+        .get("CallDuration")
+        .and_then(|d| d.parse::<i64>().ok())
+        .filter(|d| *d >= 0);
+    // Logging first also makes the call's row if this is the first we hear of the call.
+    call.log_kind(&app, "call_status", Some(status), StepKind::Callback)
+        .await;
+    if FINAL_STATUSES.contains(&status) {
+        let end = CallEnd {
+            call_sid: &call.sid,
+            status,
+            duration_seconds: duration,
+            at: app.clock.now(),
+        };
+        if let Err(e) = app.store.finish_call(&end).await {
+            tracing::error!(error = %e, status, ?duration, "could not record the end of the call");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
-        Ok(())
     }
-    .await;
-    if let Err(e) = result {
-        // Twilio does not retry status callbacks; the call's steps are already logged.
-        tracing::error!(error = %e, "could not record the end of the call");
-    }
-    Twiml(crate::twiml::Response::new("").to_xml())
+    Twiml(crate::twiml::Response::new("").to_xml()).into_response()
 }
 
-/// `POST /twilio/voice/fallback`: Twilio could not get an answer from the primary URL (our
-/// service was down, slow or broken). Apologise and take the report anyway.
+/// `POST /twilio/voice/fallback`: Twilio could not get an answer from the URL in `ErrorUrl`
+/// (our service was down, slow or broken). Apologise as that step would have, keeping its state
+/// (category, urgency), and take the report anyway if it was not taken yet.
 pub async fn fallback(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    let detail = call.form.get("ErrorCode").unwrap_or("-").to_owned();
-    if let Err(e) = call.log(&app, "fallback", Some(&detail)).await {
-        tracing::error!(error = %e, "could not log the fallback request");
-    }
-    apology(&app, &call.query)
+    let code = call.form.get("ErrorCode").unwrap_or("-").to_owned();
+    let failed = call
+        .form
+        .get("ErrorUrl")
+        .and_then(|u| url::Url::parse(u).ok());
+    let (moment, query) = match &failed {
+        Some(url) => (Moment::of_path(url.path()), StepQuery::parse(url.query())),
+        None => (Moment::FirstContact, call.query.clone()),
+    };
+    call.log(&app, "fallback", Some(&format!("error {code}")))
+        .await;
+    apology(&app, &query, moment)
 }

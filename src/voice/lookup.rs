@@ -6,7 +6,9 @@
 //! digit or an unknown folio) end lookups for that call, so folios cannot be guessed by trying.
 
 use super::menu::{self, push_main_menu, retry_or_goodbye};
-use super::{Key, MAX_FAILED_LOOKUPS, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
+use super::{
+    Key, MAX_FAILED_LOOKUPS, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, speech,
+};
 use crate::app::AppState;
 use crate::domain::{CaseStatus, Folio};
 use crate::store::{CaseStatusView, StoreError};
@@ -41,7 +43,7 @@ pub fn spoken_status(app: &AppState, case: &CaseStatusView) -> String {
 
 /// `POST /twilio/voice/lookup`: the caller typed a folio (or nothing).
 pub async fn lookup(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, look_up(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, look_up(&app, &call)).await
 }
 
 async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -86,7 +88,7 @@ async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> 
             },
         }
     };
-    call.log(app, "lookup", Some(&detail)).await?;
+    call.log(app, "lookup", Some(&detail)).await;
     Ok(s.finish())
 }
 
@@ -139,7 +141,7 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
 
 /// `POST /twilio/voice/lookup-next`: 1 another folio, 2 main menu, anything else goodbye.
 pub async fn lookup_next(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, after_lookup(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, after_lookup(&app, &call)).await
 }
 
 async fn after_lookup(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -159,6 +161,6 @@ async fn after_lookup(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreEr
             "goodbye"
         }
     };
-    call.log(app, "lookup_next", Some(detail)).await?;
+    call.log(app, "lookup_next", Some(detail)).await;
     Ok(s.finish())
 }

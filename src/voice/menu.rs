@@ -1,8 +1,8 @@
 //! The main menu and the transfer to staff.
 
 use super::{
-    Key, MAX_FAILED_LOOKUPS, MAX_FAILURES, Speaker, StepQuery, Twiml, VoiceCall, answer, lookup,
-    report,
+    Key, MAX_FAILED_LOOKUPS, MAX_FAILURES, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer,
+    lookup, report,
 };
 use crate::app::AppState;
 use crate::store::StoreError;
@@ -73,7 +73,7 @@ pub fn retry_or_goodbye(
 
 /// `POST /twilio/voice/main`: the caller chose from the main menu (or said nothing).
 pub async fn main(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, choose(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, choose(&app, &call)).await
 }
 
 async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -119,13 +119,13 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         _ => retry_or_goodbye(&mut s, call, push_main_menu),
     };
     call.log(app, "main_menu", Some(&format_detail(call, detail)))
-        .await?;
+        .await;
     Ok(s.finish())
 }
 
 /// `POST /twilio/voice/transfer-done`: the `<Dial>` to staff ended.
 pub async fn transfer_done(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, after_transfer(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, after_transfer(&app, &call)).await
 }
 
 async fn after_transfer(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -138,7 +138,7 @@ async fn after_transfer(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
         s.say(Key::TransferNoAnswer, &[]);
         report::push_category_menu(&mut s, &StepQuery::default()).await?;
     }
-    call.log(app, "transfer_done", Some(status)).await?;
+    call.log(app, "transfer_done", Some(status)).await;
     Ok(s.finish())
 }
 

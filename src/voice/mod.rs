@@ -181,24 +181,16 @@ impl VoiceCall {
     }
 
     /// Logs a step of the caller's way through the menu.
-    pub async fn log(
-        &self,
-        app: &AppState,
-        step: &str,
-        detail: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn log(&self, app: &AppState, step: &str, detail: Option<&str>) {
         self.log_kind(app, step, detail, StepKind::Caller).await
     }
 
-    pub async fn log_kind(
-        &self,
-        app: &AppState,
-        step: &str,
-        detail: Option<&str>,
-        kind: StepKind,
-    ) -> Result<(), StoreError> {
+    /// Logs a step of the call. Best effort: the line always goes to the service's log, and a
+    /// call is never interrupted because its step could not be written to the database.
+    pub async fn log_kind(&self, app: &AppState, step: &str, detail: Option<&str>, kind: StepKind) {
         tracing::info!(step, detail = detail.unwrap_or(""), "call step");
-        app.store
+        let written = app
+            .store
             .record_call_step(&CallStep {
                 call_sid: &self.sid,
                 caller: &self.caller,
@@ -208,8 +200,10 @@ impl VoiceCall {
                 kind,
                 at: app.clock.now(),
             })
-            .await
-            .map(drop)
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, step, "could not write the call step to the database");
+        }
     }
 }
 
@@ -334,28 +328,63 @@ impl<'a> Speaker<'a> {
     }
 }
 
-/// Runs a step and turns a store failure into the apology, which still takes the report.
+/// Where in the call a failure happened, which decides what the apology offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// The caller has heard nothing yet: the emergency numbers and the privacy notice come
+    /// before any recording.
+    FirstContact,
+    /// Somewhere in the menus: the report can still be recorded.
+    MidCall,
+    /// The report already exists: never ask for it again (that would make a second case).
+    AfterReport,
+}
+
+impl Moment {
+    /// The moment of a step, by its path.
+    pub fn of_path(path: &str) -> Moment {
+        match path.trim_end_matches('/') {
+            "/twilio/voice" | "/twilio/voice/fallback" => Moment::FirstContact,
+            "/twilio/voice/folio" | "/twilio/voice/sms-number" | "/twilio/voice/sms-confirm" => {
+                Moment::AfterReport
+            }
+            _ => Moment::MidCall,
+        }
+    }
+}
+
+/// Runs a step and turns a store failure into the apology fitting `moment`.
 pub async fn answer(
     app: &AppState,
     call: &VoiceCall,
+    moment: Moment,
     step: impl Future<Output = Result<Twiml, StoreError>>,
 ) -> Twiml {
     match step.await {
         Ok(twiml) => twiml,
         Err(e) => {
             tracing::error!(error = %e, "voice step failed; answering with the apology");
-            apology(app, &call.query)
+            apology(app, &call.query, moment)
         }
     }
 }
 
-/// "We had a technical problem": record the report anyway (category and urgency kept if known),
-/// or, if this is already the apology path, say goodbye.
-pub fn apology(app: &AppState, query: &StepQuery) -> Twiml {
+/// "We had a technical problem". Before the report exists: record it anyway (category and
+/// urgency kept if known), after the emergency numbers and the privacy notice if the caller has
+/// not heard them yet; on the apology path already, say goodbye instead of looping. After the
+/// report exists: say it is safe, and goodbye.
+pub fn apology(app: &AppState, query: &StepQuery, moment: Moment) -> Twiml {
     let mut s = Speaker::new(app);
+    if moment == Moment::AfterReport {
+        s.say(Key::TechnicalErrorAfterReport, &[]).hangup();
+        return s.finish();
+    }
     if query.fallback {
         s.say(Key::TechnicalErrorFinal, &[]).hangup();
         return s.finish();
+    }
+    if moment == Moment::FirstContact {
+        calls::push_notices(&mut s);
     }
     let q = StepQuery {
         tries: 1,
@@ -370,7 +399,8 @@ pub fn apology(app: &AppState, query: &StepQuery) -> Twiml {
 /// Turns any answer under `/twilio/voice` that is not a success (a time-out, a panic caught
 /// below, an unknown step, a rejected body) into the apology TwiML, so that the caller never
 /// hears Twilio's "an application error has occurred". The signature check sits outside this
-/// layer: a forged request still gets its 403.
+/// layer: a forged request still gets its 403. Status callbacks have no caller listening: their
+/// errors go back to Twilio as they are.
 pub async fn safety_net(
     State(app): State<AppState>,
     request: Request,
@@ -379,11 +409,15 @@ pub async fn safety_net(
     let path = request.uri().path().to_owned();
     let query = StepQuery::parse(request.uri().query());
     let response = next.run(request).await;
-    if response.status().is_success() || !path.starts_with("/twilio/voice") {
+    let callback = matches!(
+        path.as_str(),
+        "/twilio/voice/status" | "/twilio/voice/recording-status"
+    );
+    if response.status().is_success() || !path.starts_with("/twilio/voice") || callback {
         return response;
     }
     tracing::error!(status = %response.status(), path, "voice webhook failed; answering with the apology");
-    apology(&app, &query).into_response()
+    apology(&app, &query, Moment::of_path(&path)).into_response()
 }
 
 /// The time now, from the app's clock.

@@ -1,12 +1,14 @@
 //! Making a report: category, urgency, the recording, the folio, and a number for the SMS.
 
 use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
-use super::{Key, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
+use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
 use crate::app::AppState;
 use crate::domain::{PhoneNumber, RecordingSid, Urgency};
 use crate::store::{CaseRecord, Category, NewPhoneCase, RecordingProblem, StepKind, StoreError};
 use crate::twiml::{Gather, Record};
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 /// Seconds a caller has between digits when typing a phone number.
 const NUMBER_TIMEOUT: u32 = 8;
@@ -41,7 +43,7 @@ fn render_category_menu(s: &mut Speaker<'_>, categories: &[Category], query: &St
 
 /// `POST /twilio/voice/category`: the caller picked a category (or 9, *, nothing).
 pub async fn category(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, choose_category(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, choose_category(&app, &call)).await
 }
 
 async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -85,7 +87,7 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
         "category_menu",
         Some(&menu::format_detail(call, &detail)),
     )
-    .await?;
+    .await;
     Ok(s.finish())
 }
 
@@ -101,7 +103,7 @@ fn push_urgency_question(s: &mut Speaker<'_>, query: &StepQuery) {
 
 /// `POST /twilio/voice/urgency`: is there immediate risk? 1 yes, 2 no.
 pub async fn urgency(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, answer_urgency(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, answer_urgency(&app, &call)).await
 }
 
 async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -156,7 +158,7 @@ async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
         },
     };
     call.log(app, "urgency", Some(&menu::format_detail(call, detail)))
-        .await?;
+        .await;
     Ok(s.finish())
 }
 
@@ -207,7 +209,9 @@ impl<'a> RecordingInfo<'a> {
             .form
             .get("RecordingDuration")
             .and_then(|d| d.parse::<i64>().ok());
-        if duration.is_some_and(|d| d <= 0) {
+        // Zero means nothing was recorded; a negative value is not Twilio's: treat it as unknown.
+        let duration = duration.filter(|d| *d >= 0);
+        if duration == Some(0) {
             return None;
         }
         Some(RecordingInfo {
@@ -248,7 +252,7 @@ async fn make_case(
 /// `POST /twilio/voice/recorded`: the `<Record>` ended (the action request), or nothing was
 /// recorded (the redirect after it).
 pub async fn recorded(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, after_recording(&app, &call)).await
+    answer(&app, &call, Moment::MidCall, after_recording(&app, &call)).await
 }
 
 async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -266,7 +270,7 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
             s.say(Key::NothingRecordedGoodbye, &[]).hangup();
             "goodbye"
         };
-        call.log(app, "nothing_recorded", Some(detail)).await?;
+        call.log(app, "nothing_recorded", Some(detail)).await;
         return Ok(s.finish());
     };
     let (case, created) = make_case(app, call, &rec).await?;
@@ -280,7 +284,7 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
         },
         if hung_up { ", caller hung up" } else { "" }
     );
-    call.log(app, "recorded", Some(&detail)).await?;
+    call.log(app, "recorded", Some(&detail)).await;
     if hung_up {
         // Twilio does not play this answer; the call is over.
         s.hangup();
@@ -292,15 +296,15 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
 
 /// `POST /twilio/voice/recording-status`: Twilio's recording status callback. It may come before
 /// or after the action request, or instead of it when the caller hung up; it may repeat.
-pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> Twiml {
+pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> Response {
     let status = call.form.get("RecordingStatus").unwrap_or("unknown");
+    let detail = match (status, call.form.get("ErrorCode")) {
+        (s, Some(code)) => format!("{s} (error {code})"),
+        (s, None) => s.to_owned(),
+    };
+    call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
+        .await;
     let result: Result<(), StoreError> = async {
-        let detail = match (status, call.form.get("ErrorCode")) {
-            (s, Some(code)) => format!("{s} (error {code})"),
-            (s, None) => s.to_owned(),
-        };
-        call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
-            .await?;
         let sid = call.form.get("RecordingSid").and_then(RecordingSid::parse);
         match (status, sid) {
             ("completed", Some(sid)) => {
@@ -332,10 +336,20 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> T
     }
     .await;
     if let Err(e) = result {
-        // The action request makes the case too; this only loses the callback's log line.
-        tracing::error!(error = %e, status, "could not handle the recording status callback");
+        // When the caller hung up, this callback may be the only notice of the report. Say
+        // everything needed to recover it by hand, and answer 503 so Twilio knows it failed.
+        tracing::error!(
+            error = %e,
+            status,
+            recording_sid = call.form.get("RecordingSid").unwrap_or("-"),
+            recording_url = call.form.get("RecordingUrl").unwrap_or("-"),
+            category = ?call.query.category,
+            urgency = ?call.query.urgency,
+            "could not record the recording callback: the report may exist only at Twilio"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
     }
-    Twiml(crate::twiml::Response::new("").to_xml())
+    Twiml(crate::twiml::Response::new("").to_xml()).into_response()
 }
 
 /// The folio, twice, digit by digit; then either the offer to hear it again (the SMS goes to the
@@ -365,7 +379,7 @@ fn push_hear_again(s: &mut Speaker<'_>) {
 
 /// `POST /twilio/voice/folio`: 1 hears the folio again; anything else ends the call.
 pub async fn folio(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, repeat_folio(&app, &call)).await
+    answer(&app, &call, Moment::AfterReport, repeat_folio(&app, &call)).await
 }
 
 async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -382,7 +396,7 @@ async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreEr
             "goodbye"
         }
     };
-    call.log(app, "folio", Some(detail)).await?;
+    call.log(app, "folio", Some(detail)).await;
     Ok(s.finish())
 }
 
@@ -414,7 +428,7 @@ fn push_readback(s: &mut Speaker<'_>, number: &PhoneNumber, query: &StepQuery) {
 
 /// `POST /twilio/voice/sms-number`: a caller without caller ID typed a number (or skipped).
 pub async fn sms_number(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, take_number(&app, &call)).await
+    answer(&app, &call, Moment::AfterReport, take_number(&app, &call)).await
 }
 
 async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -443,13 +457,19 @@ async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreErr
             }
         },
     };
-    call.log(app, "sms_number", Some(&detail)).await?;
+    call.log(app, "sms_number", Some(&detail)).await;
     Ok(s.finish())
 }
 
 /// `POST /twilio/voice/sms-confirm`: 1 keeps the number read back, 2 types it again.
 pub async fn sms_confirm(State(app): State<AppState>, call: VoiceCall) -> Twiml {
-    answer(&app, &call, confirm_number(&app, &call)).await
+    answer(
+        &app,
+        &call,
+        Moment::AfterReport,
+        confirm_number(&app, &call),
+    )
+    .await
 }
 
 async fn confirm_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -509,6 +529,6 @@ async fn confirm_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
         },
     };
     call.log(app, "sms_confirm", Some(&menu::format_detail(call, detail)))
-        .await?;
+        .await;
     Ok(s.finish())
 }

@@ -9,7 +9,11 @@
 use crate::fake_twilio::FakeTwilio;
 use atiende::app::{AppState, Application, Clock};
 use atiende::config::Config;
+use atiende::sim::random_hex;
 use atiende::sim::{SimCall, Twilio};
+use atiende::twilio::signature::sign;
+use atiende::twiml::{Response, Verb};
+use atiende::voice::Key;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::America::Mexico_City;
 use sqlx::Connection;
@@ -340,6 +344,79 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("never happened: {what}");
+}
+
+// Webhook requests made by hand (for what the simulator never sends: forgeries, odd fields).
+
+/// Form fields as the signature functions take them.
+pub fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(params: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+pub fn new_call_sid() -> String {
+    format!("CA{}", random_hex())
+}
+
+pub fn new_recording_sid() -> String {
+    format!("RE{}", random_hex())
+}
+
+/// The fields of a voice webhook of call `sid` from the test caller, with `extra` added (or
+/// replacing a field of the same name).
+pub fn voice_fields(sid: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p = fields(&[
+        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("CallSid", sid),
+        ("From", CALLER),
+        ("Caller", CALLER),
+        ("To", "+525500000000"),
+        ("CallStatus", "in-progress"),
+        ("Direction", "inbound"),
+    ]);
+    for (k, v) in fields(extra) {
+        match p.iter_mut().find(|(name, _)| *name == k) {
+            Some(existing) => existing.1 = v,
+            None => p.push((k, v)),
+        }
+    }
+    p
+}
+
+/// A request signed with the test token for the public URL of `path`, sent as-is.
+pub async fn post_signed_raw(
+    app: &TestApp,
+    path: &str,
+    params: &[(String, String)],
+) -> (u16, String) {
+    let sig = sign(TOKEN, &format!("{}{path}", app.base), params);
+    app.post_raw(path, &form_body(params), Some(&sig)).await
+}
+
+/// Parses an answer that must be valid TwiML.
+pub fn twiml(body: &str) -> Response {
+    Response::parse(body).unwrap_or_else(|e| panic!("not valid TwiML ({e}): {body}"))
+}
+
+pub fn has_record(r: &Response) -> bool {
+    r.verbs.iter().any(|v| matches!(v, Verb::Record(_)))
+}
+
+pub fn ends_with_hangup(r: &Response) -> bool {
+    matches!(r.verbs.last(), Some(Verb::Hangup(_)))
+}
+
+pub fn text(app: &TestApp, key: Key) -> String {
+    app.state.prompts.text(key, &[])
 }
 
 /// Declares each named `async fn(Db)` as two tests, `NAME::sqlite` and `NAME::postgres`.

@@ -84,7 +84,7 @@ async fn a_found_folio_is_read_in_plain_spanish(db: Db) {
         let heard = call.heard();
         assert!(heard.contains(&spoken), "{keys}: the folio: {heard}");
         assert!(
-            heard.contains("es un reporte de alumbrado público"),
+            heard.contains("Tipo de reporte: alumbrado público."),
             "{keys}: the category: {heard}"
         );
         assert!(
@@ -527,7 +527,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     // Assert: its folio and status, before the main menu.
     let heard = call.heard();
     let expected = format!(
-        "Su reporte más reciente, con folio {}, está recibido, en espera de revisión.",
+        "Tiene un reporte abierto con el folio {}. Su estado es: recibido, en espera de revisión.",
         speech_digits(&latest.folio)
     );
     assert!(heard.contains(&expected), "{heard}");
@@ -544,7 +544,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     for from in [Some(OTHER), None] {
         let call = app.call(from).await;
         assert!(
-            !call.heard().contains("Su reporte más reciente"),
+            !call.heard().contains("Tiene un reporte abierto"),
             "{from:?}: {}",
             call.heard()
         );
@@ -568,7 +568,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     let call = app.call(Some(CALLER)).await;
     assert!(
         call.heard().contains(&format!(
-            "con folio {}, está canalizado al área responsable: Dirección de Alumbrado Público.",
+            "con el folio {}. Su estado es: canalizado al área responsable: Dirección de Alumbrado Público.",
             speech_digits(&latest.folio)
         )),
         "{}",
@@ -593,7 +593,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     let call = app.call(Some(CALLER)).await;
     assert!(
         call.heard().contains(&format!(
-            "Su reporte más reciente, con folio {}, está recibido",
+            "Tiene un reporte abierto con el folio {}. Su estado es: recibido",
             speech_digits(&older.folio)
         )),
         "{}",
@@ -611,7 +611,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
 
     // Assert: nothing open, nothing said.
     assert!(
-        !call.heard().contains("Su reporte más reciente"),
+        !call.heard().contains("Tiene un reporte abierto"),
         "{}",
         call.heard()
     );

@@ -11,6 +11,7 @@ mod lookup;
 mod menu;
 mod recordings;
 mod report;
+mod resilience;
 mod security;
 mod sms;
 mod withheld;

@@ -332,7 +332,7 @@ async fn withheld_callers_hear_no_open_case(db: Db) {
         .folio;
     let again = app.call(Some(CALLER)).await;
     assert!(
-        again.heard().contains("Su reporte más reciente"),
+        again.heard().contains("Tiene un reporte abierto"),
         "the known caller hears the open case: {}",
         again.heard()
     );
@@ -357,7 +357,7 @@ async fn withheld_callers_hear_no_open_case(db: Db) {
             "{from:?}: {heard}"
         );
         assert!(
-            !heard.contains("Su reporte más reciente"),
+            !heard.contains("Tiene un reporte abierto"),
             "{from:?}: {heard}"
         );
         assert!(

@@ -1,0 +1,340 @@
+//! What happens when something fails mid-call or webhooks arrive oddly: a report is never
+//! asked for twice, never lost quietly, and a caller always hears the notices before a beep.
+
+use crate::fake_twilio::Media;
+use crate::helpers::{
+    CALLER, Db, TestApp, eventually, has_record, new_call_sid, new_recording_sid, post_signed_raw,
+    text, twiml, voice_fields,
+};
+use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{CallSid, RecordingSid};
+use atiende::sim::{Recording, RecordingEnd};
+use atiende::twiml::Verb;
+use atiende::voice::Key;
+
+on_both_databases!(
+    a_failure_after_the_report_never_asks_for_it_again,
+    a_recording_callback_that_cannot_be_stored_is_refused_to_twilio,
+    the_fallback_for_the_first_request_gives_the_notices_before_the_beep,
+    the_fallback_after_the_report_only_reassures,
+    a_late_absent_callback_does_not_undo_a_stored_recording,
+    a_recording_url_that_comes_only_with_the_callback_is_fetched,
+    a_typed_number_never_confirmed_is_forgotten_when_the_call_ends,
+    sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter,
+);
+
+/// A report by phone from `from`, the recording stored; returns the call's sid and the folio.
+async fn report(app: &TestApp, from: Option<&str>) -> (String, String) {
+    let mut call = app.call(from).await;
+    call.press("1").await.unwrap();
+    call.press("1").await.unwrap();
+    call.record(12, RecordingEnd::Key).await.unwrap();
+    let sid = CallSid::parse(call.call_sid()).unwrap();
+    let case = app.state.store.case_of_call(&sid).await.unwrap().unwrap();
+    (call.call_sid().to_owned(), case.folio)
+}
+
+async fn a_failure_after_the_report_never_asks_for_it_again(db: Db) {
+    // Arrange: a report made, then the database goes away.
+    let app = app_or_skip!(db);
+    let (sid, _) = report(&app, Some(CALLER)).await;
+    app.state.store.close().await;
+
+    // Act: the caller asks to hear the folio again, or confirms a number.
+    for (path, digits) in [
+        ("/twilio/voice/folio?t=0", "1"),
+        ("/twilio/voice/sms-confirm?t=0", "1"),
+        ("/twilio/voice/sms-number?t=0", "5587654321"),
+    ] {
+        let (status, answer) =
+            post_signed_raw(&app, path, &voice_fields(&sid, &[("Digits", digits)])).await;
+
+        // Assert: reassured and goodbye; never another <Record> (that would make a second case).
+        assert_eq!(status, 200, "{path}: {answer}");
+        let r = twiml(&answer);
+        assert!(!has_record(&r), "{path}: {answer}");
+        assert!(
+            r.spoken_text()
+                .contains(&text(&app, Key::TechnicalErrorAfterReport)),
+            "{path}: {answer}"
+        );
+    }
+    app.stop().await;
+}
+
+async fn a_recording_callback_that_cannot_be_stored_is_refused_to_twilio(db: Db) {
+    // Arrange: the caller hung up while recording, and the database is down.
+    let app = app_or_skip!(db);
+    app.state.store.close().await;
+    let sid = new_call_sid();
+    let recording = new_recording_sid();
+    let fields: Vec<(String, String)> = [
+        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("CallSid", sid.as_str()),
+        ("RecordingSid", recording.as_str()),
+        ("RecordingUrl", "https://api.twilio.com/r"),
+        ("RecordingStatus", "completed"),
+        ("RecordingDuration", "20"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+
+    // Act: the recording callback, the only notice of this report.
+    let (status, _) = post_signed_raw(
+        &app,
+        "/twilio/voice/recording-status?t=0&c=1&u=unknown",
+        &fields,
+    )
+    .await;
+
+    // Assert: Twilio is told it failed (not a cheerful 200), and so is the call status callback.
+    assert_eq!(status, 503);
+    let end = voice_fields(&sid, &[("CallStatus", "completed"), ("CallDuration", "30")]);
+    let (status, _) = post_signed_raw(&app, "/twilio/voice/status", &end).await;
+    assert_eq!(status, 503);
+    app.stop().await;
+}
+
+async fn the_fallback_for_the_first_request_gives_the_notices_before_the_beep(db: Db) {
+    let app = app_or_skip!(db);
+    let sid = new_call_sid();
+    let failed = format!("{}/twilio/voice", app.base);
+
+    // Act: Twilio could not get the greeting.
+    let fields = voice_fields(&sid, &[("ErrorCode", "11200"), ("ErrorUrl", &failed)]);
+    let (status, answer) = post_signed_raw(&app, "/twilio/voice/fallback", &fields).await;
+
+    // Assert: the emergency numbers and the privacy notice, then the apology and a <Record>.
+    assert_eq!(status, 200, "{answer}");
+    let r = twiml(&answer);
+    let heard = r.spoken_text();
+    let notices = heard.find("9 1 1").expect("emergency numbers");
+    let privacy = heard.find("se graba").expect("privacy notice");
+    let apology = heard
+        .find(&text(&app, Key::TechnicalError))
+        .expect("apology");
+    assert!(notices < apology && privacy < apology, "{heard}");
+    assert!(has_record(&r), "{answer}");
+    app.stop().await;
+}
+
+async fn the_fallback_after_the_report_only_reassures(db: Db) {
+    let app = app_or_skip!(db);
+    let (sid, _) = report(&app, Some(CALLER)).await;
+    let failed = format!("{}/twilio/voice/folio?t=0", app.base);
+
+    let fields = voice_fields(&sid, &[("ErrorCode", "11205"), ("ErrorUrl", &failed)]);
+    let (status, answer) = post_signed_raw(&app, "/twilio/voice/fallback", &fields).await;
+
+    assert_eq!(status, 200, "{answer}");
+    let r = twiml(&answer);
+    assert!(!has_record(&r), "{answer}");
+    assert!(
+        r.spoken_text()
+            .contains(&text(&app, Key::TechnicalErrorAfterReport))
+    );
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn a_late_absent_callback_does_not_undo_a_stored_recording(db: Db) {
+    // Arrange: a recording stored.
+    let app = app_or_skip!(db);
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("1").await.unwrap();
+    call.press("3").await.unwrap();
+    let recording = call.record(9, RecordingEnd::Key).await.unwrap();
+    let sid = RecordingSid::parse(&recording.sid).unwrap();
+    let store = &app.state.store;
+    eventually("the recording is stored", || async {
+        store
+            .recording(&sid)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.status == "stored")
+    })
+    .await;
+
+    // Act: a stray "absent" for the same recording.
+    call.send_recording_status(&recording, "absent")
+        .await
+        .unwrap();
+
+    // Assert: still stored, on the recording and on the case.
+    assert_eq!(
+        store.recording(&sid).await.unwrap().unwrap().status,
+        "stored"
+    );
+    let case = store
+        .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case.recording_status.as_deref(), Some("stored"));
+    app.stop().await;
+}
+
+async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
+    // Arrange: an action request without RecordingUrl makes the case.
+    let app = app_or_skip!(db);
+    let sid = new_call_sid();
+    let recording = new_recording_sid();
+    let wav = atiende::sim::media::tone_wav(4);
+    app.fake.media(&recording, vec![Media::Wav(wav.clone())]);
+    let action = voice_fields(
+        &sid,
+        &[
+            ("RecordingSid", recording.as_str()),
+            ("RecordingDuration", "4"),
+            ("Digits", "#"),
+        ],
+    );
+    let (status, _) =
+        post_signed_raw(&app, "/twilio/voice/recorded?t=0&c=3&u=unknown", &action).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+
+    // Act: the callback brings the URL.
+    let url = Recording {
+        sid: recording.clone(),
+        url: format!(
+            "{}/2010-04-01/Accounts/{}/Recordings/{recording}",
+            app.fake.base, app.fake.account_sid
+        ),
+        duration_seconds: 4,
+    };
+    let callback: Vec<(String, String)> = [
+        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("CallSid", sid.as_str()),
+        ("RecordingSid", recording.as_str()),
+        ("RecordingUrl", url.url.as_str()),
+        ("RecordingStatus", "completed"),
+        ("RecordingDuration", "4"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let (status, _) = post_signed_raw(
+        &app,
+        "/twilio/voice/recording-status?t=0&c=3&u=unknown",
+        &callback,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Assert: downloaded and stored, one case.
+    let rsid = RecordingSid::parse(&recording).unwrap();
+    eventually("the recording is stored", || async {
+        app.state
+            .store
+            .recording(&rsid)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.status == "stored")
+    })
+    .await;
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn a_typed_number_never_confirmed_is_forgotten_when_the_call_ends(db: Db) {
+    let app = app_or_skip!(db);
+    let mut call = app.call(None).await;
+    call.press("1").await.unwrap();
+    call.press("1").await.unwrap();
+    call.record(8, RecordingEnd::Key).await.unwrap();
+    call.press("5587654321").await.unwrap();
+    let sid = CallSid::parse(call.call_sid()).unwrap();
+    assert!(
+        app.state
+            .store
+            .call(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_sms_number
+            .is_some()
+    );
+
+    // The caller hangs up at the read-back, without confirming.
+    call.hang_up(70).await.unwrap();
+
+    let logged = app.state.store.call(&sid).await.unwrap().unwrap();
+    assert_eq!(logged.pending_sms_number, None);
+    assert_eq!(logged.outcome.as_deref(), Some("report"));
+    app.stop().await;
+}
+
+/// Texts `body` from `from` to the office; returns the reply's text.
+async fn text_in(app: &TestApp, from: &str, body: &str) -> String {
+    let sid = format!("SM{}", atiende::sim::random_hex());
+    let fields: Vec<(String, String)> = [
+        ("MessageSid", sid.as_str()),
+        ("From", from),
+        ("To", "+525500000000"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let (status, answer) = post_signed_raw(app, "/twilio/messaging", &fields).await;
+    assert_eq!(status, 200, "{answer}");
+    twiml(&answer)
+        .verbs
+        .iter()
+        .find_map(|v| match v {
+            Verb::Message(m) => Some(m.body.clone()),
+            _ => None,
+        })
+        .expect("a <Message>")
+}
+
+async fn sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter(db: Db) {
+    // Arrange: an attended case with the department's summary.
+    let app = app_or_skip!(db);
+    let (_, folio) = report(&app, Some(CALLER)).await;
+    let case = app
+        .state
+        .store
+        .case_by_folio(&atiende::domain::Folio::parse(&folio).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .store
+        .change_case_status(&atiende::store::StatusChange {
+            case_id: case.id,
+            to: atiende::domain::CaseStatus::Attended,
+            closure_reason: None,
+            action_summary: Some("Se cambio la luminaria frente al numero 20"),
+            actor: "alumbrado",
+            note: None,
+            at: app.state.clock.now(),
+        })
+        .await
+        .unwrap();
+
+    // The reporter gets the summary; someone else gets the status only.
+    assert!(
+        text_in(&app, CALLER, &folio)
+            .await
+            .contains("Se cambio la luminaria")
+    );
+    let other = "+525511112222";
+    let reply = text_in(&app, other, &folio).await;
+    assert!(reply.contains("atendido"), "{reply}");
+    assert!(!reply.contains("luminaria"), "{reply}");
+
+    // Three failed lookups from one number, and lookups from it are refused for a while.
+    let unknown = atiende::domain::Folio::from_sequence(90_000).to_string();
+    for _ in 0..3 {
+        text_in(&app, other, &unknown).await;
+    }
+    let refused = text_in(&app, other, &folio).await;
+    assert_eq!(refused, app.state.prompts.text(Key::SmsStatusTooMany, &[]));
+    // Others are not affected.
+    assert!(text_in(&app, CALLER, &folio).await.contains("atendido"));
+    app.stop().await;
+}
