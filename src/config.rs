@@ -294,33 +294,13 @@ impl Config {
                 .to_owned(),
             office_hours,
             transfer_number,
-            transfer_timeout_seconds: seconds(
-                get,
-                "ATIENDE_TRANSFER_TIMEOUT_SECONDS",
-                20,
-                5..=120,
-            )?,
-            record_max_seconds: seconds(get, "ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)?,
-            record_silence_seconds: seconds(get, "ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?,
+            transfer_timeout_seconds: whole(&get, "ATIENDE_TRANSFER_TIMEOUT_SECONDS", 20, 5..=120)?
+                as u32,
+            record_max_seconds: whole(&get, "ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)? as u32,
+            record_silence_seconds: whole(&get, "ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?
+                as u32,
         };
-        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let Some(v) = get(key) else {
-                return Ok(default);
-            };
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        key,
-                        format!(
-                            "expected a whole number from {} to {}, got {v:?}",
-                            range.start(),
-                            range.end()
-                        ),
-                    )
-                })
-        };
+        let number = |key, default, range| whole(&get, key, default, range);
         let jobs = JobsConfig {
             workers: number("ATIENDE_WORKERS", 2, 0..=64)? as usize,
             lease: std::time::Duration::from_secs(number(
@@ -476,23 +456,24 @@ fn parse_base_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn seconds<'a>(
-    get: impl Fn(&'static str) -> Option<&'a str>,
+/// A whole number within `range`, or `default` when the key is not set.
+fn whole<'a>(
+    get: &impl Fn(&'static str) -> Option<&'a str>,
     key: &'static str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, ConfigError> {
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     let Some(v) = get(key) else {
         return Ok(default);
     };
-    v.parse::<u32>()
+    v.parse::<u64>()
         .ok()
         .filter(|n| range.contains(n))
         .ok_or_else(|| {
             bad(
                 key,
                 format!(
-                    "expected whole seconds from {} to {}, got {v:?}",
+                    "expected a whole number from {} to {}, got {v:?}",
                     range.start(),
                     range.end()
                 ),

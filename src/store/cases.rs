@@ -189,16 +189,6 @@ impl Store {
                 .bind(new.recording_sid.as_str())
                 .execute(&mut *tx)
                 .await?;
-                if new.recording_url.is_some() {
-                    sqlx::query(super::jobs::ENQUEUE)
-                        .bind(JobKind::DownloadRecording.code())
-                        .bind(format!("recording:{}", new.recording_sid))
-                        .bind(new.recording_sid.as_str())
-                        .bind(JobKind::DownloadRecording.max_attempts())
-                        .bind(new.at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 // The folio by SMS, if we have a number to send it to.
                 let sms_to: Option<String> =
                     sqlx::query_scalar(r#"select sms_number from cases where id = $1"#)
@@ -216,26 +206,32 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            if let (false, Some(url)) = (created, new.recording_url) {
-                // The notice that made the case may have come without the recording's URL.
-                let filled = sqlx::query(
-                    r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
-                )
-                .bind(new.recording_sid.as_str())
-                .bind(url)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if filled == 1 {
-                    sqlx::query(super::jobs::ENQUEUE)
-                        .bind(JobKind::DownloadRecording.code())
-                        .bind(format!("recording:{}", new.recording_sid))
-                        .bind(new.recording_sid.as_str())
-                        .bind(JobKind::DownloadRecording.max_attempts())
-                        .bind(new.at)
-                        .execute(&mut *tx)
-                        .await?;
+            // The job that fetches the recording, once its URL is known: from the notice that
+            // made the case, or from the other one if the first came without it.
+            let fetch = match (created, new.recording_url) {
+                (_, None) => false,
+                (true, Some(_)) => true,
+                (false, Some(url)) => {
+                    sqlx::query(
+                        r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
+                    )
+                    .bind(new.recording_sid.as_str())
+                    .bind(url)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
                 }
+            };
+            if fetch {
+                sqlx::query(super::jobs::ENQUEUE)
+                    .bind(JobKind::DownloadRecording.code())
+                    .bind(format!("recording:{}", new.recording_sid))
+                    .bind(new.recording_sid.as_str())
+                    .bind(JobKind::DownloadRecording.max_attempts())
+                    .bind(new.at)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let case = sqlx::query_as::<_, CaseRecord>(&select)
                 .bind(new.recording_sid.as_str())
