@@ -229,19 +229,12 @@ fn help_text(app: &AppState, form: &WebhookForm) -> String {
 
 /// "Folio 100014, alumbrado publico: canalizado a Direccion de ... Ultimo cambio: 27/11/2026."
 fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> String {
-    let department = view
-        .department_name
-        .as_deref()
-        .unwrap_or("Participacion Ciudadana");
+    let department = sms::department_name(view.department_name.as_deref());
     let status = app.prompts.text(
         Key::sms_status(view.status, view.closure_reason),
         &[("department", department)],
     );
-    let category = view
-        .category_name
-        .as_deref()
-        .unwrap_or("atencion ciudadana")
-        .to_lowercase();
+    let category = sms::category_name(view.category_name.as_deref());
     let date = sms::short_date(view.status_changed_at);
     let done = with_summary && matches!(view.status, CaseStatus::Attended | CaseStatus::Closed);
     match (done, view.action_summary.as_deref()) {

@@ -97,22 +97,22 @@ pub fn render(prompts: &Prompts, key: Key, args: &[(&str, &str)], stretch: Optio
     gsm7::truncate(&text, gsm7::SEGMENT_SEPTETS)
 }
 
-/// The department's name as a message says it, or the office's when there is none.
-fn department(m: &OutboundMessage) -> &str {
-    m.department_name
-        .as_deref()
-        .unwrap_or("Participacion Ciudadana")
+/// A case's department as a message names it: the office's own when it has none yet.
+pub fn department_name(name: Option<&str>) -> &str {
+    name.unwrap_or("Participacion Ciudadana")
+}
+
+/// A case's category as a message names it (lower case, mid-sentence).
+pub fn category_name(name: Option<&str>) -> String {
+    name.unwrap_or("atencion ciudadana").to_lowercase()
 }
 
 /// The body of an outbound message from its template and its case.
 pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String> {
     let template = SmsTemplate::from_code(m.template.as_deref()?)?;
     let folio = m.folio.as_deref()?;
-    let category = m
-        .category_name
-        .as_deref()
-        .unwrap_or("atencion ciudadana")
-        .to_lowercase();
+    let category = category_name(m.category_name.as_deref());
+    let department = department_name(m.department_name.as_deref());
     Some(match template {
         // A long category name an admin added is shortened; the folio and BAJA never are.
         SmsTemplate::FolioCreated => render(
@@ -124,7 +124,7 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
         SmsTemplate::Routed => render(
             prompts,
             Key::SmsRouted,
-            &[("folio", folio), ("department", department(m))],
+            &[("folio", folio), ("department", department)],
             None,
         ),
         SmsTemplate::Attended => render(
@@ -132,7 +132,7 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
             Key::SmsAttended,
             &[
                 ("folio", folio),
-                ("department", department(m)),
+                ("department", department),
                 (
                     "summary",
                     m.action_summary

@@ -50,12 +50,6 @@ pub struct CaseRecord {
     pub status_changed_at: Timestamp,
 }
 
-impl CaseRecord {
-    pub fn folio(&self) -> Folio {
-        Folio::parse(&self.folio).expect("stored folios are valid")
-    }
-}
-
 /// What a citizen may learn about a case: nothing personal.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseStatusView {

@@ -38,7 +38,7 @@ pub use prompts::{Key, Prompts};
 pub use speech::digits as speech_digits;
 
 use crate::app::AppState;
-use crate::domain::{CallSid, CallerId, Timestamp, Urgency};
+use crate::domain::{CallSid, CallerId, Urgency};
 use crate::store::{CallStep, StepKind, StoreError};
 use crate::twilio::WebhookForm;
 use crate::twiml::{self, Response};
@@ -418,11 +418,6 @@ pub async fn safety_net(
     }
     tracing::error!(status = %response.status(), path, "voice webhook failed; answering with the apology");
     apology(&app, &query, Moment::of_path(&path)).into_response()
-}
-
-/// The time now, from the app's clock.
-pub fn now(app: &AppState) -> Timestamp {
-    app.clock.now()
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use crate::fake_twilio::Media;
 use crate::helpers::{
-    CALLER, Db, TestApp, eventually, has_record, new_call_sid, new_recording_sid, post_signed_raw,
-    text, twiml, voice_fields,
+    CALLER, Db, TestApp, eventually, fields, has_record, new_call_sid, new_recording_sid,
+    post_signed_raw, text, twiml, voice_fields,
 };
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CallSid, RecordingSid};
@@ -68,17 +68,14 @@ async fn a_recording_callback_that_cannot_be_stored_is_refused_to_twilio(db: Db)
     app.state.store.close().await;
     let sid = new_call_sid();
     let recording = new_recording_sid();
-    let fields: Vec<(String, String)> = [
+    let fields = fields(&[
         ("AccountSid", crate::helpers::ACCOUNT_SID),
         ("CallSid", sid.as_str()),
         ("RecordingSid", recording.as_str()),
         ("RecordingUrl", "https://api.twilio.com/r"),
         ("RecordingStatus", "completed"),
         ("RecordingDuration", "20"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    ]);
 
     // Act: the recording callback, the only notice of this report.
     let (status, _) = post_signed_raw(
@@ -204,17 +201,14 @@ async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
         ),
         duration_seconds: 4,
     };
-    let callback: Vec<(String, String)> = [
+    let callback = fields(&[
         ("AccountSid", crate::helpers::ACCOUNT_SID),
         ("CallSid", sid.as_str()),
         ("RecordingSid", recording.as_str()),
         ("RecordingUrl", url.url.as_str()),
         ("RecordingStatus", "completed"),
         ("RecordingDuration", "4"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    ]);
     let (status, _) = post_signed_raw(
         &app,
         "/twilio/voice/recording-status?t=0&c=3&u=unknown",
@@ -269,16 +263,13 @@ async fn a_typed_number_never_confirmed_is_forgotten_when_the_call_ends(db: Db) 
 /// Texts `body` from `from` to the office; returns the reply's text.
 async fn text_in(app: &TestApp, from: &str, body: &str) -> String {
     let sid = format!("SM{}", atiende::sim::random_hex());
-    let fields: Vec<(String, String)> = [
+    let fields = fields(&[
         ("MessageSid", sid.as_str()),
         ("From", from),
         ("To", "+525500000000"),
         ("Body", body),
         ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    ]);
     let (status, answer) = post_signed_raw(app, "/twilio/messaging", &fields).await;
     assert_eq!(status, 200, "{answer}");
     twiml(&answer)
