@@ -1,23 +1,23 @@
-//! The service as one value: built from a [`Config`] and a bound listener, so `main` and the
-//! tests start it the same way (the tests bind port 0 and ask [`Application::port`]).
+//! The service as one value: built from a [`Config`] and a bound listener, so `main`, the tests
+//! and `atiende bench` start it the same way (the tests bind port 0 and ask
+//! [`Application::port`], or let [`Application::spawn`] run it in the background).
 //!
-//! [`AppState`] is the one state every handler gets. It is a single struct, cheap to clone (each
-//! field is a handle), because every part of the service needs the same few things: the store,
-//! the configuration, the prompts, the clock, the one shared HTTP client.
+//! This is the only module that knows every part of the service: it builds the [`AppState`],
+//! merges each part's router under its layers, and starts the job workers beside the server.
 
 use crate::config::Config;
-use crate::domain::Timestamp;
+use crate::files::Files;
 use crate::jobs::Workers;
-use crate::storage::Storage;
+use crate::prompts::Prompts;
+use crate::state::{AppState, Clock};
 use crate::store::Store;
-use crate::twilio::verify_webhook;
-use crate::voice::{self, Prompts};
+use crate::twilio::{TwilioClient, WebhookAuth, verify_webhook};
+use crate::{messages, voice};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -29,62 +29,6 @@ use tower_http::trace::TraceLayer;
 /// Longest a voice webhook may take before the caller hears the apology instead. Twilio gives
 /// up at 15 s; we answer well before.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where "now" comes from. Tests fix it to check office hours and dates.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Clock {
-        Clock(Arc::new(Utc::now))
-    }
-
-    /// A clock stopped at one instant.
-    pub fn fixed(at: DateTime<Utc>) -> Clock {
-        Clock(Arc::new(move || at))
-    }
-
-    /// A clock that starts at `at` and then runs (tests: a known date, and jobs still come due).
-    pub fn starting_at(at: DateTime<Utc>) -> Clock {
-        let started = std::time::Instant::now();
-        Clock(Arc::new(move || {
-            at + chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default()
-        }))
-    }
-
-    pub fn now(&self) -> Timestamp {
-        Timestamp::from_utc((self.0)())
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
-/// What every handler gets. See the module documentation.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub prompts: Prompts,
-    pub clock: Clock,
-    /// The one HTTP client for Twilio's REST API (recordings, SMS): connection pool, rustls,
-    /// time-outs.
-    pub http: reqwest::Client,
-    /// Where recordings are kept.
-    pub storage: Storage,
-    /// Wakes this instance's job workers when a webhook enqueues work.
-    pub jobs_wakeup: Arc<Notify>,
-}
-
-impl AppState {
-    /// Tells the workers there is work, so it starts now rather than at the next poll.
-    pub fn wake_workers(&self) {
-        self.jobs_wakeup.notify_waiters();
-    }
-}
 
 /// The built service, listening but not yet serving.
 pub struct Application {
@@ -100,7 +44,7 @@ impl Application {
 
     pub async fn build_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Application> {
         let prompts = Prompts::load(&config.prompts_dir)?;
-        let storage = Storage::open(&config.storage_url, &config.s3)?;
+        let files = Files::open(&config.storage_url, &config.s3)?;
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
         let listener = bind(config.listen).map_err(|e| {
@@ -111,11 +55,7 @@ impl Application {
             let bound = listener.local_addr()?;
             config.public_url = format!("http://{bound}").parse()?;
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(config.http_timeout)
-            .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let twilio = TwilioClient::new(&config)?;
         if config.demo_mode() {
             tracing::warn!(
                 "demo mode: TWILIO_AUTH_TOKEN is not set, so webhook signatures are not checked and SMS are not sent"
@@ -124,7 +64,7 @@ impl Application {
         tracing::info!(
             listen = %listener.local_addr()?,
             database = store.backend_name(),
-            storage = storage.describe(),
+            files = files.describe(),
             public_url = %config.public_url,
             "atiende ready"
         );
@@ -135,8 +75,8 @@ impl Application {
                 store,
                 prompts,
                 clock,
-                http,
-                storage,
+                twilio,
+                files,
                 jobs_wakeup: Arc::new(Notify::new()),
             },
         })
@@ -174,6 +114,60 @@ impl Application {
     }
 }
 
+/// A service running in the background of this process, as the tests and `atiende bench`
+/// run it: on its own task, until [`Spawned::stop`].
+pub struct Spawned {
+    /// What the service's handlers get (its store, its configuration...).
+    pub state: AppState,
+    /// The public base URL the service writes into its TwiML (no trailing slash).
+    pub public_base: String,
+    /// Where to connect to it: `http://127.0.0.1:PORT`.
+    pub connect_base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Application {
+    /// Runs the service on a task of its own; [`Spawned::stop`] shuts it down as SIGTERM would.
+    pub fn spawn(self) -> Spawned {
+        let state = self.state.clone();
+        let public_base = state
+            .config
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let connect_base = format!("http://127.0.0.1:{}", self.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(self.run_until(async {
+            let _ = stopped.await;
+        }));
+        Spawned {
+            state,
+            public_base,
+            connect_base,
+            stop,
+            server,
+        }
+    }
+}
+
+impl Spawned {
+    /// Stops accepting, finishes what is in flight, stops the workers and closes the store; waits
+    /// at most `limit` for all that. An error says what went wrong in the service.
+    pub async fn stop(self, limit: Duration) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(limit, self.server).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(anyhow::anyhow!("the service panicked: {e}")),
+            Err(_) => Err(anyhow::anyhow!(
+                "the service did not stop within {} s",
+                limit.as_secs()
+            )),
+        }
+    }
+}
+
 /// How many connections may wait to be accepted. The default (128) overflows when a burst of
 /// calls arrives at once, and the kernel then makes those callers wait 1-3 s to retry.
 const LISTEN_BACKLOG: u32 = 4096;
@@ -191,8 +185,8 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Every route of the service, with its layers.
 pub fn router(state: AppState) -> Router {
-    let twilio = voice::router()
-        .merge(crate::messaging::router())
+    let webhooks = voice::router()
+        .merge(messages::router())
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -203,14 +197,14 @@ pub fn router(state: AppState) -> Router {
             voice::safety_net,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            WebhookAuth::new(&state.config),
             verify_webhook,
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(voice::audio_router())
-        .merge(twilio)
+        .merge(webhooks)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -1,34 +1,46 @@
 //! Atiende: the phone line and case tracker of a municipality's citizen-participation office.
 //!
-//! Where things live:
-//! - [`voice`]: the phone line (Twilio voice webhooks, the call flow, the prompts catalogue).
-//! - [`store`]: every SQL statement, on SQLite or PostgreSQL; the call log and the cases.
-//! - [`domain`]: validated values: folios, phone numbers, statuses, timestamps, office hours.
-//! - [`twiml`] and [`twilio`]: Twilio's document format and its webhook signatures.
-//! - [`recordings`], [`storage`]: our copies of the recordings, in a folder or on S3.
-//! - [`sms`], [`messaging`]: text messages out (the outbox) and in.
-//! - [`jobs`]: the workers that run durable jobs (downloads, SMS) with retries.
-//! - [`sim`]: the call simulator behind `atiende simulate` and the integration tests.
-//! - [`app`], [`config`], [`cli`]: how the service is configured, built and started.
+//! Where things live, from the bottom up (each module imports only those above it in this
+//! list, never one below):
+//! - [`domain`]: validated values: folios, phone numbers, statuses, roles, timestamps, office
+//!   hours, and the one way each enum is stored as text.
+//! - [`config`]: the typed configuration, from the environment or `atiende.toml`.
+//! - [`twiml`]: Twilio's document format; [`twilio`]: webhook signatures and forms, and the
+//!   client of Twilio's REST API.
+//! - [`prompts`]: the catalogue of everything citizens hear and read (IVR prompts, SMS texts).
+//! - [`store`]: every SQL statement, on SQLite or PostgreSQL: calls, cases, jobs, messages.
+//! - [`files`]: where recordings are kept, a folder or S3; [`recordings`]: what makes a
+//!   recording acceptable (a checked WAV and its waveform).
+//! - [`state`]: the [`AppState`] every handler and worker gets.
+//! - [`voice`]: the phone line (the call flow, one handler per [`voice::Step`]).
+//! - [`messages`]: text messages, in (`/twilio/messaging`) and out (templates).
+//! - [`jobs`]: the workers and the durable jobs they run, one file per kind.
+//! - [`staff`]: staff accounts (password hashing).
+//! - [`app`]: the one place that wires it all: builds the state, the router and the workers.
+//! - [`sim`]: the call simulator and the fake of Twilio's REST API, used by `atiende simulate`,
+//!   `atiende bench` and the integration tests.
+//!
+//! The command line (`atiende serve`, `user`, `simulate`, `jobs`, `bench`) is the binary's, in
+//! `src/bin/atiende/`.
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod jobs;
-pub mod messaging;
+pub mod messages;
+pub mod prompts;
 pub mod recordings;
 pub mod sim;
-pub mod sms;
 pub mod staff;
-pub mod storage;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod twilio;
 pub mod twiml;
 pub mod voice;
 
-pub use app::{AppState, Application, Clock};
+pub use app::Application;
 pub use config::Config;
+pub use state::{AppState, Clock};

@@ -1,7 +1,8 @@
 //! TwiML: the XML documents that tell Twilio what the caller hears next.
 //!
-//! A small typed model of exactly the verbs and attributes the phone line uses (see the brief's
-//! protocol notes), a builder over it that writes XML through quick-xml (so text and attributes
+//! A small typed model of exactly the verbs and attributes the phone line uses (Twilio's TwiML
+//! reference for `<Say>`, `<Play>`, `<Pause>`, `<Gather>`, `<Record>`, `<Dial>`, `<Redirect>`,
+//! `<Hangup>` and `<Message>`), a builder over it that writes XML through quick-xml (so text and attributes
 //! are always escaped), and a parser that reads a document back into the same model. The parser
 //! serves the call simulator and the tests, which walk a call the way Twilio does; it rejects any
 //! verb or attribute outside the model, so a test fails if the service ever emits one.
@@ -9,6 +10,8 @@
 //! Every `<Say>` carries `language="es-MX"` and the configured voice: [`Response::new`] takes
 //! the voice once and the builder applies it, so no handler can forget.
 
+use axum::http::header;
+use axum::response::IntoResponse;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 use std::str::FromStr;
@@ -18,6 +21,23 @@ pub const LANGUAGE: &str = "es-MX";
 
 /// The media type of every TwiML answer.
 pub const CONTENT_TYPE: &str = "application/xml";
+
+/// A TwiML document as an HTTP answer (`application/xml`).
+#[derive(Debug)]
+pub struct Twiml(pub String);
+
+impl Twiml {
+    /// `<Response/>`: nothing to do (the answer to a status callback).
+    pub fn empty() -> Twiml {
+        Twiml(Response::new("").to_xml())
+    }
+}
+
+impl IntoResponse for Twiml {
+    fn into_response(self) -> axum::response::Response {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], self.0).into_response()
+    }
+}
 
 /// Declares a verb's attributes: an `Option` field each, written in declaration order under
 /// Twilio's attribute name, and read back from it.

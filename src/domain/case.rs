@@ -6,64 +6,7 @@
 //! reabierto. Codes are stored in English (`received`, `routed`, ...); what citizens hear and staff
 //! read comes from the Spanish catalogue.
 
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
-
-/// Declares an enum stored as a short text code, with its sqlx mapping on both databases.
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The code stored in the database.
-            pub fn code(self) -> &'static str {
-                match self { $($name::$variant => $code),+ }
-            }
-
-            /// The value of a stored code.
-            pub fn from_code(code: &str) -> Option<$name> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl Type<Sqlite> for $name {
-            fn type_info() -> <Sqlite as sqlx::Database>::TypeInfo { <str as Type<Sqlite>>::type_info() }
-            fn compatible(ty: &<Sqlite as sqlx::Database>::TypeInfo) -> bool { <str as Type<Sqlite>>::compatible(ty) }
-        }
-        impl Type<Postgres> for $name {
-            fn type_info() -> <Postgres as sqlx::Database>::TypeInfo { <str as Type<Postgres>>::type_info() }
-            fn compatible(ty: &<Postgres as sqlx::Database>::TypeInfo) -> bool { <str as Type<Postgres>>::compatible(ty) }
-        }
-        impl<'q> Encode<'q, Sqlite> for $name {
-            fn encode_by_ref(&self, buf: &mut <Sqlite as sqlx::Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-                <&str as Encode<'q, Sqlite>>::encode(self.code(), buf)
-            }
-        }
-        impl<'q> Encode<'q, Postgres> for $name {
-            fn encode_by_ref(&self, buf: &mut <Postgres as sqlx::Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-                <&str as Encode<'q, Postgres>>::encode(self.code(), buf)
-            }
-        }
-        impl<'r> Decode<'r, Sqlite> for $name {
-            fn decode(value: <Sqlite as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let code = <&str as Decode<'r, Sqlite>>::decode(value)?;
-                $name::from_code(code).ok_or_else(|| format!("unknown {} code {code:?}", stringify!($name)).into())
-            }
-        }
-        impl<'r> Decode<'r, Postgres> for $name {
-            fn decode(value: <Postgres as sqlx::Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                let code = <&str as Decode<'r, Postgres>>::decode(value)?;
-                $name::from_code(code).ok_or_else(|| format!("unknown {} code {code:?}", stringify!($name)).into())
-            }
-        }
-    };
-}
+use super::codes::text_enum;
 
 text_enum!(
     /// Where a case stands.
@@ -126,6 +69,18 @@ text_enum!(
         Whatsapp = "whatsapp",
         InPerson = "in_person",
         Messenger = "messenger",
+    }
+);
+
+text_enum!(
+    /// What an entry of a case's history records.
+    CaseEventKind {
+        /// The case was made.
+        Created = "created",
+        /// Its status changed (from → to).
+        Status = "status",
+        /// A caller without caller ID confirmed a number for the SMS.
+        SmsNumber = "sms_number",
     }
 );
 

@@ -17,12 +17,12 @@ use crate::twilio::signature;
 use crate::twiml::{Prompt, Response, Verb};
 use anyhow::{Context, bail};
 use rand::Rng;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the simulator reaches the service and signs its requests.
 #[derive(Clone, Debug)]
-pub struct Twilio {
+pub struct CallSimulator {
     /// The service's public base URL, as it writes it into TwiML (and as signatures cover it).
     pub public_base: String,
     /// Where requests are actually sent (differs from `public_base` behind a proxy, or when the
@@ -34,71 +34,40 @@ pub struct Twilio {
     /// own media server).
     pub recordings_base: String,
     pub client: reqwest::Client,
-    /// Where each request's latency is noted (`atiende bench`); `None` notes nothing.
-    pub latencies: Option<LatencySink>,
+    /// Told of each request's latency (`atiende bench`); `None` tells nobody.
+    pub timer: Option<ResponseTimer>,
 }
 
-/// One request's latency: the path it went to (without the query) and the time from sending the
-/// request to having the whole answer.
-pub type LatencySample = (String, Duration);
+/// Told of every answer the simulator receives: the path it went to (without the query) and
+/// the time from sending the request to having the whole answer (`atiende bench` keeps them).
+#[derive(Clone)]
+pub struct ResponseTimer(Arc<TimerFn>);
 
-/// A shared list of [`LatencySample`]s, filled by every clone of a [`Twilio`] that holds it.
-///
-/// A plain vector behind a mutex is enough: a push takes nanoseconds next to a request's
-/// milliseconds, and the benchmark sorts the samples once at the end to read percentiles.
-#[derive(Clone, Default)]
-pub struct LatencySink(Arc<Mutex<Vec<LatencySample>>>);
+type TimerFn = dyn Fn(&str, Duration) + Send + Sync;
 
-impl LatencySink {
-    /// A sink with room for `capacity` samples before it grows.
-    pub fn with_capacity(capacity: usize) -> LatencySink {
-        LatencySink(Arc::new(Mutex::new(Vec::with_capacity(capacity))))
-    }
-
-    /// Notes one request.
-    pub fn record(&self, path: &str, took: Duration) {
-        self.lock().push((path.to_owned(), took));
-    }
-
-    /// How many samples have been noted.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether nothing has been noted yet.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    /// Takes every sample noted so far, leaving the sink empty.
-    pub fn take(&self) -> Vec<LatencySample> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LatencySample>> {
-        // A panic elsewhere while pushing cannot leave a vector half-written: keep the samples.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+impl ResponseTimer {
+    pub fn new(f: impl Fn(&str, Duration) + Send + Sync + 'static) -> ResponseTimer {
+        ResponseTimer(Arc::new(f))
     }
 }
 
-impl std::fmt::Debug for LatencySink {
+impl std::fmt::Debug for ResponseTimer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print thousands of samples inside a `SimCall`'s debug output.
-        write!(f, "LatencySink({} samples)", self.len())
+        f.write_str("ResponseTimer")
     }
 }
 
-impl Twilio {
+impl CallSimulator {
     /// A simulator for a service reachable at `base` (public and connect URL alike).
-    pub fn new(base: &str, auth_token: Option<&str>) -> Twilio {
-        Twilio {
+    pub fn new(base: &str, auth_token: Option<&str>) -> CallSimulator {
+        CallSimulator {
             public_base: base.trim_end_matches('/').to_owned(),
             connect_base: base.trim_end_matches('/').to_owned(),
             auth_token: auth_token.map(str::to_owned),
             account_sid: format!("AC{}", random_hex()),
             recordings_base: "https://api.twilio.com".to_owned(),
             client: reqwest::Client::new(),
-            latencies: None,
+            timer: None,
         }
     }
 
@@ -127,9 +96,9 @@ impl Twilio {
             .with_context(|| format!("POST {target}"))?;
         let status = response.status().as_u16();
         let body = response.text().await?;
-        if let Some(sink) = &self.latencies {
+        if let Some(timer) = &self.timer {
             let path = rest.split_once('?').map_or(rest, |(path, _)| path);
-            sink.record(path, started.elapsed());
+            (timer.0)(path, started.elapsed());
         }
         Ok((status, body))
     }
@@ -214,7 +183,7 @@ pub struct Recording {
 /// A call in progress.
 #[derive(Debug)]
 pub struct SimCall {
-    twilio: Twilio,
+    twilio: CallSimulator,
     call_sid: String,
     base: Vec<(String, String)>,
     status: String,

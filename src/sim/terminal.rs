@@ -6,7 +6,7 @@
 //! also makes it scriptable: `printf '1\n1\n\n' | atiende simulate`.
 
 use super::media::{self, MediaStore};
-use super::{RecordingEnd, Twilio, Waiting};
+use super::{CallSimulator, RecordingEnd, Waiting};
 use crate::config::Config;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -62,7 +62,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         .url
         .clone()
         .unwrap_or_else(|| config.public_url.as_str().trim_end_matches('/').to_owned());
-    let mut twilio = Twilio::new(&base, config.auth_token());
+    let mut twilio = CallSimulator::new(&base, config.auth_token());
     if let Some(t) = &config.twilio {
         twilio.account_sid = t.account_sid.clone();
     }

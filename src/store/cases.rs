@@ -1,12 +1,11 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
-use super::messages::outbox_sms;
-use super::{BeginWrite, JobKind, Store, StoreError, with_pool, with_read_pool};
+use super::tx::{NewCaseEvent, OutboxSms, WriteTx, with_tx};
+use super::{Store, StoreError, with_read_pool};
 use crate::domain::{
-    CallSid, CaseStatus, Channel, ClosureReason, Folio, PhoneNumber, RecordingSid, Timestamp,
-    Urgency,
+    CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind, MessageTemplate,
+    PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
 };
-use crate::sms::SmsTemplate;
 
 /// A report left on the phone line.
 #[derive(Debug, Clone)]
@@ -43,11 +42,23 @@ pub struct CaseRecord {
     pub recording_url: Option<String>,
     pub recording_duration_seconds: Option<i64>,
     pub action_summary: Option<String>,
-    /// Where our copy of the recording stands: pending, stored, quarantined, missing, refused.
-    pub recording_status: Option<String>,
+    /// Where our copy of the recording stands.
+    pub recording_status: Option<RecordingStatus>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub status_changed_at: Timestamp,
+}
+
+/// An entry of a case's history.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseEvent {
+    pub id: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub kind: CaseEventKind,
+    pub from_status: Option<CaseStatus>,
+    pub to_status: Option<CaseStatus>,
+    pub note: Option<String>,
 }
 
 /// What a citizen may learn about a case: nothing personal.
@@ -100,141 +111,55 @@ impl Store {
         &self,
         new: &NewPhoneCase<'_>,
     ) -> Result<(CaseRecord, bool), StoreError> {
-        let select = format!("{SELECT_CASE} where recording_sid = $1");
-        let result = with_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            // The case belongs to its call's row. Make the row if this is the first step of the
-            // call to reach the database (the apology path, after a greeting that could not be
-            // logged), so the call is not taken for abandoned and the folio can be found again.
-            sqlx::query(
-                r#"
-                insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at, last_step)
-                values ($1, $2, $3, $4, $4, 'recorded')
-                on conflict (call_sid) do nothing
-                "#,
-            )
-            .bind(new.call_sid.as_str())
-            .bind(new.caller.map(|n| n.as_str()))
-            .bind(new.caller.is_none())
-            .bind(new.at)
-            .execute(&mut *tx)
-            .await?;
-            let inserted: Option<i64> = sqlx::query_scalar(
-                r#"
-                insert into cases (channel, category_id, department_id, urgency, status, caller_number,
-                                   sms_number, call_id, recording_sid, recording_url,
-                                   recording_duration_seconds, created_at, updated_at, status_changed_at)
-                values ($1, (select id from categories where id = $2),
-                        (select department_id from categories where id = $2), $3, $4,
-                        coalesce($5, (select from_number from calls where call_sid = $6)),
-                        coalesce($5, (select from_number from calls where call_sid = $6)),
-                        (select id from calls where call_sid = $6), $7, $8, $9, $10, $10, $10)
-                on conflict (recording_sid) do nothing
-                returning id
-                "#,
-            )
-            .bind(Channel::Phone)
-            .bind(new.category_id)
-            .bind(new.urgency)
-            .bind(CaseStatus::Received)
-            .bind(new.caller.map(|n| n.as_str()))
-            .bind(new.call_sid.as_str())
-            .bind(new.recording_sid.as_str())
-            .bind(new.recording_url)
-            .bind(new.recording_duration_seconds)
-            .bind(new.at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let created = inserted.is_some();
-            if let Some(id) = inserted {
-                sqlx::query(r#"update cases set folio = $2 where id = $1"#)
-                    .bind(id)
-                    .bind(Folio::from_sequence(id).as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    r#"insert into case_events (case_id, at, actor, kind, to_status, note) values ($1, $2, 'system', 'created', $3, $4)"#,
-                )
-                .bind(id)
-                .bind(new.at)
-                .bind(CaseStatus::Received)
-                .bind("Reporte recibido por teléfono")
-                .execute(&mut *tx)
+        let mut tx = self.begin_write().await?;
+        // The case belongs to its call's row. Make the row if this is the first step of the
+        // call to reach the database (the apology path, after a greeting that could not be
+        // logged), so the call is not taken for abandoned and the folio can be found again.
+        tx.ensure_call(new).await?;
+        let created = match tx.insert_phone_case(new).await? {
+            Some(id) => {
+                tx.assign_folio(id).await?;
+                tx.add_case_event(&NewCaseEvent {
+                    case_id: id,
+                    at: new.at,
+                    actor: "system",
+                    kind: CaseEventKind::Created,
+                    from_status: None,
+                    to_status: Some(CaseStatus::Received),
+                    note: Some("Reporte recibido por teléfono"),
+                })
                 .await?;
-                // Our copy of the recording: a row to track it and the job that fetches it.
-                sqlx::query(
-                    r#"
-                    insert into recordings (recording_sid, case_id, source_url, status, created_at, updated_at)
-                    values ($1, $2, $3, 'pending', $4, $4)
-                    on conflict (recording_sid) do update set case_id = excluded.case_id,
-                        source_url = coalesce(recordings.source_url, excluded.source_url)
-                    "#,
-                )
-                .bind(new.recording_sid.as_str())
-                .bind(id)
-                .bind(new.recording_url)
-                .bind(new.at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    r#"update cases set recording_status = (select status from recordings where recording_sid = $2) where id = $1"#,
-                )
-                .bind(id)
-                .bind(new.recording_sid.as_str())
-                .execute(&mut *tx)
-                .await?;
+                tx.track_recording(id, new).await?;
                 // The folio by SMS, if we have a number to send it to.
-                let sms_to: Option<String> =
-                    sqlx::query_scalar(r#"select sms_number from cases where id = $1"#)
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                if let Some(to) = sms_to {
-                    outbox_sms!(tx, id, to, SmsTemplate::FolioCreated.code(), format!("sms-folio:{id}"), new.at);
+                if let Some(to) = tx.sms_number_of(id).await? {
+                    tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
                 }
                 // A report outranks "abandoned" even if the call's end was logged first.
-                sqlx::query(
-                    r#"update calls set made_report = true, outcome = case when outcome is null then null else 'report' end where call_sid = $1"#,
-                )
-                .bind(new.call_sid.as_str())
-                .execute(&mut *tx)
-                .await?;
+                tx.mark_call_reported(new.call_sid).await?;
+                true
             }
-            // The job that fetches the recording, once its URL is known: from the notice that
-            // made the case, or from the other one if the first came without it.
-            let fetch = match (created, new.recording_url) {
-                (_, None) => false,
-                (true, Some(_)) => true,
-                (false, Some(url)) => {
-                    sqlx::query(
-                        r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
-                    )
-                    .bind(new.recording_sid.as_str())
-                    .bind(url)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-            };
-            if fetch {
-                sqlx::query(super::jobs::ENQUEUE)
-                    .bind(JobKind::DownloadRecording.code())
-                    .bind(format!("recording:{}", new.recording_sid))
-                    .bind(new.recording_sid.as_str())
-                    .bind(JobKind::DownloadRecording.max_attempts())
-                    .bind(new.at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let case = sqlx::query_as::<_, CaseRecord>(&select)
-                .bind(new.recording_sid.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            (case, created)
-        });
-        Ok(result)
+            None => false,
+        };
+        // The job that fetches the recording, once its URL is known: from the notice that made
+        // the case, or from the other one if the first came without it.
+        let fetch = match (created, new.recording_url) {
+            (_, None) => false,
+            (true, Some(_)) => true,
+            (false, Some(url)) => tx.set_missing_recording_url(new.recording_sid, url).await?,
+        };
+        if fetch {
+            let sid = new.recording_sid.as_str();
+            tx.enqueue_job(
+                JobKind::DownloadRecording,
+                &format!("recording:{sid}"),
+                sid,
+                new.at,
+            )
+            .await?;
+        }
+        let case = tx.case_of_recording(new.recording_sid).await?;
+        tx.commit().await?;
+        Ok((case, created))
     }
 
     /// A case by its folio.
@@ -289,33 +214,40 @@ impl Store {
         Ok(row)
     }
 
-    /// Sets the number the case's SMS go to (a caller without caller ID typed it).
+    /// Sets the number the case's SMS go to (a caller without caller ID typed it), and queues
+    /// the folio SMS to it.
     pub async fn set_case_sms_number(
         &self,
         case_id: i64,
         number: &PhoneNumber,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let mut tx = self.begin_write().await?;
+        with_tx!(tx, conn => {
             sqlx::query(r#"update cases set sms_number = $2, updated_at = $3 where id = $1"#)
                 .bind(case_id)
                 .bind(number.as_str())
                 .bind(at)
-                .execute(&mut *tx)
+                .execute(conn)
                 .await?;
-            sqlx::query(
-                r#"insert into case_events (case_id, at, actor, kind, note) values ($1, $2, 'caller', 'sms_number', $3)"#,
-            )
-            .bind(case_id)
-            .bind(at)
-            .bind(format!("Número para mensajes con terminación {}", number.last_four()))
-            .execute(&mut *tx)
-            .await?;
-            outbox_sms!(tx, case_id, number.as_str(), SmsTemplate::FolioCreated.code(), format!("sms-folio:{case_id}"), at);
-            tx.commit().await?;
         });
-        Ok(())
+        let note = format!(
+            "Número para mensajes con terminación {}",
+            number.last_four()
+        );
+        tx.add_case_event(&NewCaseEvent {
+            case_id,
+            at,
+            actor: "caller",
+            kind: CaseEventKind::SmsNumber,
+            from_status: None,
+            to_status: None,
+            note: Some(&note),
+        })
+        .await?;
+        tx.put_sms_in_outbox(&folio_sms(case_id, number.as_str(), at))
+            .await?;
+        tx.commit().await
     }
 
     /// Changes a case's status and keeps the change in its history. Fails with
@@ -324,15 +256,262 @@ impl Store {
         &self,
         change: &StatusChange<'_>,
     ) -> Result<CaseRecord, StoreError> {
-        let select = format!("{SELECT_CASE} where id = $1");
-        let case = with_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let from: Option<CaseStatus> = sqlx::query_scalar(r#"select status from cases where id = $1"#)
-                .bind(change.case_id)
-                .fetch_optional(&mut *tx)
+        let mut tx = self.begin_write().await?;
+        let from = tx.case_status(change.case_id).await?;
+        tx.set_case_status(change, from).await?;
+        let event_id = tx
+            .add_case_event(&NewCaseEvent {
+                case_id: change.case_id,
+                at: change.at,
+                actor: change.actor,
+                kind: CaseEventKind::Status,
+                from_status: Some(from),
+                to_status: Some(change.to),
+                note: change.note,
+            })
+            .await?;
+        let case = tx.case_by_id(change.case_id).await?;
+        // The citizen hears of the changes they care about, one SMS per change.
+        if let (Some(template), Some(to)) = (
+            MessageTemplate::for_status(change.to),
+            case.sms_number.as_deref(),
+        ) {
+            tx.put_sms_in_outbox(&OutboxSms {
+                case_id: case.id,
+                to,
+                template,
+                dedup_key: format!("sms-status:{event_id}"),
+                at: change.at,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    /// The history of a case, oldest first.
+    pub async fn case_history(&self, case_id: i64) -> Result<Vec<CaseEvent>, StoreError> {
+        let rows = with_read_pool!(self, pool => {
+            sqlx::query_as::<_, CaseEvent>(
+                r#"select id, at, actor, kind, from_status, to_status, note from case_events where case_id = $1 order by id"#,
+            )
+            .bind(case_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// How many cases there are (tests and the dashboard).
+    pub async fn count_cases(&self) -> Result<i64, StoreError> {
+        let n = with_read_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(r#"select count(*) from cases"#).fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+}
+
+/// The folio SMS of a new case: one per case, whichever way its number came.
+fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
+    OutboxSms {
+        case_id,
+        to,
+        template: MessageTemplate::FolioCreated,
+        dedup_key: format!("sms-folio:{case_id}"),
+        at,
+    }
+}
+
+/// The steps of a case's changes, inside a write transaction.
+impl WriteTx {
+    /// Makes the call's row if no step of the call was logged yet.
+    async fn ensure_call(&mut self, new: &NewPhoneCase<'_>) -> Result<(), StoreError> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                r#"
+                insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at, last_step)
+                values ($1, $2, $3, $4, $4, 'recorded')
+                on conflict (call_sid) do nothing
+                "#,
+            )
+            .bind(new.call_sid.as_str())
+            .bind(new.caller.map(|n| n.as_str()))
+            .bind(new.caller.is_none())
+            .bind(new.at)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Inserts the case of a recording; `None` if that recording has its case already.
+    async fn insert_phone_case(
+        &mut self,
+        new: &NewPhoneCase<'_>,
+    ) -> Result<Option<i64>, StoreError> {
+        let id = with_tx!(self, conn => {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                insert into cases (channel, category_id, department_id, urgency, status, caller_number,
+                                   sms_number, call_id, recording_sid, recording_url,
+                                   recording_duration_seconds, created_at, updated_at, status_changed_at)
+                values ($1, (select id from categories where id = $2),
+                        (select department_id from categories where id = $2), $3, $4,
+                        coalesce($5, (select from_number from calls where call_sid = $6)),
+                        coalesce($5, (select from_number from calls where call_sid = $6)),
+                        (select id from calls where call_sid = $6), $7, $8, $9, $10, $10, $10)
+                on conflict (recording_sid) do nothing
+                returning id
+                "#,
+            )
+            .bind(Channel::Phone)
+            .bind(new.category_id)
+            .bind(new.urgency)
+            .bind(CaseStatus::Received)
+            .bind(new.caller.map(|n| n.as_str()))
+            .bind(new.call_sid.as_str())
+            .bind(new.recording_sid.as_str())
+            .bind(new.recording_url)
+            .bind(new.recording_duration_seconds)
+            .bind(new.at)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Gives a new case its folio, made from its id.
+    async fn assign_folio(&mut self, case_id: i64) -> Result<(), StoreError> {
+        with_tx!(self, conn => {
+            sqlx::query(r#"update cases set folio = $2 where id = $1"#)
+                .bind(case_id)
+                .bind(Folio::from_sequence(case_id).as_str())
+                .execute(conn)
                 .await?;
-            let from = from.ok_or(StoreError::NotFound("case"))?;
-            let updated = sqlx::query(
+        });
+        Ok(())
+    }
+
+    /// Our copy of the recording: a row to track it (perhaps made already by an earlier
+    /// callback), and the case's view of where it stands.
+    async fn track_recording(
+        &mut self,
+        case_id: i64,
+        new: &NewPhoneCase<'_>,
+    ) -> Result<(), StoreError> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                r#"
+                insert into recordings (recording_sid, case_id, source_url, status, created_at, updated_at)
+                values ($1, $2, $3, $5, $4, $4)
+                on conflict (recording_sid) do update set case_id = excluded.case_id,
+                    source_url = coalesce(recordings.source_url, excluded.source_url)
+                "#,
+            )
+            .bind(new.recording_sid.as_str())
+            .bind(case_id)
+            .bind(new.recording_url)
+            .bind(new.at)
+            .bind(RecordingStatus::Pending)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                r#"update cases set recording_status = (select status from recordings where recording_sid = $2) where id = $1"#,
+            )
+            .bind(case_id)
+            .bind(new.recording_sid.as_str())
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The number a case's SMS go to, if it has one.
+    async fn sms_number_of(&mut self, case_id: i64) -> Result<Option<String>, StoreError> {
+        let number = with_tx!(self, conn => {
+            sqlx::query_scalar::<_, Option<String>>(r#"select sms_number from cases where id = $1"#)
+                .bind(case_id)
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(number)
+    }
+
+    /// Notes that the call made a report: its outcome is "report", whatever came first.
+    async fn mark_call_reported(&mut self, call_sid: &CallSid) -> Result<(), StoreError> {
+        with_tx!(self, conn => {
+            sqlx::query(
+                r#"update calls set made_report = true, outcome = case when outcome is null then null else 'report' end where call_sid = $1"#,
+            )
+            .bind(call_sid.as_str())
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Sets a recording's URL if it had none. Returns whether it did.
+    async fn set_missing_recording_url(
+        &mut self,
+        sid: &RecordingSid,
+        url: &str,
+    ) -> Result<bool, StoreError> {
+        let n = with_tx!(self, conn => {
+            sqlx::query(
+                r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
+            )
+            .bind(sid.as_str())
+            .bind(url)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// The case of a recording.
+    async fn case_of_recording(&mut self, sid: &RecordingSid) -> Result<CaseRecord, StoreError> {
+        let sql = format!("{SELECT_CASE} where recording_sid = $1");
+        let case = with_tx!(self, conn => {
+            sqlx::query_as::<_, CaseRecord>(&sql)
+                .bind(sid.as_str())
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(case)
+    }
+
+    /// A case by its id.
+    async fn case_by_id(&mut self, case_id: i64) -> Result<CaseRecord, StoreError> {
+        let sql = format!("{SELECT_CASE} where id = $1");
+        let case = with_tx!(self, conn => {
+            sqlx::query_as::<_, CaseRecord>(&sql)
+                .bind(case_id)
+                .fetch_one(conn)
+                .await?
+        });
+        Ok(case)
+    }
+
+    /// A case's status, read inside the transaction.
+    async fn case_status(&mut self, case_id: i64) -> Result<CaseStatus, StoreError> {
+        let status = with_tx!(self, conn => {
+            sqlx::query_scalar::<_, CaseStatus>(r#"select status from cases where id = $1"#)
+                .bind(case_id)
+                .fetch_optional(conn)
+                .await?
+        });
+        status.ok_or(StoreError::NotFound("case"))
+    }
+
+    /// Moves a case from `from` to the change's status; a conflict if it was not at `from`.
+    async fn set_case_status(
+        &mut self,
+        change: &StatusChange<'_>,
+        from: CaseStatus,
+    ) -> Result<(), StoreError> {
+        let n = with_tx!(self, conn => {
+            sqlx::query(
                 r#"
                 update cases set status = $2, closure_reason = $3,
                        action_summary = coalesce($4, action_summary),
@@ -346,52 +525,13 @@ impl Store {
             .bind(change.action_summary)
             .bind(change.at)
             .bind(from)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict("the case changed meanwhile"));
-            }
-            let event_id: i64 = sqlx::query_scalar(
-                r#"insert into case_events (case_id, at, actor, kind, from_status, to_status, note) values ($1, $2, $3, 'status', $4, $5, $6) returning id"#,
-            )
-            .bind(change.case_id)
-            .bind(change.at)
-            .bind(change.actor)
-            .bind(from)
-            .bind(change.to)
-            .bind(change.note)
-            .fetch_one(&mut *tx)
-            .await?;
-            let case = sqlx::query_as::<_, CaseRecord>(&select).bind(change.case_id).fetch_one(&mut *tx).await?;
-            // The citizen hears of the changes they care about, one SMS per change.
-            if let (Some(template), Some(to)) = (SmsTemplate::for_status(change.to), case.sms_number.as_deref()) {
-                outbox_sms!(tx, case.id, to, template.code(), format!("sms-status:{event_id}"), change.at);
-            }
-            tx.commit().await?;
-            case
+            .execute(conn)
+            .await?
+            .rows_affected()
         });
-        Ok(case)
-    }
-
-    /// The history of a case, oldest first, as `(kind, from_status, to_status, actor)`.
-    pub async fn case_history(
-        &self,
-        case_id: i64,
-    ) -> Result<Vec<(String, Option<String>, Option<String>, String)>, StoreError> {
-        let rows = with_read_pool!(self, pool => {
-            sqlx::query_as(r#"select kind, from_status, to_status, actor from case_events where case_id = $1 order by id"#)
-                .bind(case_id)
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows)
-    }
-
-    /// How many cases there are (tests and the dashboard).
-    pub async fn count_cases(&self) -> Result<i64, StoreError> {
-        let n = with_read_pool!(self, pool => {
-            sqlx::query_scalar::<_, i64>(r#"select count(*) from cases"#).fetch_one(pool).await?
-        });
-        Ok(n)
+        if n != 1 {
+            return Err(StoreError::Conflict("the case changed meanwhile"));
+        }
+        Ok(())
     }
 }

@@ -8,52 +8,16 @@
 //! over cannot overwrite the new owner's result.
 
 use super::{Backend, BeginWrite, Store, StoreError, with_pool, with_read_pool};
-use crate::domain::Timestamp;
-
-/// What a job does. The payload's shape depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// Copy a recording from Twilio into our storage. Payload: the RecordingSid.
-    DownloadRecording,
-    /// Send one outbound message of the outbox. Payload: the message id.
-    SendSms,
-}
-
-impl JobKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            JobKind::DownloadRecording => "download_recording",
-            JobKind::SendSms => "send_sms",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<JobKind> {
-        match code {
-            "download_recording" => Some(JobKind::DownloadRecording),
-            "send_sms" => Some(JobKind::SendSms),
-            _ => None,
-        }
-    }
-
-    /// How many attempts before the job is dead. Recordings stay on Twilio for a long time, so
-    /// their downloads keep trying for hours; an SMS that cannot go out in a few tries needs a
-    /// person to look at it.
-    pub fn max_attempts(self) -> i64 {
-        match self {
-            JobKind::DownloadRecording => 12,
-            JobKind::SendSms => 8,
-        }
-    }
-}
+use crate::domain::{JobKind, JobState, Timestamp};
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Job {
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub dedup_key: String,
     pub payload: String,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_at: Timestamp,
@@ -63,10 +27,11 @@ pub struct Job {
 }
 
 /// The statement that enqueues a job; used inside other transactions too (the outbox pattern:
-/// the job is written with the change that calls for it, or not at all).
+/// the job is written with the change that calls for it, or not at all). Binds: kind, key,
+/// payload, max attempts, time, and [`JobState::Queued`].
 pub(crate) const ENQUEUE: &str = r#"
     insert into jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
-    values ($1, $2, $3, 'queued', 0, $4, $5, $5, $5)
+    values ($1, $2, $3, $6, 0, $4, $5, $5, $5)
     on conflict (dedup_key) do nothing
 "#;
 
@@ -83,11 +48,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let added = with_pool!(self, pool => {
             sqlx::query(ENQUEUE)
-                .bind(kind.code())
+                .bind(kind)
                 .bind(dedup_key)
                 .bind(payload)
                 .bind(kind.max_attempts())
                 .bind(at)
+                .bind(JobState::Queued)
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -105,7 +71,7 @@ impl Store {
     ) -> Result<Option<Job>, StoreError> {
         let pick = r#"
             select id from jobs
-            where (state = 'queued' and run_at <= $3) or (state = 'running' and lease_until < $3)
+            where (state = $4 and run_at <= $3) or (state = $5 and lease_until < $3)
             order by run_at, id
             limit 1
         "#;
@@ -115,7 +81,7 @@ impl Store {
         };
         let sql = format!(
             r#"
-            update jobs set state = 'running', attempts = attempts + 1, worker = $1,
+            update jobs set state = $5, attempts = attempts + 1, worker = $1,
                             lease_until = $2, updated_at = $3
             where id = ({pick} {lock})
             returning {JOB_COLUMNS}
@@ -127,6 +93,8 @@ impl Store {
                 .bind(worker)
                 .bind(lease_until)
                 .bind(now)
+                .bind(JobState::Queued)
+                .bind(JobState::Running)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -142,7 +110,8 @@ impl Store {
         worker: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.settle_job(id, worker, "done", None, None, at).await
+        self.settle_job(id, worker, JobState::Done, None, None, at)
+            .await
     }
 
     /// Puts a claimed job back in the queue to run at `run_at`, keeping why it failed.
@@ -154,7 +123,7 @@ impl Store {
         run_at: Timestamp,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.settle_job(id, worker, "queued", Some(error), Some(run_at), at)
+        self.settle_job(id, worker, JobState::Queued, Some(error), Some(run_at), at)
             .await
     }
 
@@ -166,7 +135,7 @@ impl Store {
         error: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.settle_job(id, worker, "dead", Some(error), None, at)
+        self.settle_job(id, worker, JobState::Dead, Some(error), None, at)
             .await
     }
 
@@ -174,19 +143,19 @@ impl Store {
         &self,
         id: i64,
         worker: &str,
-        state: &str,
+        state: JobState,
         error: Option<&str>,
         run_at: Option<Timestamp>,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let finished = (state != "queued").then_some(at);
+        let finished = (state != JobState::Queued).then_some(at);
         let n = with_pool!(self, pool => {
             sqlx::query(
                 r#"
                 update jobs set state = $3, last_error = coalesce($4, last_error),
                                 run_at = coalesce($5, run_at), lease_until = null, worker = null,
                                 updated_at = $6, finished_at = $7
-                where id = $1 and worker = $2 and state = 'running'
+                where id = $1 and worker = $2 and state = $8
                 "#,
             )
             .bind(id)
@@ -196,6 +165,7 @@ impl Store {
             .bind(run_at)
             .bind(at)
             .bind(finished)
+            .bind(JobState::Running)
             .execute(pool)
             .await?
             .rows_affected()
@@ -203,14 +173,18 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Jobs in a state (`dead`, `queued`, ...), or every job not done when `state` is `None`,
-    /// oldest first.
-    pub async fn jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<Job>, StoreError> {
+    /// Jobs in a state, or every job not done when `state` is `None`, oldest first.
+    pub async fn jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
-            "select {JOB_COLUMNS} from jobs where ($1 is null and state <> 'done') or state = $1 order by id limit $2"
+            "select {JOB_COLUMNS} from jobs where ($1 is null and state <> $3) or state = $1 order by id limit $2"
         );
         let rows = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, Job>(&sql).bind(state).bind(limit).fetch_all(pool).await?
+            sqlx::query_as::<_, Job>(&sql)
+                .bind(state)
+                .bind(limit)
+                .bind(JobState::Done)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows)
     }
@@ -218,9 +192,10 @@ impl Store {
     /// Makes a queued job due now (a recording became ready before its next retry).
     pub async fn hasten_job(&self, dedup_key: &str, at: Timestamp) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            sqlx::query("update jobs set run_at = $2 where dedup_key = $1 and state = 'queued' and run_at > $2")
+            sqlx::query("update jobs set run_at = $2 where dedup_key = $1 and state = $3 and run_at > $2")
                 .bind(dedup_key)
                 .bind(at)
+                .bind(JobState::Queued)
                 .execute(pool)
                 .await?;
         });
@@ -242,17 +217,19 @@ impl Store {
         let n = with_pool!(self, pool => {
             sqlx::query(
                 r#"
-                update jobs set state = 'queued', attempts = 0,
+                update jobs set state = $3, attempts = 0,
                                 -- Due now whatever the service's clock says (the command's clock
                                 -- may be ahead of it).
                                 run_at = case when run_at < $2 then run_at else $2 end,
                                 updated_at = $2,
                                 finished_at = null
-                where id = $1 and state = 'dead'
+                where id = $1 and state = $4
                 "#,
             )
             .bind(id)
             .bind(at)
+            .bind(JobState::Queued)
+            .bind(JobState::Dead)
             .execute(pool)
             .await?
             .rows_affected()

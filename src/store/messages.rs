@@ -1,55 +1,9 @@
 //! Text messages: the outbox, delivery status, incoming messages, opt-outs and staff alerts.
 
 use super::{Store, StoreError, with_pool, with_read_pool};
-use crate::domain::{CaseStatus, ClosureReason, Timestamp};
-
-/// Inserts an outbound message into the outbox with its send job, inside a write transaction.
-/// `$dedup` is the job's key: if a job with that key exists, the message is not added (the
-/// same SMS is never queued twice, whatever the order of webhooks).
-macro_rules! outbox_sms {
-    ($tx:ident, $case_id:expr, $to:expr, $template:expr, $dedup:expr, $at:expr) => {{
-        let message_id: i64 = sqlx::query_scalar(
-            r#"
-            insert into messages (direction, case_id, channel, to_number, template, status, created_at, updated_at)
-            values ('outbound', $1, 'sms', $2, $3, 'pending', $4, $4)
-            returning id
-            "#,
-        )
-        .bind($case_id)
-        .bind($to)
-        .bind($template)
-        .bind($at)
-        .fetch_one(&mut *$tx)
-        .await?;
-        let added = sqlx::query($crate::store::jobs::ENQUEUE)
-            .bind($crate::store::JobKind::SendSms.code())
-            .bind($dedup)
-            .bind(message_id.to_string())
-            .bind($crate::store::JobKind::SendSms.max_attempts())
-            .bind($at)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-        if added == 0 {
-            sqlx::query("delete from messages where id = $1")
-                .bind(message_id)
-                .execute(&mut *$tx)
-                .await?;
-        }
-    }};
-}
-pub(crate) use outbox_sms;
-
-/// How far along Twilio's delivery statuses are; the order a status never goes back on.
-pub fn delivery_rank(status: &str) -> i64 {
-    match status {
-        "read" => 5,
-        "delivered" | "undelivered" | "failed" => 4,
-        "sent" => 3,
-        "sending" => 2,
-        _ => 1,
-    }
-}
+use crate::domain::{
+    CaseStatus, Channel, ClosureReason, Direction, MessageStatus, MessageTemplate, Timestamp,
+};
 
 /// An outbound message with what its template needs from its case.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -57,9 +11,9 @@ pub struct OutboundMessage {
     pub id: i64,
     pub case_id: Option<i64>,
     pub to_number: Option<String>,
-    pub template: Option<String>,
+    pub template: Option<MessageTemplate>,
     pub body: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub twilio_sid: Option<String>,
     pub folio: Option<String>,
     pub category_name: Option<String>,
@@ -73,14 +27,14 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageRecord {
     pub id: i64,
-    pub direction: String,
+    pub direction: Direction,
     pub case_id: Option<i64>,
-    pub channel: String,
+    pub channel: Channel,
     pub to_number: Option<String>,
     pub from_number: Option<String>,
-    pub template: Option<String>,
+    pub template: Option<MessageTemplate>,
     pub body: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub twilio_sid: Option<String>,
     pub error_code: Option<String>,
     pub segments: Option<i64>,
@@ -89,13 +43,41 @@ pub struct MessageRecord {
 /// An incoming message to log.
 #[derive(Debug, Clone)]
 pub struct InboundMessage<'a> {
-    pub channel: &'a str,
+    pub channel: Channel,
     pub from_number: Option<&'a str>,
     pub to_number: Option<&'a str>,
     pub body: &'a str,
     pub twilio_sid: Option<&'a str>,
     pub case_id: Option<i64>,
     pub at: Timestamp,
+}
+
+/// What became of an outbound message: its status, and whatever else is known. Fields left
+/// `None` keep their stored value.
+#[derive(Debug, Clone)]
+pub struct MessageUpdate<'a> {
+    pub status: MessageStatus,
+    /// The rendered text.
+    pub body: Option<&'a str>,
+    /// Twilio's MessageSid.
+    pub twilio_sid: Option<&'a str>,
+    pub segments: Option<i64>,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+}
+
+impl<'a> MessageUpdate<'a> {
+    /// A new status and the text rendered for it, nothing else known.
+    pub fn new(status: MessageStatus, body: &'a str) -> MessageUpdate<'a> {
+        MessageUpdate {
+            status,
+            body: Some(body),
+            twilio_sid: None,
+            segments: None,
+            error_code: None,
+            error_message: None,
+        }
+    }
 }
 
 const MESSAGE_COLUMNS: &str = "id, direction, case_id, channel, to_number, from_number, template, body, status, twilio_sid, error_code, segments";
@@ -113,36 +95,30 @@ impl Store {
                 left join cases cs on cs.id = m.case_id
                 left join categories c on c.id = cs.category_id
                 left join departments d on d.id = cs.department_id
-                where m.id = $1 and m.direction = 'outbound'
+                where m.id = $1 and m.direction = $2
                 "#,
             )
             .bind(id)
+            .bind(Direction::Outbound)
             .fetch_optional(pool)
             .await?
         });
         Ok(row)
     }
 
-    /// Sets a message's outcome: `status`, and whatever else is known (rendered body, Twilio's
-    /// sid, segments, error). Fields given as `None` keep their value. A message Twilio already
+    /// Records what became of a message (see [`MessageUpdate`]). A message Twilio already
     /// reported further along (its delivery report beat this update) keeps its status.
-    #[allow(clippy::too_many_arguments)]
     pub async fn update_message(
         &self,
         id: i64,
-        status: &str,
-        body: Option<&str>,
-        twilio_sid: Option<&str>,
-        segments: Option<i64>,
-        error_code: Option<&str>,
-        error_message: Option<&str>,
+        update: &MessageUpdate<'_>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 r#"
                 update messages set
-                    status = case when twilio_sid is not null and $4 is not null and status <> 'pending'
+                    status = case when twilio_sid is not null and $4 is not null and status <> $9
                                   then status else $2 end,
                     body = coalesce($3, body),
                     twilio_sid = coalesce($4, twilio_sid), segments = coalesce($5, segments),
@@ -152,13 +128,14 @@ impl Store {
                 "#,
             )
             .bind(id)
-            .bind(status)
-            .bind(body)
-            .bind(twilio_sid)
-            .bind(segments)
-            .bind(error_code)
-            .bind(error_message)
+            .bind(update.status)
+            .bind(update.body)
+            .bind(update.twilio_sid)
+            .bind(update.segments)
+            .bind(update.error_code)
+            .bind(update.error_message)
             .bind(at)
+            .bind(MessageStatus::Pending)
             .execute(pool)
             .await?;
         });
@@ -173,28 +150,34 @@ impl Store {
         &self,
         twilio_sid: &str,
         message_id: Option<i64>,
-        status: &str,
+        status: MessageStatus,
         error_code: Option<&str>,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
+        // The rank of the stored status, from the one list in `MessageStatus::rank`.
+        let ranks: String = MessageStatus::ALL
+            .iter()
+            .filter(|s| s.rank() > 1)
+            .map(|s| format!("when '{}' then {} ", s.code(), s.rank()))
+            .collect();
+        let sql = format!(
+            r#"
+            update messages set status = $3, error_code = coalesce($4, error_code),
+                                twilio_sid = coalesce(twilio_sid, $1), updated_at = $5
+            where direction = $7
+              and (twilio_sid = $1 or (twilio_sid is null and id = $2))
+              and (case status {ranks}else 1 end) <= $6
+            "#
+        );
         let n = with_pool!(self, pool => {
-            sqlx::query(
-                r#"
-                update messages set status = $3, error_code = coalesce($4, error_code),
-                                    twilio_sid = coalesce(twilio_sid, $1), updated_at = $5
-                where direction = 'outbound'
-                  and (twilio_sid = $1 or (twilio_sid is null and id = $2))
-                  and (case status when 'read' then 5 when 'delivered' then 4 when 'undelivered' then 4
-                                   when 'failed' then 4 when 'sent' then 3 when 'sending' then 2
-                                   else 1 end) <= $6
-                "#,
-            )
+            sqlx::query(&sql)
             .bind(twilio_sid)
             .bind(message_id)
             .bind(status)
             .bind(error_code)
             .bind(at)
-            .bind(delivery_rank(status))
+            .bind(status.rank())
+            .bind(Direction::Outbound)
             .execute(pool)
             .await?
             .rows_affected()
@@ -209,7 +192,7 @@ impl Store {
                 r#"
                 insert into messages (direction, case_id, channel, to_number, from_number, body, status,
                                       twilio_sid, created_at, updated_at)
-                values ('inbound', $1, $2, $3, $4, $5, 'received', $6, $7, $7)
+                values ($8, $1, $2, $3, $4, $5, $9, $6, $7, $7)
                 on conflict (twilio_sid) do update set updated_at = excluded.updated_at
                 returning id
                 "#,
@@ -221,6 +204,8 @@ impl Store {
             .bind(m.body)
             .bind(m.twilio_sid)
             .bind(m.at)
+            .bind(Direction::Inbound)
+            .bind(MessageStatus::Received)
             .fetch_one(pool)
             .await?
         });
@@ -230,10 +215,10 @@ impl Store {
     /// Logs the reply we gave to an incoming message (sent by Twilio from our TwiML).
     pub async fn log_reply(
         &self,
-        channel: &str,
+        channel: Channel,
         to_number: Option<&str>,
         case_id: Option<i64>,
-        template: &str,
+        template: MessageTemplate,
         body: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
@@ -241,7 +226,7 @@ impl Store {
             sqlx::query(
                 r#"
                 insert into messages (direction, case_id, channel, to_number, template, body, status, created_at, updated_at)
-                values ('outbound', $1, $2, $3, $4, $5, 'replied', $6, $6)
+                values ($7, $1, $2, $3, $4, $5, $8, $6, $6)
                 "#,
             )
             .bind(case_id)
@@ -250,6 +235,8 @@ impl Store {
             .bind(template)
             .bind(body)
             .bind(at)
+            .bind(Direction::Outbound)
+            .bind(MessageStatus::Replied)
             .execute(pool)
             .await?;
         });
@@ -277,15 +264,20 @@ impl Store {
         let counts = with_read_pool!(self, pool => {
             sqlx::query_as::<_, (i64, i64)>(
                 r#"
-                select coalesce(sum(case when template in ('status_unknown', 'status_invalid') then 1 else 0 end), 0),
+                select coalesce(sum(case when template in ($5, $6) then 1 else 0 end), 0),
                        count(*)
                 from messages
-                where direction = 'outbound' and status = 'replied' and to_number = $1 and created_at >= $2
-                  and template in ('status_reply', 'status_unknown', 'status_invalid')
+                where direction = $3 and status = $4 and to_number = $1 and created_at >= $2
+                  and template in ($5, $6, $7)
                 "#,
             )
             .bind(number)
             .bind(since)
+            .bind(Direction::Outbound)
+            .bind(MessageStatus::Replied)
+            .bind(MessageTemplate::StatusUnknown)
+            .bind(MessageTemplate::StatusInvalid)
+            .bind(MessageTemplate::StatusReply)
             .fetch_one(pool)
             .await?
         });

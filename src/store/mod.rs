@@ -22,15 +22,17 @@ mod catalog;
 pub(crate) mod jobs;
 mod messages;
 mod recordings;
+mod tx;
 mod users;
 
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
-pub use cases::{CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
+pub use cases::{CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
 pub use catalog::Category;
-pub use jobs::{Job, JobKind};
-pub use messages::{InboundMessage, MessageRecord, OutboundMessage};
-pub use recordings::{RecordingProblem, RecordingRecord, StoredRecording};
-pub use users::{NewUser, Role};
+pub use jobs::Job;
+pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
+pub use recordings::{RecordingRecord, StoredRecording};
+pub use tx::{NewCaseEvent, OutboxSms, WriteTx};
+pub use users::NewUser;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{

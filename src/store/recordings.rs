@@ -1,7 +1,7 @@
 //! Our copies of the recordings.
 
 use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
-use crate::domain::{RecordingSid, Timestamp};
+use crate::domain::{RecordingSid, RecordingStatus, Timestamp};
 
 /// A recording row.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -10,7 +10,7 @@ pub struct RecordingRecord {
     pub recording_sid: String,
     pub case_id: Option<i64>,
     pub source_url: Option<String>,
-    pub status: String,
+    pub status: RecordingStatus,
     pub storage_key: Option<String>,
     pub sha256: Option<String>,
     pub size_bytes: Option<i64>,
@@ -36,27 +36,6 @@ pub struct StoredRecording<'a> {
     pub duration_ms: i64,
     /// JSON array of peak levels.
     pub peaks: &'a str,
-}
-
-/// Why a recording is not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordingProblem {
-    /// The file is not a valid WAV: kept in quarantine.
-    Quarantined,
-    /// Twilio says there is no recording (absent, failed).
-    Missing,
-    /// Its URL is not on Twilio's API host: never fetched.
-    Refused,
-}
-
-impl RecordingProblem {
-    pub fn code(self) -> &'static str {
-        match self {
-            RecordingProblem::Quarantined => "quarantined",
-            RecordingProblem::Missing => "missing",
-            RecordingProblem::Refused => "refused",
-        }
-    }
 }
 
 const COLUMNS: &str = "id, recording_sid, case_id, source_url, status, storage_key, sha256, size_bytes, sample_rate, channels, bits_per_sample, duration_ms, peaks, twilio_error_code, error, deleted_from_twilio";
@@ -85,7 +64,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r#"
-                update recordings set status = 'stored', storage_key = $2, sha256 = $3, size_bytes = $4,
+                update recordings set status = $11, storage_key = $2, sha256 = $3, size_bytes = $4,
                     sample_rate = $5, channels = $6, bits_per_sample = $7, duration_ms = $8, peaks = $9,
                     error = null, updated_at = $10
                 where recording_sid = $1
@@ -101,13 +80,15 @@ impl Store {
             .bind(stored.duration_ms)
             .bind(stored.peaks)
             .bind(at)
+            .bind(RecordingStatus::Stored)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                r#"update cases set recording_status = 'stored', updated_at = $2 where recording_sid = $1"#,
+                r#"update cases set recording_status = $3, updated_at = $2 where recording_sid = $1"#,
             )
             .bind(sid.as_str())
             .bind(at)
+            .bind(RecordingStatus::Stored)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -116,16 +97,22 @@ impl Store {
     }
 
     /// Records why a recording is not stored (creating its row if Twilio told us of it before any
-    /// case existed), and flags the case.
+    /// case existed), and flags the case. `problem` is one of the statuses that say why
+    /// ([`RecordingStatus::is_problem`]).
     pub async fn mark_recording_problem(
         &self,
         sid: &RecordingSid,
-        problem: RecordingProblem,
+        problem: RecordingStatus,
         error: &str,
         twilio_error_code: Option<&str>,
         storage_key: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        if !problem.is_problem() {
+            return Err(StoreError::Invalid(format!(
+                "{problem} is not a recording problem"
+            )));
+        }
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -134,7 +121,7 @@ impl Store {
                 values ($1, (select id from cases where recording_sid = $1), $2, $3, $4, $5, $6, $6)
                 on conflict (recording_sid) do update set
                     -- A late or repeated callback never undoes a copy we already have.
-                    status = case when recordings.status in ('stored', 'quarantined')
+                    status = case when recordings.status in ($7, $8)
                                   then recordings.status else excluded.status end,
                     storage_key = coalesce(excluded.storage_key, recordings.storage_key),
                     error = excluded.error,
@@ -143,11 +130,13 @@ impl Store {
                 "#,
             )
             .bind(sid.as_str())
-            .bind(problem.code())
+            .bind(problem)
             .bind(storage_key)
             .bind(error)
             .bind(twilio_error_code)
             .bind(at)
+            .bind(RecordingStatus::Stored)
+            .bind(RecordingStatus::Quarantined)
             .execute(&mut *tx)
             .await?;
             sqlx::query(

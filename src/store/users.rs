@@ -1,31 +1,13 @@
 //! Staff accounts.
 
 use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
-use crate::domain::Timestamp;
-
-/// What a staff member may do. `area` users see only their department's cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    Admin,
-    Operador,
-    Area,
-}
-
-impl Role {
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operador => "operador",
-            Role::Area => "area",
-        }
-    }
-}
+use crate::domain::{Role, Timestamp};
 
 /// An account to create or update.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
     pub name: &'a str,
-    /// A PHC string from [`crate::staff::password::hash`]; never the password itself.
+    /// A PHC string (Argon2id, from `staff::password::hash`); never the password itself.
     pub password_hash: &'a str,
     pub role: Role,
     pub department_code: Option<&'a str>,
@@ -68,7 +50,7 @@ impl Store {
             )
             .bind(user.name)
             .bind(user.password_hash)
-            .bind(user.role.code())
+            .bind(user.role)
             .bind(department_id)
             .bind(user.at)
             .execute(&mut *tx)
@@ -80,12 +62,9 @@ impl Store {
     }
 
     /// The stored password hash and role of an active account.
-    pub async fn user_credentials(
-        &self,
-        name: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
+    pub async fn user_credentials(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
         let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, (String, String)>(r#"select password_hash, role from users where name = $1 and active"#)
+            sqlx::query_as::<_, (String, Role)>(r#"select password_hash, role from users where name = $1 and active"#)
                 .bind(name)
                 .fetch_optional(pool)
                 .await?

@@ -1,17 +1,19 @@
 //! Twilio's REST API, as much as we use: send an SMS, download and delete a recording.
 //!
-//! Every call goes through the one shared `reqwest::Client` (connection pool, rustls, time-outs)
-//! with HTTP Basic auth (Account SID and auth token), to `TWILIO_API_BASE`. Errors are sorted
-//! into those worth retrying (429, 5xx, time-outs, connection failures) and the rest, using
-//! Twilio's own error codes where it gives one.
+//! [`TwilioClient`] is a value held in the service's state (like any other client of an outside
+//! service): it owns the one shared `reqwest::Client` (connection pool, rustls, time-outs), the
+//! API base (`TWILIO_API_BASE`) and the account's credentials, and sends HTTP Basic auth with
+//! every request. Errors are sorted into those worth retrying (429, 5xx, time-outs, connection
+//! failures) and the rest, using Twilio's own error codes where it gives one.
 
-use crate::app::AppState;
+use crate::config::{Config, TwilioConfig};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use std::time::Duration;
 use url::Url;
 
-/// Twilio error codes that will not change by trying again (protocol notes): invalid `To`,
-/// unverified number on a trial account, unsubscribed recipient, unroutable, not a mobile.
+/// Twilio error codes that will not change by trying again: invalid `To`, unverified number on
+/// a trial account, unsubscribed recipient, unroutable, not a mobile.
 pub const PERMANENT_SMS_ERRORS: &[i64] = &[21211, 21608, 21610, 21612, 21614];
 
 /// Bad credentials: staff must fix the configuration.
@@ -119,76 +121,110 @@ async fn error_from(response: reqwest::Response) -> RestError {
     }
 }
 
-/// Adds Basic auth when Twilio is configured (demo mode sends none).
-fn authorized(app: &AppState, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    match &app.config.twilio {
-        Some(t) => request.basic_auth(&t.account_sid, Some(t.auth_token.expose_secret())),
-        None => request,
-    }
+/// Twilio's REST API for one account. Cheap to clone: the HTTP client is a handle.
+#[derive(Clone, Debug)]
+pub struct TwilioClient {
+    http: reqwest::Client,
+    api_base: Url,
+    /// `None` in demo mode: nothing can be sent, recordings are fetched without credentials.
+    account: Option<TwilioConfig>,
 }
 
-/// `GET {RecordingUrl}.wav`: the response, to be streamed by the caller.
-pub async fn fetch_recording(
-    app: &AppState,
-    recording_url: &str,
-) -> Result<reqwest::Response, RestError> {
-    let url = format!("{}.wav", recording_url.trim_end_matches(".wav"));
-    let response = authorized(app, app.http.get(&url)).send().await?;
-    if !response.status().is_success() {
-        return Err(error_from(response).await);
+impl TwilioClient {
+    /// The client the configuration describes: its API base, its account, its time-out.
+    pub fn new(config: &Config) -> Result<TwilioClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(config.http_timeout)
+            .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TwilioClient {
+            http,
+            api_base: config.twilio_api_base.clone(),
+            account: config.twilio.clone(),
+        })
     }
-    Ok(response)
-}
 
-/// `DELETE /2010-04-01/Accounts/{sid}/Recordings/{RecordingSid}.json`.
-pub async fn delete_recording(app: &AppState, recording_sid: &str) -> Result<(), RestError> {
-    let Some(t) = &app.config.twilio else {
-        return Err(RestError::Transport("demo mode: no Twilio account".into()));
-    };
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Recordings/{recording_sid}.json",
-        app.config.twilio_api_base.as_str().trim_end_matches('/'),
-        t.account_sid
-    );
-    let response = authorized(app, app.http.delete(&url)).send().await?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(error_from(response).await)
+    /// Whether a recording URL may be fetched: on the API host (see [`is_api_url`]).
+    pub fn may_fetch(&self, url: &str) -> bool {
+        is_api_url(url, &self.api_base)
     }
-}
 
-/// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`, `StatusCallback`.
-pub async fn send_sms(
-    app: &AppState,
-    to: &str,
-    body: &str,
-    status_callback: &str,
-) -> Result<SentMessage, RestError> {
-    let Some(t) = &app.config.twilio else {
-        return Err(RestError::Transport("demo mode: no Twilio account".into()));
-    };
-    let from = &t.phone_number;
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json",
-        app.config.twilio_api_base.as_str().trim_end_matches('/'),
-        t.account_sid
-    );
-    let form = [
-        ("To", to),
-        ("From", from.as_str()),
-        ("Body", body),
-        ("StatusCallback", status_callback),
-    ];
-    let response = authorized(app, app.http.post(&url).form(&form))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(error_from(response).await);
+    /// Adds Basic auth when Twilio is configured (demo mode sends none).
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.account {
+            Some(t) => request.basic_auth(&t.account_sid, Some(t.auth_token.expose_secret())),
+            None => request,
+        }
     }
-    let text = response.text().await?;
-    serde_json::from_str(&text)
-        .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+
+    /// `{TWILIO_API_BASE}/2010-04-01/Accounts/{AccountSid}/{rest}`, or an error in demo mode.
+    fn account_url(&self, rest: &str) -> Result<String, RestError> {
+        let Some(t) = &self.account else {
+            return Err(RestError::Transport("demo mode: no Twilio account".into()));
+        };
+        Ok(format!(
+            "{}/2010-04-01/Accounts/{}/{rest}",
+            self.api_base.as_str().trim_end_matches('/'),
+            t.account_sid
+        ))
+    }
+
+    /// `GET {RecordingUrl}.wav`: the response, to be streamed by the caller.
+    pub async fn fetch_recording(
+        &self,
+        recording_url: &str,
+    ) -> Result<reqwest::Response, RestError> {
+        let url = format!("{}.wav", recording_url.trim_end_matches(".wav"));
+        let response = self.authorized(self.http.get(&url)).send().await?;
+        if !response.status().is_success() {
+            return Err(error_from(response).await);
+        }
+        Ok(response)
+    }
+
+    /// `DELETE /2010-04-01/Accounts/{sid}/Recordings/{RecordingSid}.json`.
+    pub async fn delete_recording(&self, recording_sid: &str) -> Result<(), RestError> {
+        let url = self.account_url(&format!("Recordings/{recording_sid}.json"))?;
+        let response = self.authorized(self.http.delete(&url)).send().await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(response).await)
+        }
+    }
+
+    /// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`,
+    /// `StatusCallback`.
+    pub async fn send_sms(
+        &self,
+        to: &str,
+        body: &str,
+        status_callback: &str,
+    ) -> Result<SentMessage, RestError> {
+        let url = self.account_url("Messages.json")?;
+        let from = self
+            .account
+            .as_ref()
+            .map(|t| t.phone_number.as_str().to_owned())
+            .unwrap_or_default();
+        let form = [
+            ("To", to),
+            ("From", from.as_str()),
+            ("Body", body),
+            ("StatusCallback", status_callback),
+        ];
+        let response = self
+            .authorized(self.http.post(&url).form(&form))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(error_from(response).await);
+        }
+        let text = response.text().await?;
+        serde_json::from_str(&text)
+            .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,14 @@
 //!
 //! Without `TWILIO_AUTH_TOKEN` (demo mode) signatures are not checked.
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::twilio::signature;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// The largest webhook body we read. Twilio's forms are a few kilobytes.
@@ -55,8 +56,27 @@ impl WebhookForm {
     }
 }
 
+/// What the gate needs: the URL Twilio was given, and the token that signs (none in demo mode).
+#[derive(Clone, Debug)]
+pub struct WebhookAuth {
+    config: Arc<Config>,
+}
+
+impl WebhookAuth {
+    pub fn new(config: &Arc<Config>) -> WebhookAuth {
+        WebhookAuth {
+            config: config.clone(),
+        }
+    }
+}
+
 /// Checks the signature and hands the parsed form on. See the module documentation.
-pub async fn verify_webhook(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn verify_webhook(
+    State(auth): State<WebhookAuth>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = &auth.config;
     let (mut parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
@@ -68,9 +88,9 @@ pub async fn verify_webhook(State(app): State<AppState>, request: Request, next:
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    let url = app.config.public_url(path_and_query);
+    let url = config.public_url(path_and_query);
 
-    if let Some(token) = app.config.auth_token() {
+    if let Some(token) = config.auth_token() {
         let given = parts
             .headers
             .get("x-twilio-signature")

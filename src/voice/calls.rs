@@ -1,7 +1,7 @@
 //! The ends of a call: the greeting, Twilio's call status callback, and the fallback URL.
 
 use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, apology, menu, speech};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{CallEnd, StepKind, StoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -79,7 +79,7 @@ pub async fn status(State(app): State<AppState>, call: VoiceCall) -> Response {
             return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
     }
-    Twiml(crate::twiml::Response::new("").to_xml()).into_response()
+    Twiml::empty().into_response()
 }
 
 /// `POST /twilio/voice/fallback`: Twilio could not get an answer from the URL in `ErrorUrl`

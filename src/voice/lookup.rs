@@ -7,10 +7,10 @@
 
 use super::menu::{self, push_main_menu, retry_or_goodbye};
 use super::{
-    Key, MAX_FAILED_LOOKUPS, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, speech,
+    Key, MAX_FAILED_LOOKUPS, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech,
 };
-use crate::app::AppState;
 use crate::domain::{CaseStatus, Folio};
+use crate::state::AppState;
 use crate::store::{CaseStatusView, StoreError};
 use crate::twiml::Gather;
 use axum::extract::State;
@@ -22,7 +22,7 @@ const FOLIO_TIMEOUT: u32 = 5;
 pub fn push_lookup_prompt(s: &mut Speaker<'_>, query: &StepQuery) {
     let prompts = vec![s.prompt(Key::StatusPrompt, &[])];
     s.menu(
-        "lookup",
+        Step::Lookup,
         query,
         Gather::keypad().timeout(FOLIO_TIMEOUT).finish_on_key("#"),
         prompts,
@@ -77,7 +77,7 @@ async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> 
                         say_status(&mut s, &case);
                         let prompts = vec![s.prompt(Key::StatusNext, &[])];
                         s.menu(
-                            "lookup-next",
+                            Step::LookupNext,
                             &StepQuery::default(),
                             Gather::keypad().num_digits(1).timeout(menu::MENU_TIMEOUT),
                             prompts,

@@ -1,10 +1,10 @@
 //! The main menu and the transfer to staff.
 
 use super::{
-    Key, MAX_FAILED_LOOKUPS, MAX_FAILURES, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer,
-    lookup, report,
+    Key, MAX_FAILED_LOOKUPS, MAX_FAILURES, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall,
+    answer, lookup, report,
 };
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::twiml::{Dial, Gather};
 use axum::extract::State;
@@ -19,7 +19,7 @@ pub fn push_main_menu(s: &mut Speaker<'_>, query: &StepQuery) {
         prompts.push(s.prompt(Key::MainMenuStaff, &[]));
     }
     s.menu(
-        "main",
+        Step::Main,
         query,
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
         prompts,
@@ -102,7 +102,7 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
             let number = app.config.phone.transfer_number.as_ref().expect("checked");
             s.say(Key::Transfer, &[]);
             s.raw().dial(Dial {
-                action: Some(app.config.public_url("/twilio/voice/transfer-done")),
+                action: Some(app.config.public_url(Step::TransferDone.path())),
                 method: Some("POST".to_owned()),
                 timeout: Some(app.config.phone.transfer_timeout_seconds),
                 caller_id: None,

@@ -30,25 +30,26 @@
 mod calls;
 mod lookup;
 mod menu;
-pub mod prompts;
 mod report;
-mod speech;
+pub mod speech;
+mod step;
 
-pub use prompts::{Key, Prompts};
 pub use speech::digits as speech_digits;
+pub use step::{Moment, Step};
 
-use crate::app::AppState;
 use crate::domain::{CallSid, CallerId, Urgency};
+use crate::prompts::Key;
+use crate::state::AppState;
 use crate::store::{CallStep, StepKind, StoreError};
 use crate::twilio::WebhookForm;
-use crate::twiml::{self, Response};
+use crate::twiml::{self, Response, Twiml};
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 /// How many wrong keys or silences a menu tolerates before saying goodbye.
 pub const MAX_FAILURES: u32 = 3;
@@ -58,24 +59,29 @@ pub const MAX_FAILED_LOOKUPS: i64 = 3;
 
 /// The phone line's routes. The caller adds the signature check and the safety net.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/twilio/voice", post(calls::incoming))
-        .route("/twilio/voice/status", post(calls::status))
-        .route("/twilio/voice/fallback", post(calls::fallback))
-        .route("/twilio/voice/main", post(menu::main))
-        .route("/twilio/voice/transfer-done", post(menu::transfer_done))
-        .route("/twilio/voice/category", post(report::category))
-        .route("/twilio/voice/urgency", post(report::urgency))
-        .route("/twilio/voice/recorded", post(report::recorded))
-        .route(
-            "/twilio/voice/recording-status",
-            post(report::recording_status),
-        )
-        .route("/twilio/voice/folio", post(report::folio))
-        .route("/twilio/voice/sms-number", post(report::sms_number))
-        .route("/twilio/voice/sms-confirm", post(report::sms_confirm))
-        .route("/twilio/voice/lookup", post(lookup::lookup))
-        .route("/twilio/voice/lookup-next", post(lookup::lookup_next))
+    Step::ALL.into_iter().fold(Router::new(), |router, step| {
+        router.route(step.path(), handler(step))
+    })
+}
+
+/// The handler of each step.
+fn handler(step: Step) -> MethodRouter<AppState> {
+    match step {
+        Step::Incoming => post(calls::incoming),
+        Step::Main => post(menu::main),
+        Step::Category => post(report::category),
+        Step::Urgency => post(report::urgency),
+        Step::Recorded => post(report::recorded),
+        Step::RecordingStatus => post(report::recording_status),
+        Step::Folio => post(report::folio),
+        Step::SmsNumber => post(report::sms_number),
+        Step::SmsConfirm => post(report::sms_confirm),
+        Step::Lookup => post(lookup::lookup),
+        Step::LookupNext => post(lookup::lookup_next),
+        Step::TransferDone => post(menu::transfer_done),
+        Step::Status => post(calls::status),
+        Step::Fallback => post(calls::fallback),
+    }
 }
 
 /// Public, unsigned routes: the recorded prompts Twilio fetches for `<Play>`.
@@ -100,16 +106,6 @@ async fn prompt_audio(
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// A TwiML answer.
-#[derive(Debug)]
-pub struct Twiml(pub String);
-
-impl IntoResponse for Twiml {
-    fn into_response(self) -> axum::response::Response {
-        ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], self.0).into_response()
     }
 }
 
@@ -287,7 +283,7 @@ impl<'a> Speaker<'a> {
     /// `<Redirect>` to the same step without digits, which is how silence reaches the handler.
     pub fn menu(
         &mut self,
-        step: &str,
+        step: Step,
         query: &StepQuery,
         gather: twiml::Gather,
         prompts: Vec<twiml::Prompt>,
@@ -304,10 +300,10 @@ impl<'a> Speaker<'a> {
     }
 
     /// The absolute URL of a step with its state.
-    pub fn step_url(&self, step: &str, query: &StepQuery) -> String {
+    pub fn step_url(&self, step: Step, query: &StepQuery) -> String {
         self.app
             .config
-            .public_url(&format!("/twilio/voice/{step}?{}", query.to_query()))
+            .public_url(&format!("{}?{}", step.path(), query.to_query()))
     }
 
     pub fn raw(&mut self) -> &mut Response {
@@ -325,31 +321,6 @@ impl<'a> Speaker<'a> {
 
     pub fn app(&self) -> &'a AppState {
         self.app
-    }
-}
-
-/// Where in the call a failure happened, which decides what the apology offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Moment {
-    /// The caller has heard nothing yet: the emergency numbers and the privacy notice come
-    /// before any recording.
-    FirstContact,
-    /// Somewhere in the menus: the report can still be recorded.
-    MidCall,
-    /// The report already exists: never ask for it again (that would make a second case).
-    AfterReport,
-}
-
-impl Moment {
-    /// The moment of a step, by its path.
-    pub fn of_path(path: &str) -> Moment {
-        match path.trim_end_matches('/') {
-            "/twilio/voice" | "/twilio/voice/fallback" => Moment::FirstContact,
-            "/twilio/voice/folio" | "/twilio/voice/sms-number" | "/twilio/voice/sms-confirm" => {
-                Moment::AfterReport
-            }
-            _ => Moment::MidCall,
-        }
     }
 }
 
@@ -409,10 +380,7 @@ pub async fn safety_net(
     let path = request.uri().path().to_owned();
     let query = StepQuery::parse(request.uri().query());
     let response = next.run(request).await;
-    let callback = matches!(
-        path.as_str(),
-        "/twilio/voice/status" | "/twilio/voice/recording-status"
-    );
+    let callback = Step::from_path(&path).is_some_and(Step::is_callback);
     if response.status().is_success() || !path.starts_with("/twilio/voice") || callback {
         return response;
     }

@@ -1,10 +1,10 @@
 //! Making a report: category, urgency, the recording, the folio, and a number for the SMS.
 
 use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
-use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, speech};
-use crate::app::AppState;
-use crate::domain::{PhoneNumber, RecordingSid, Urgency};
-use crate::store::{CaseRecord, Category, NewPhoneCase, RecordingProblem, StepKind, StoreError};
+use super::{Key, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech};
+use crate::domain::{PhoneNumber, RecordingSid, RecordingStatus, Urgency};
+use crate::state::AppState;
+use crate::store::{CaseRecord, Category, NewPhoneCase, StepKind, StoreError};
 use crate::twiml::{Gather, Record};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -34,7 +34,7 @@ fn render_category_menu(s: &mut Speaker<'_>, categories: &[Category], query: &St
     }
     prompts.push(s.prompt(Key::CategoryNavigation, &[]));
     s.menu(
-        "category",
+        Step::Category,
         query,
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
         prompts,
@@ -94,7 +94,7 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
 fn push_urgency_question(s: &mut Speaker<'_>, query: &StepQuery) {
     let prompts = vec![s.prompt(Key::UrgencyQuestion, &[])];
     s.menu(
-        "urgency",
+        Step::Urgency,
         query,
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
         prompts,
@@ -174,8 +174,8 @@ pub fn push_record(s: &mut Speaker<'_>, query: &StepQuery) {
 pub fn push_record_verb(s: &mut Speaker<'_>, query: &StepQuery) {
     let phone = &s.app().config.phone;
     let (silence, max_seconds) = (phone.record_silence_seconds, phone.record_max_seconds);
-    let action = s.step_url("recorded", query);
-    let callback = s.step_url("recording-status", query);
+    let action = s.step_url(Step::Recorded, query);
+    let callback = s.step_url(Step::RecordingStatus, query);
     s.raw()
         .record(Record {
             action: Some(action.clone()),
@@ -322,7 +322,7 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
                 app.store
                     .mark_recording_problem(
                         &sid,
-                        RecordingProblem::Missing,
+                        RecordingStatus::Missing,
                         &format!("Twilio informó la grabación como {status}"),
                         code,
                         None,
@@ -349,7 +349,7 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
         );
         return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
     }
-    Twiml(crate::twiml::Response::new("").to_xml()).into_response()
+    Twiml::empty().into_response()
 }
 
 /// The folio, twice, digit by digit; then either the offer to hear it again (the SMS goes to the
@@ -370,7 +370,7 @@ fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
 fn push_hear_again(s: &mut Speaker<'_>) {
     let prompts = vec![s.prompt(Key::FolioHearAgain, &[])];
     s.menu(
-        "folio",
+        Step::Folio,
         &StepQuery::default(),
         Gather::keypad().num_digits(1).timeout(5),
         prompts,
@@ -403,7 +403,7 @@ async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreEr
 fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
     let prompts = vec![s.prompt(Key::NumberEntry, &[])];
     s.menu(
-        "sms-number",
+        Step::SmsNumber,
         query,
         Gather::keypad()
             .num_digits(10)
@@ -419,7 +419,7 @@ fn push_readback(s: &mut Speaker<'_>, number: &PhoneNumber, query: &StepQuery) {
         &[("number", &speech::digits(number.national_digits()))],
     )];
     s.menu(
-        "sms-confirm",
+        Step::SmsConfirm,
         query,
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
         prompts,

@@ -4,6 +4,7 @@
 //! Every child gets a cleared environment (only `PATH` kept), a temporary working directory and
 //! a SQLite database inside it, so nothing from the developer's shell or checkout leaks in.
 
+use atiende::domain::{MessageStatus, RecordingStatus, Role};
 use atiende::store::Store;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -316,10 +317,10 @@ async fn user_add_reads_the_password_from_stdin_and_stores_a_hash() {
     assert!(!hash.contains(first) && !hash.contains(second));
     assert!(atiende::staff::password::verify(second, &hash));
     assert!(!atiende::staff::password::verify(first, &hash));
-    assert_eq!(role, "operador");
+    assert_eq!(role, Role::Operador);
     let (hash, role) = store.user_credentials("beto").await.unwrap().expect("beto");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert_eq!(role, "area");
+    assert_eq!(role, Role::Area);
     assert_eq!(store.user_credentials("carla").await.unwrap(), None);
     store.close().await;
 }
@@ -412,8 +413,8 @@ async fn simulate_makes_a_report_against_a_running_service() {
             return false;
         };
         let messages = store.messages(Some(case.id)).await.unwrap_or_default();
-        case.recording_status.as_deref() == Some("stored")
-            && messages.iter().all(|m| m.status != "pending")
+        case.recording_status == Some(RecordingStatus::Stored)
+            && messages.iter().all(|m| m.status != MessageStatus::Pending)
     })
     .await;
     store.close().await;
@@ -434,9 +435,13 @@ async fn simulate_makes_a_report_against_a_running_service() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(case.recording_status.as_deref(), Some("stored"), "{case:?}");
+    assert_eq!(
+        case.recording_status,
+        Some(RecordingStatus::Stored),
+        "{case:?}"
+    );
     let messages = store.messages(Some(case.id)).await.unwrap();
     assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(messages[0].status, "not_sent", "{messages:?}");
+    assert_eq!(messages[0].status, MessageStatus::NotSent, "{messages:?}");
     store.close().await;
 }

@@ -7,13 +7,13 @@
 //! ends; schemas left by a crashed run are dropped by the next one.
 
 use crate::fake_twilio::FakeTwilio;
-use atiende::app::{AppState, Application, Clock};
 use atiende::config::Config;
+use atiende::prompts::Key;
 use atiende::sim::random_hex;
-use atiende::sim::{SimCall, Twilio};
+use atiende::sim::{CallSimulator, SimCall};
 use atiende::twilio::signature::sign;
 use atiende::twiml::{Response, Verb};
-use atiende::voice::Key;
+use atiende::{AppState, Application, Clock};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::America::Mexico_City;
 use sqlx::Connection;
@@ -88,7 +88,7 @@ impl Options {
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
-    pub twilio: Twilio,
+    pub twilio: CallSimulator,
     pub db: Db,
     pub client: reqwest::Client,
     /// Twilio's REST API, faked: recordings served, SMS received.
@@ -223,7 +223,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         .await
         .expect("the service runs");
     });
-    let mut twilio = Twilio::new(&base, options.token);
+    let mut twilio = CallSimulator::new(&base, options.token);
     twilio.connect_base = connect;
     twilio.account_sid = ACCOUNT_SID.to_owned();
     twilio.recordings_base = fake.base.clone();

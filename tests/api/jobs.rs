@@ -9,10 +9,11 @@ use crate::helpers::{
     ACCOUNT_SID, CALLER, Db, Options, TOKEN, TestApp, eventually, office_hours_now,
 };
 use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{JobKind, JobState, RecordingStatus};
 use atiende::domain::{RecordingSid, Timestamp};
-use atiende::sim::{Recording, RecordingEnd, SimCall, Twilio};
-use atiende::storage::StorageKey;
-use atiende::store::{Job, JobKind, Store};
+use atiende::files::FileKey;
+use atiende::sim::{CallSimulator, Recording, RecordingEnd, SimCall};
+use atiende::store::{Job, Store};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +32,7 @@ on_both_databases!(
 );
 
 /// A caller at the `<Record>` of a report (category 3, which asks no urgency).
-async fn at_the_beep(twilio: &Twilio) -> SimCall {
+async fn at_the_beep(twilio: &CallSimulator) -> SimCall {
     let mut call = twilio
         .call(Some(CALLER))
         .await
@@ -57,7 +58,7 @@ fn job_key(recording: &Recording) -> String {
 
 /// Polls `store` until the job of `recording` is in `state` (bounded by `JOB_GUARD`), and
 /// returns it; a failure shows where the job stands.
-async fn job_in_state(store: &Store, recording: &Recording, state: &str) -> Job {
+async fn job_in_state(store: &Store, recording: &Recording, state: JobState) -> Job {
     let key = job_key(recording);
     let deadline = Instant::now() + JOB_GUARD;
     loop {
@@ -113,7 +114,7 @@ async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
         .expect("the due job is claimed");
     assert_eq!(first.dedup_key, "test:one");
     assert_eq!(first.payload, "1");
-    assert_eq!(first.state, "running");
+    assert_eq!(first.state, JobState::Running);
     assert_eq!(first.attempts, 1);
     assert!(
         store
@@ -166,7 +167,7 @@ async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
         "settled once"
     );
     let done = store.job_by_key("test:one").await.unwrap().unwrap();
-    assert_eq!(done.state, "done");
+    assert_eq!(done.state, JobState::Done);
     assert_eq!(done.attempts, 2);
     assert_eq!(
         done.last_error, None,
@@ -233,7 +234,7 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
     record(&mut call, &recording).await;
 
     // Assert: dead after its last attempt, its error kept, listed.
-    let dead = job_in_state(store, &recording, "dead").await;
+    let dead = job_in_state(store, &recording, JobState::Dead).await;
     assert_eq!(dead.max_attempts, 12);
     assert_eq!(dead.attempts, dead.max_attempts, "{dead:?}");
     assert!(
@@ -244,12 +245,12 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
         "{dead:?}"
     );
     assert_eq!(fetches(&app.fake, &recording.sid), 12);
-    let listed = store.jobs(Some("dead"), 100).await.unwrap();
+    let listed = store.jobs(Some(JobState::Dead), 100).await.unwrap();
     assert!(listed.iter().any(|j| j.id == dead.id), "{listed:?}");
     let sid = RecordingSid::parse(&recording.sid).unwrap();
     assert_eq!(
         store.recording(&sid).await.unwrap().unwrap().status,
-        "pending",
+        RecordingStatus::Pending,
         "a dead download does not lose the recording: it can be retried"
     );
 
@@ -273,14 +274,14 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
     assert!(stdout.contains(&id), "{stdout}");
 
     // The running service picks it up and stores the recording.
-    let done = job_in_state(store, &recording, "done").await;
+    let done = job_in_state(store, &recording, JobState::Done).await;
     assert_eq!(done.attempts, 1, "attempts start again: {done:?}");
     let row = store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     assert_eq!(
         app.state
-            .storage
-            .get(&StorageKey::recording(&sid))
+            .files
+            .get(&FileKey::recording(&sid))
             .await
             .unwrap(),
         wav
@@ -336,7 +337,7 @@ async fn many_workers_never_run_one_job_twice(db: Db) {
     })
     .await;
     for (_, recording) in &calls {
-        let job = job_in_state(store, recording, "done").await;
+        let job = job_in_state(store, recording, JobState::Done).await;
         assert_eq!(job.attempts, 1, "{job:?}");
         assert_eq!(
             fetches(&app.fake, &recording.sid),
@@ -347,11 +348,11 @@ async fn many_workers_never_run_one_job_twice(db: Db) {
         let sid = RecordingSid::parse(&recording.sid).unwrap();
         assert_eq!(
             store.recording(&sid).await.unwrap().unwrap().status,
-            "stored"
+            RecordingStatus::Stored
         );
     }
     assert_eq!(app.fake.media_requests().len(), 20);
-    assert_eq!(app.state.storage.list().await.unwrap().len(), 20);
+    assert_eq!(app.state.files.list().await.unwrap().len(), 20);
     app.stop().await;
 }
 
@@ -477,7 +478,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     let port = free_port();
     let mut server = Server::start(dir.path(), &data, port, &fake, "first");
     server.wait_until_healthy(port).await;
-    let mut twilio = Twilio::new(&format!("http://127.0.0.1:{port}"), Some(TOKEN));
+    let mut twilio = CallSimulator::new(&format!("http://127.0.0.1:{port}"), Some(TOKEN));
     twilio.account_sid = ACCOUNT_SID.to_owned();
     twilio.recordings_base = fake.base.clone();
     let wav = atiende::sim::media::tone_wav(10);
@@ -507,14 +508,19 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     let store = Store::connect(&sqlite_url(&data)).await.unwrap();
     let sid = RecordingSid::parse(&recording.sid).unwrap();
     let row = store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "pending", "killed before the download ended");
+    assert_eq!(
+        row.status,
+        RecordingStatus::Pending,
+        "killed before the download ended"
+    );
     let job = store
         .job_by_key(&job_key(&recording))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        job.state, "running",
+        job.state,
+        JobState::Running,
         "the dead worker still holds it: {job:?}"
     );
 
@@ -532,7 +538,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
             .await
             .unwrap()
             .unwrap();
-        if job.state == "done" {
+        if job.state == JobState::Done {
             break job;
         }
         assert!(
@@ -545,7 +551,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     assert!(job.attempts >= 2, "{job:?}");
     assert!(fetches(&fake, &recording.sid) >= 2);
     let row = store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     let expected = data
         .join("recordings")
         .join(format!("{}.wav", recording.sid));

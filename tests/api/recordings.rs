@@ -8,8 +8,9 @@ use crate::app_or_skip;
 use crate::fake_twilio::Media;
 use crate::helpers::{CALLER, Db, Options, StorageKind, TestApp, eventually};
 use atiende::domain::{CallSid, RecordingSid};
+use atiende::domain::{JobState, MessageStatus, RecordingStatus};
+use atiende::files::FileKey;
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
-use atiende::storage::StorageKey;
 use atiende::store::Job;
 use atiende::twiml::{Response, Verb};
 use sha2::{Digest, Sha256};
@@ -147,11 +148,11 @@ async fn job_of(app: &TestApp, recording: &Recording) -> Job {
 /// the recording) and returns it. Like `helpers::eventually` (bounded, 10 s), but a failure
 /// shows where the job stands.
 async fn job_done(app: &TestApp, recording: &Recording) -> Job {
-    job_in_state(app, recording, "done").await
+    job_in_state(app, recording, JobState::Done).await
 }
 
 /// Waits until the download job of `recording` is in `state` and returns it.
-async fn job_in_state(app: &TestApp, recording: &Recording, state: &str) -> Job {
+async fn job_in_state(app: &TestApp, recording: &Recording, state: JobState) -> Job {
     for _ in 0..500 {
         let job = job_of(app, recording).await;
         if job.state == state {
@@ -179,10 +180,10 @@ fn fetches(app: &TestApp, recording: &Recording) -> usize {
 
 /// Everything in storage.
 async fn stored_keys(app: &TestApp) -> Vec<String> {
-    app.state.storage.list().await.unwrap()
+    app.state.files.list().await.unwrap()
 }
 
-async fn case_recording_status(app: &TestApp, call: &SimCall) -> Option<String> {
+async fn case_recording_status(app: &TestApp, call: &SimCall) -> Option<RecordingStatus> {
     app.state
         .store
         .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
@@ -218,11 +219,11 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
     let store = &app.state.store;
     let job = job_done(&app, &recording).await;
     let row = store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     let stored = app
         .state
-        .storage
-        .get(&StorageKey::recording(&sid))
+        .files
+        .get(&FileKey::recording(&sid))
         .await
         .unwrap();
     assert_eq!(stored, wav, "byte for byte");
@@ -234,14 +235,14 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
     assert_eq!(row.size_bytes, Some(wav.len() as i64));
     assert_eq!(
         row.storage_key.as_deref(),
-        Some(StorageKey::recording(&sid).as_str())
+        Some(FileKey::recording(&sid).as_str())
     );
     let peaks: Vec<u8> = serde_json::from_str(row.peaks.as_deref().unwrap()).unwrap();
     assert!(peaks.len() >= 300, "a waveform summary: {}", peaks.len());
     assert!(peaks.iter().any(|p| *p > 0), "the tone is not silence");
     assert_eq!(
         stored_keys(&app).await,
-        vec![StorageKey::recording(&sid).as_str().to_owned()],
+        vec![FileKey::recording(&sid).as_str().to_owned()],
         "exactly one file, and no temporary file left in storage"
     );
     if storage == StorageKind::Local {
@@ -269,7 +270,7 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(case.recording_status.as_deref(), Some("stored"));
+    assert_eq!(case.recording_status, Some(RecordingStatus::Stored));
 
     eventually("the folio SMS is sent", || async {
         !app.fake.sms().is_empty()
@@ -292,7 +293,7 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
             .await
             .unwrap()
             .iter()
-            .any(|m| m.status == "queued" && m.twilio_sid.is_some())
+            .any(|m| m.status == MessageStatus::Queued && m.twilio_sid.is_some())
     })
     .await;
     app.stop().await;
@@ -363,23 +364,23 @@ async fn callbacks_out_of_order_repeated_and_concurrent_store_one_file(
     );
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     assert_eq!(row.sha256.as_deref(), Some(hex_sha256(&wav).as_str()));
     assert_eq!(
         stored_keys(&app).await,
-        vec![StorageKey::recording(&sid).as_str().to_owned()]
+        vec![FileKey::recording(&sid).as_str().to_owned()]
     );
     assert_eq!(
         app.state
-            .storage
-            .get(&StorageKey::recording(&sid))
+            .files
+            .get(&FileKey::recording(&sid))
             .await
             .unwrap(),
         wav
     );
     assert_eq!(
-        case_recording_status(&app, &call).await.as_deref(),
-        Some("stored")
+        case_recording_status(&app, &call).await,
+        Some(RecordingStatus::Stored)
     );
     assert_eq!(
         app.fake.sms().len(),
@@ -415,11 +416,11 @@ async fn stored_after_failures(db: Db, storage: StorageKind, answers: Vec<Media>
     let sid = sid_of(&recording);
     let job = job_done(&app, &recording).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?} {job:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?} {job:?}");
     assert_eq!(
         app.state
-            .storage
-            .get(&StorageKey::recording(&sid))
+            .files
+            .get(&FileKey::recording(&sid))
             .await
             .unwrap(),
         wav
@@ -428,7 +429,7 @@ async fn stored_after_failures(db: Db, storage: StorageKind, answers: Vec<Media>
     assert_eq!(row.duration_ms, Some(4000));
     assert_eq!(
         stored_keys(&app).await,
-        vec![StorageKey::recording(&sid).as_str().to_owned()]
+        vec![FileKey::recording(&sid).as_str().to_owned()]
     );
     assert!(job.attempts > 1, "{job:?}");
     assert_eq!(job.attempts, failures as i64 + 1, "{job:?}");
@@ -439,8 +440,8 @@ async fn stored_after_failures(db: Db, storage: StorageKind, answers: Vec<Media>
         "the last error mentions {failure:?}: {job:?}"
     );
     assert_eq!(
-        case_recording_status(&app, &call).await.as_deref(),
-        Some("stored")
+        case_recording_status(&app, &call).await,
+        Some(RecordingStatus::Stored)
     );
     app.stop().await;
 }
@@ -501,16 +502,16 @@ async fn a_malformed_wav_is_kept_in_quarantine(db: Db, storage: StorageKind) {
         assert_eq!(job.attempts, 1, "not retried: {job:?}");
         assert_eq!(fetches(&app, &recording), 1);
         let row = app.state.store.recording(&sid).await.unwrap().unwrap();
-        assert_eq!(row.status, "quarantined", "{row:?}");
+        assert_eq!(row.status, RecordingStatus::Quarantined, "{row:?}");
         assert!(row.error.is_some(), "{row:?}");
         assert_eq!(
             row.storage_key.as_deref(),
-            Some(StorageKey::quarantine(&sid).as_str())
+            Some(FileKey::quarantine(&sid).as_str())
         );
         assert_eq!(
             app.state
-                .storage
-                .get(&StorageKey::quarantine(&sid))
+                .files
+                .get(&FileKey::quarantine(&sid))
                 .await
                 .unwrap(),
             bytes,
@@ -518,17 +519,17 @@ async fn a_malformed_wav_is_kept_in_quarantine(db: Db, storage: StorageKind) {
         );
         assert!(
             !app.state
-                .storage
-                .exists(&StorageKey::recording(&sid))
+                .files
+                .exists(&FileKey::recording(&sid))
                 .await
                 .unwrap(),
             "nothing stored as a playable recording"
         );
         assert_eq!(
-            case_recording_status(&app, &call).await.as_deref(),
-            Some("quarantined")
+            case_recording_status(&app, &call).await,
+            Some(RecordingStatus::Quarantined)
         );
-        keys.push(StorageKey::quarantine(&sid).as_str().to_owned());
+        keys.push(FileKey::quarantine(&sid).as_str().to_owned());
     }
     keys.sort();
     assert_eq!(stored_keys(&app).await, keys);
@@ -576,7 +577,7 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
 
         // Assert: refused, the case flagged, the job dead.
         // Dead, not done: `atiende jobs` lists it, to retry once TWILIO_API_BASE is right.
-        let job = job_in_state(&app, &recording, "dead").await;
+        let job = job_in_state(&app, &recording, JobState::Dead).await;
         assert_eq!(job.attempts, 1, "{job:?}");
         let row = app
             .state
@@ -585,14 +586,19 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "refused", "{}: {row:?}", recording.url);
+        assert_eq!(
+            row.status,
+            RecordingStatus::Refused,
+            "{}: {row:?}",
+            recording.url
+        );
         // The error names the URL, without any credentials written into it.
         let error = row.error.as_deref().unwrap_or_default();
         assert!(error.contains(&host.replace("user:pw@", "")), "{row:?}");
         assert!(!error.contains("pw@"), "{row:?}");
         assert_eq!(
-            case_recording_status(&app, &call).await.as_deref(),
-            Some("refused")
+            case_recording_status(&app, &call).await,
+            Some(RecordingStatus::Refused)
         );
         sids.push(recording.sid);
     }
@@ -642,21 +648,22 @@ async fn an_absent_recording_marks_the_case_without_recording(db: Db, storage: S
     // Assert: the case is "sin grabación" with Twilio's code; the download stops trying.
     let sid = sid_of(&recording);
     eventually("the case is marked without recording", || async {
-        case_recording_status(&app, &call).await.as_deref() == Some("missing")
+        case_recording_status(&app, &call).await == Some(RecordingStatus::Missing)
     })
     .await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "missing", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Missing, "{row:?}");
     assert_eq!(row.twilio_error_code.as_deref(), Some("16102"), "{row:?}");
     let job = job_done(&app, &recording).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(
-        row.status, "missing",
+        row.status,
+        RecordingStatus::Missing,
         "the job did not undo it: {row:?} {job:?}"
     );
     assert_eq!(
-        case_recording_status(&app, &call).await.as_deref(),
-        Some("missing")
+        case_recording_status(&app, &call).await,
+        Some(RecordingStatus::Missing)
     );
     assert!(stored_keys(&app).await.is_empty());
     app.stop().await;
@@ -686,14 +693,14 @@ async fn twilio_s_copy_is_deleted_after_ours_is_verified_when_asked(db: Db, stor
     let sid = sid_of(&recording);
     job_done(&app, &recording).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
-    assert_eq!(row.status, "stored", "{row:?}");
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     assert!(row.deleted_from_twilio, "{row:?}");
     assert_eq!(app.fake.deleted(), vec![recording.sid.clone()]);
     assert_eq!(app.fake.unauthorized(), 0);
     assert_eq!(
         app.state
-            .storage
-            .get(&StorageKey::recording(&sid))
+            .files
+            .get(&FileKey::recording(&sid))
             .await
             .unwrap(),
         wav

@@ -7,10 +7,11 @@ use crate::helpers::{
     post_signed_raw, text, twiml, voice_fields,
 };
 use crate::{app_or_skip, on_both_databases};
+use atiende::domain::RecordingStatus;
 use atiende::domain::{CallSid, RecordingSid};
+use atiende::prompts::Key;
 use atiende::sim::{Recording, RecordingEnd};
 use atiende::twiml::Verb;
-use atiende::voice::Key;
 
 on_both_databases!(
     a_failure_after_the_report_never_asks_for_it_again,
@@ -149,7 +150,7 @@ async fn a_late_absent_callback_does_not_undo_a_stored_recording(db: Db) {
             .recording(&sid)
             .await
             .unwrap()
-            .is_some_and(|r| r.status == "stored")
+            .is_some_and(|r| r.status == RecordingStatus::Stored)
     })
     .await;
 
@@ -161,14 +162,14 @@ async fn a_late_absent_callback_does_not_undo_a_stored_recording(db: Db) {
     // Assert: still stored, on the recording and on the case.
     assert_eq!(
         store.recording(&sid).await.unwrap().unwrap().status,
-        "stored"
+        RecordingStatus::Stored
     );
     let case = store
         .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(case.recording_status.as_deref(), Some("stored"));
+    assert_eq!(case.recording_status, Some(RecordingStatus::Stored));
     app.stop().await;
 }
 
@@ -225,7 +226,7 @@ async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
             .recording(&rsid)
             .await
             .unwrap()
-            .is_some_and(|r| r.status == "stored")
+            .is_some_and(|r| r.status == RecordingStatus::Stored)
     })
     .await;
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);

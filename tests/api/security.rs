@@ -8,10 +8,10 @@ use crate::helpers::{
 };
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CallSid, RecordingSid, Urgency};
+use atiende::prompts::Key;
 use atiende::sim::{RecordingEnd, Waiting, random_hex};
 use atiende::twilio::signature::sign;
 use atiende::twiml::{Prompt, Verb};
-use atiende::voice::Key;
 use sqlx::Connection;
 
 on_both_databases!(

@@ -6,11 +6,12 @@ use crate::fake_twilio::{SentSms, SmsReply};
 use crate::helpers::{CALLER, Db, Options, TestApp, eventually};
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CallSid, CaseStatus, ClosureReason, Folio};
+use atiende::domain::{Channel, Direction, JobState, MessageStatus, MessageTemplate};
+use atiende::messages::gsm7;
+use atiende::prompts::Key;
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
-use atiende::sms::gsm7;
 use atiende::store::{CaseRecord, Job, MessageRecord, StatusChange};
 use atiende::twiml::{Response, Verb};
-use atiende::voice::Key;
 use std::time::Duration;
 
 on_both_databases!(
@@ -104,7 +105,7 @@ async fn job_done(app: &TestApp, key: &str) -> Job {
             .job_by_key(key)
             .await
             .unwrap()
-            .is_some_and(|j| j.state == "done")
+            .is_some_and(|j| j.state == JobState::Done)
     })
     .await;
     app.state.store.job_by_key(key).await.unwrap().unwrap()
@@ -123,7 +124,7 @@ async fn outbox(app: &TestApp, case_id: i64) -> Vec<MessageRecord> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|m| m.direction == "outbound" && m.status != "replied")
+        .filter(|m| m.direction == Direction::Outbound && m.status != MessageStatus::Replied)
         .collect()
 }
 
@@ -133,7 +134,7 @@ async fn outbox_settled(app: &TestApp, case_id: i64) -> Vec<MessageRecord> {
         outbox(app, case_id)
             .await
             .iter()
-            .all(|m| m.status != "pending")
+            .all(|m| m.status != MessageStatus::Pending)
     })
     .await;
     outbox(app, case_id).await
@@ -251,7 +252,7 @@ async fn the_folio_sms_is_sent_once_with_twilios_fields(db: Db) {
     let rows = outbox(&app, case.id).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let m = &rows[0];
-    assert_eq!(m.status, "queued", "{m:?}");
+    assert_eq!(m.status, MessageStatus::Queued, "{m:?}");
     assert_eq!(m.twilio_sid, sms[0].sid, "{m:?}");
     assert!(
         m.twilio_sid.as_deref().is_some_and(|s| s.starts_with("SM")),
@@ -260,8 +261,8 @@ async fn the_folio_sms_is_sent_once_with_twilios_fields(db: Db) {
     assert_eq!(m.segments, Some(1), "{m:?}");
     assert_eq!(m.body.as_deref(), Some(body), "{m:?}");
     assert_eq!(m.to_number.as_deref(), Some(CALLER), "{m:?}");
-    assert_eq!(m.template.as_deref(), Some("folio_created"), "{m:?}");
-    assert_eq!(m.channel, "sms", "{m:?}");
+    assert_eq!(m.template, Some(MessageTemplate::FolioCreated), "{m:?}");
+    assert_eq!(m.channel, Channel::Sms, "{m:?}");
     app.stop().await;
 }
 
@@ -336,7 +337,7 @@ async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
         assert_eq!(job.attempts, 1, "{job:?}");
         let rows = outbox(&app, case.id).await;
         assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(rows[0].status, "queued", "{rows:?}");
+        assert_eq!(rows[0].status, MessageStatus::Queued, "{rows:?}");
         let sent = requests_for(&app, &case.folio);
         assert_eq!(sent.len(), 1, "folio {}: {sent:?}", case.folio);
         assert_eq!(sent[0].get("To"), Some(CALLER));
@@ -391,7 +392,7 @@ async fn withheld_callers_get_the_folio_only_at_the_number_they_confirm(db: Db) 
     assert_one_segment(body);
     let rows = outbox(&app, case.id).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "queued");
+    assert_eq!(rows[0].status, MessageStatus::Queued);
     assert_eq!(rows[0].to_number.as_deref(), Some(TYPED_E164));
     assert!(outbox(&app, skipped_case.id).await.is_empty());
     app.stop().await;
@@ -429,7 +430,7 @@ async fn rate_limits_server_errors_and_time_outs_are_retried_until_sent(db: Db) 
         assert_eq!(job.attempts, 2, "{what}: {job:?}");
         let rows = outbox(&app, case.id).await;
         assert_eq!(rows.len(), 1, "{what}: {rows:?}");
-        assert_eq!(rows[0].status, "queued", "{what}: {rows:?}");
+        assert_eq!(rows[0].status, MessageStatus::Queued, "{what}: {rows:?}");
         assert_eq!(rows[0].error_code, None, "{what}: {rows:?}");
         let sent = requests_for(&app, &case.folio);
         let accepted: Vec<&str> = sent.iter().filter_map(|s| s.sid.as_deref()).collect();
@@ -467,7 +468,7 @@ async fn permanent_errors_are_recorded_and_never_retried(db: Db) {
         assert_eq!(job.attempts, 1, "{code}: {job:?}");
         let rows = outbox(&app, case.id).await;
         assert_eq!(rows.len(), 1, "{code}: {rows:?}");
-        assert_eq!(rows[0].status, "rejected", "{code}: {rows:?}");
+        assert_eq!(rows[0].status, MessageStatus::Rejected, "{code}: {rows:?}");
         assert_eq!(
             rows[0].error_code.as_deref(),
             Some(code.to_string().as_str()),
@@ -503,7 +504,7 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
             .job_by_key(&key)
             .await
             .unwrap()
-            .is_some_and(|j| j.state == "dead")
+            .is_some_and(|j| j.state == JobState::Dead)
     })
     .await;
     let job = app.state.store.job_by_key(&key).await.unwrap().unwrap();
@@ -511,7 +512,7 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
     assert_eq!(requests_for(&app, &case.folio).len(), 1);
     let rows = outbox(&app, case.id).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "pending", "{rows:?}");
+    assert_eq!(rows[0].status, MessageStatus::Pending, "{rows:?}");
     assert_eq!(rows[0].error_code.as_deref(), Some("20003"), "{rows:?}");
     let alerts = app.state.store.open_alerts().await.unwrap();
     let credentials: Vec<_> = alerts
@@ -535,7 +536,7 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
     let sent = requests_for(&app, &case.folio);
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent[1].sid.is_some(), "{sent:?}");
-    assert_eq!(outbox(&app, case.id).await[0].status, "queued");
+    assert_eq!(outbox(&app, case.id).await[0].status, MessageStatus::Queued);
     app.stop().await;
 }
 
@@ -556,7 +557,7 @@ async fn demo_mode_keeps_messages_in_the_outbox(db: Db) {
     folio_job_done(&app, &case).await;
     let rows = outbox(&app, case.id).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "not_sent", "{rows:?}");
+    assert_eq!(rows[0].status, MessageStatus::NotSent, "{rows:?}");
     assert_eq!(rows[0].twilio_sid, None, "{rows:?}");
     assert!(
         rows[0]
@@ -635,16 +636,21 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
 
     // Assert: one SMS per change the citizen cares about, each one GSM-7 segment, all sent.
     let rows = outbox_settled(&app, case.id).await;
-    let templates: Vec<&str> = rows
-        .iter()
-        .map(|m| m.template.as_deref().unwrap_or("-"))
-        .collect();
+    let templates: Vec<Option<MessageTemplate>> = rows.iter().map(|m| m.template).collect();
     assert_eq!(
         templates,
-        ["folio_created", "routed", "attended", "closed"],
+        [
+            Some(MessageTemplate::FolioCreated),
+            Some(MessageTemplate::Routed),
+            Some(MessageTemplate::Attended),
+            Some(MessageTemplate::Closed)
+        ],
         "{rows:?}"
     );
-    assert!(rows.iter().all(|m| m.status == "queued"), "{rows:?}");
+    assert!(
+        rows.iter().all(|m| m.status == MessageStatus::Queued),
+        "{rows:?}"
+    );
     let sms = app.fake.sms();
     assert_eq!(sms.len(), 4, "{sms:?}");
     for s in &sms {
@@ -675,7 +681,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     change(&app, case.id, CaseStatus::Routed, None, None).await;
     let rows = outbox_settled(&app, case.id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!(rows[1].status, "opted_out", "{rows:?}");
+    assert_eq!(rows[1].status, MessageStatus::OptedOut, "{rows:?}");
     assert_eq!(app.fake.sms().len(), 1, "{:?}", app.fake.sms());
 
     // ALTA: messages again.
@@ -688,7 +694,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     assert!(sms[1].get("Body").unwrap().contains(&case.folio), "{sms:?}");
     let rows = outbox_settled(&app, case.id).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert_eq!(rows[2].status, "queued", "{rows:?}");
+    assert_eq!(rows[2].status, MessageStatus::Queued, "{rows:?}");
 
     // STOP before reporting: not even the folio is sent.
     const OTHER: &str = "+525511112222";
@@ -698,7 +704,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     folio_job_done(&app, &other).await;
     let rows = outbox(&app, other.id).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].status, "opted_out", "{rows:?}");
+    assert_eq!(rows[0].status, MessageStatus::OptedOut, "{rows:?}");
 
     // "start" in lower case, from the same person on WhatsApp (legacy +521 form), lifts it.
     let (_, reply) = text_in(&app, "whatsapp:+5215511112222", "start").await;
@@ -706,7 +712,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     change(&app, other.id, CaseStatus::Routed, None, None).await;
     let rows = outbox_settled(&app, other.id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!(rows[1].status, "queued", "{rows:?}");
+    assert_eq!(rows[1].status, MessageStatus::Queued, "{rows:?}");
     let to_other: Vec<SentSms> = app
         .fake
         .sms()
@@ -734,7 +740,7 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
     );
 
     // Act and assert: the folio, however it is written, by SMS or WhatsApp, gets the status.
-    let mut sent: Vec<(String, String, &str, Option<i64>, &str)> = Vec::new();
+    let mut sent: Vec<(String, String, Channel, Option<i64>, MessageTemplate)> = Vec::new();
     let asks = [
         (CALLER, format!("folio {}", folio.as_str())),
         (CALLER, folio.groups().join(" ")),
@@ -752,11 +758,17 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
             "nothing personal: {reply}"
         );
         let channel = if from.starts_with("whatsapp:") {
-            "whatsapp"
+            Channel::Whatsapp
         } else {
-            "sms"
+            Channel::Sms
         };
-        sent.push((sid, body, channel, Some(case.id), "status_reply"));
+        sent.push((
+            sid,
+            body,
+            channel,
+            Some(case.id),
+            MessageTemplate::StatusReply,
+        ));
     }
 
     // A wrong check digit: not a folio.
@@ -768,7 +780,13 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
         reply,
         format!("El folio {wrong} no es valido. Revise los digitos y envielo de nuevo.")
     );
-    sent.push((sid, wrong, "sms", None, "status_invalid"));
+    sent.push((
+        sid,
+        wrong,
+        Channel::Sms,
+        None,
+        MessageTemplate::StatusInvalid,
+    ));
 
     // A valid folio no case has.
     let unknown = Folio::from_sequence(case.id + 1000);
@@ -781,9 +799,9 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
     sent.push((
         sid,
         unknown.as_str().to_owned(),
-        "sms",
+        Channel::Sms,
         None,
-        "status_unknown",
+        MessageTemplate::StatusUnknown,
     ));
 
     // Anything else: the help text.
@@ -794,13 +812,25 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
         catalogue(&app, Key::SmsHelp, &[("phone", "5500000000")])
     );
     assert_one_segment(&reply);
-    sent.push((sid, hello.to_owned(), "sms", None, "help"));
+    sent.push((
+        sid,
+        hello.to_owned(),
+        Channel::Sms,
+        None,
+        MessageTemplate::Help,
+    ));
 
     // Every incoming message is logged, and so is every reply.
     let all = app.state.store.messages(None).await.unwrap();
-    let inbound: Vec<&MessageRecord> = all.iter().filter(|m| m.direction == "inbound").collect();
+    let inbound: Vec<&MessageRecord> = all
+        .iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .collect();
     assert_eq!(inbound.len(), sent.len(), "{all:?}");
-    let replies: Vec<&MessageRecord> = all.iter().filter(|m| m.status == "replied").collect();
+    let replies: Vec<&MessageRecord> = all
+        .iter()
+        .filter(|m| m.status == MessageStatus::Replied)
+        .collect();
     assert_eq!(replies.len(), sent.len(), "{all:?}");
     for ((sid, body, channel, case_id, template), (logged, reply)) in
         sent.iter().zip(inbound.iter().zip(replies.iter()))
@@ -814,14 +844,14 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
         assert_eq!(logged.from_number.as_deref(), Some(CALLER), "{logged:?}");
         assert_eq!(logged.channel, *channel, "{logged:?}");
         assert_eq!(logged.case_id, *case_id, "{logged:?}");
-        assert_eq!(logged.status, "received", "{logged:?}");
-        assert_eq!(reply.direction, "outbound", "{reply:?}");
-        assert_eq!(reply.template.as_deref(), Some(*template), "{reply:?}");
+        assert_eq!(logged.status, MessageStatus::Received, "{logged:?}");
+        assert_eq!(reply.direction, Direction::Outbound, "{reply:?}");
+        assert_eq!(reply.template, Some(*template), "{reply:?}");
         assert_eq!(reply.channel, *channel, "{reply:?}");
     }
     let status_replies: Vec<&&MessageRecord> = replies
         .iter()
-        .filter(|m| m.template.as_deref() == Some("status_reply"))
+        .filter(|m| m.template == Some(MessageTemplate::StatusReply))
         .collect();
     assert!(
         status_replies
@@ -870,14 +900,14 @@ async fn delivery_reports_are_recorded_and_forged_ones_refused(db: Db) {
     let (status, _) = report_status(sid.clone(), "delivered", None).await;
     assert_eq!(status, 200);
     let m = message().await;
-    assert_eq!(m.status, "delivered", "{m:?}");
+    assert_eq!(m.status, MessageStatus::Delivered, "{m:?}");
     assert_eq!(m.error_code, None, "{m:?}");
 
     // Undelivered, with the carrier's error.
     let (status, _) = report_status(sid.clone(), "undelivered", Some("30003")).await;
     assert_eq!(status, 200);
     let m = message().await;
-    assert_eq!(m.status, "undelivered", "{m:?}");
+    assert_eq!(m.status, MessageStatus::Undelivered, "{m:?}");
     assert_eq!(m.error_code.as_deref(), Some("30003"), "{m:?}");
     assert_eq!(m.twilio_sid.as_deref(), Some(sid.as_str()), "{m:?}");
 
@@ -922,7 +952,10 @@ async fn delivery_reports_are_recorded_and_forged_ones_refused(db: Db) {
         .await;
     assert_eq!(status, 403);
     let all = app.state.store.messages(None).await.unwrap();
-    assert!(all.iter().all(|r| r.direction != "inbound"), "{all:?}");
+    assert!(
+        all.iter().all(|r| r.direction != Direction::Inbound),
+        "{all:?}"
+    );
     assert!(!app.state.store.is_opted_out(CALLER).await.unwrap());
     app.stop().await;
 }
@@ -959,6 +992,6 @@ async fn a_late_report_does_not_undo_delivered(db: Db) {
 
     // Assert
     let rows = outbox(&app, case.id).await;
-    assert_eq!(rows[0].status, "delivered", "{rows:?}");
+    assert_eq!(rows[0].status, MessageStatus::Delivered, "{rows:?}");
     app.stop().await;
 }

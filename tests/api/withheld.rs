@@ -3,10 +3,11 @@
 
 use crate::helpers::{CALLER, Db, TestApp};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::CallSid;
+use atiende::domain::{CallSid, CaseEventKind};
+use atiende::prompts::Key;
 use atiende::sim::{RecordingEnd, SimCall, Waiting, random_hex};
 use atiende::twiml::{Response, Verb};
-use atiende::voice::{Key, speech_digits};
+use atiende::voice::speech_digits;
 
 on_both_databases!(
     withheld_callers_report_and_confirm_a_number_for_the_sms,
@@ -153,7 +154,7 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
         assert_eq!(case.caller_number, None, "{from:?}");
         let history = app.state.store.case_history(case.id).await.unwrap();
         assert!(
-            history.iter().any(|(kind, ..)| kind == "sms_number"),
+            history.iter().any(|e| e.kind == CaseEventKind::SmsNumber),
             "{from:?}: {history:?}"
         );
         let logged = app
@@ -271,7 +272,7 @@ async fn three_wrong_numbers_say_goodbye_without_a_number(db: Db) {
     assert_eq!(case.sms_number, None);
     let history = app.state.store.case_history(case.id).await.unwrap();
     assert!(
-        !history.iter().any(|(kind, ..)| kind == "sms_number"),
+        !history.iter().any(|e| e.kind == CaseEventKind::SmsNumber),
         "{history:?}"
     );
     app.stop().await;

@@ -6,12 +6,16 @@
 //! status; BAJA or STOP records the opt-out (no more messages from us), ALTA or START lifts it;
 //! anything else gets a short help text. Like on the phone, nothing personal is ever sent back.
 
-use crate::app::AppState;
-use crate::domain::{CallerId, CaseStatus, Folio, Timestamp};
-use crate::sms::{self, gsm7};
+use super::gsm7;
+use super::outbound::{self as sms, render};
+use crate::domain::{
+    CallerId, CaseStatus, Channel, Folio, MessageStatus, MessageTemplate, Timestamp,
+};
+use crate::prompts::Key;
+use crate::state::AppState;
 use crate::store::{CaseStatusView, InboundMessage, StoreError};
 use crate::twilio::WebhookForm;
-use crate::voice::{Key, Twiml};
+use crate::twiml::{Response, Twiml};
 use axum::extract::{Query, State};
 use axum::routing::post;
 use axum::{Extension, Router};
@@ -97,7 +101,7 @@ pub async fn incoming(
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "could not handle an incoming message; answering with the help text");
-            ("help", help_text(&app, &form), None)
+            (MessageTemplate::Help, help_text(&app, &form), None)
         }
     };
     let channel = channel_of(form.get("From"));
@@ -110,16 +114,16 @@ pub async fn incoming(
     {
         tracing::error!(error = %e, "could not log the reply");
     }
-    let mut r = crate::twiml::Response::new("");
+    let mut r = Response::new("");
     r.message(&body);
     Twiml(r.to_xml())
 }
 
-fn channel_of(from: Option<&str>) -> &'static str {
+fn channel_of(from: Option<&str>) -> Channel {
     if from.is_some_and(|f| f.starts_with("whatsapp:")) {
-        "whatsapp"
+        Channel::Whatsapp
     } else {
-        "sms"
+        Channel::Sms
     }
 }
 
@@ -127,7 +131,7 @@ fn channel_of(from: Option<&str>) -> &'static str {
 async fn answer(
     app: &AppState,
     form: &WebhookForm,
-) -> Result<(&'static str, String, Option<i64>), StoreError> {
+) -> Result<(MessageTemplate, String, Option<i64>), StoreError> {
     let store = &app.store;
     let now = app.clock.now();
     let from_raw = form.get("From");
@@ -180,8 +184,8 @@ async fn answer(
             }
             tracing::info!(keyword = word, "a citizen opted out of messages");
             (
-                "opted_out",
-                sms::render(p, Key::SmsOptedOut, &[], None),
+                MessageTemplate::OptedOut,
+                render(p, Key::SmsOptedOut, &[], None),
                 None,
             )
         }
@@ -189,27 +193,35 @@ async fn answer(
             if let Some(n) = &number {
                 store.opt_in(n).await?;
             }
-            ("opted_in", sms::render(p, Key::SmsOptedIn, &[], None), None)
+            (
+                MessageTemplate::OptedIn,
+                render(p, Key::SmsOptedIn, &[], None),
+                None,
+            )
         }
         Intent::Folio(_) if refused => (
-            "status_too_many",
-            sms::render(p, Key::SmsStatusTooMany, &[], None),
+            MessageTemplate::StatusTooMany,
+            render(p, Key::SmsStatusTooMany, &[], None),
             None,
         ),
         Intent::Folio(digits) => match found {
             None => (
-                "status_invalid",
-                sms::render(p, Key::SmsStatusInvalid, &[("folio", &digits)], None),
+                MessageTemplate::StatusInvalid,
+                render(p, Key::SmsStatusInvalid, &[("folio", &digits)], None),
                 None,
             ),
             Some((folio, None)) => (
-                "status_unknown",
-                sms::render(p, Key::SmsStatusUnknown, &[("folio", folio.as_str())], None),
+                MessageTemplate::StatusUnknown,
+                render(p, Key::SmsStatusUnknown, &[("folio", folio.as_str())], None),
                 None,
             ),
-            Some((_, Some(view))) => ("status_reply", status_reply(app, &view, own_case), case_id),
+            Some((_, Some(view))) => (
+                MessageTemplate::StatusReply,
+                status_reply(app, &view, own_case),
+                case_id,
+            ),
         },
-        Intent::Other => ("help", help_text(app, form), None),
+        Intent::Other => (MessageTemplate::Help, help_text(app, form), None),
     })
 }
 
@@ -224,7 +236,7 @@ fn help_text(app: &AppState, form: &WebhookForm) -> String {
         || "este mismo numero".to_owned(),
         |n| n.national_digits().to_owned(),
     );
-    sms::render(&app.prompts, Key::SmsHelp, &[("phone", &phone)], None)
+    render(&app.prompts, Key::SmsHelp, &[("phone", &phone)], None)
 }
 
 /// "Folio 100014, alumbrado publico: canalizado a Direccion de ... Ultimo cambio: 27/11/2026."
@@ -238,7 +250,7 @@ fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> St
     let date = sms::short_date(view.status_changed_at);
     let done = with_summary && matches!(view.status, CaseStatus::Attended | CaseStatus::Closed);
     match (done, view.action_summary.as_deref()) {
-        (true, Some(summary)) => sms::render(
+        (true, Some(summary)) => render(
             &app.prompts,
             Key::SmsStatusReplyAction,
             &[
@@ -250,7 +262,7 @@ fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> St
             ],
             Some("summary"),
         ),
-        _ => sms::render(
+        _ => render(
             &app.prompts,
             Key::SmsStatusReply,
             &[
@@ -279,7 +291,14 @@ pub async fn delivery_status(
     let sid = form.get("MessageSid").or(form.get("SmsSid"));
     let status = form.get("MessageStatus").or(form.get("SmsStatus"));
     let message_id = query.m.and_then(|m| m.parse::<i64>().ok());
-    if let (Some(sid), Some(status)) = (sid, status) {
+    let known = status.and_then(MessageStatus::from_code);
+    if known.is_none() {
+        tracing::warn!(
+            status,
+            "delivery report with a status we do not know; ignored"
+        );
+    }
+    if let (Some(sid), Some(status)) = (sid, known) {
         let result = app
             .store
             .record_delivery_status(
@@ -299,7 +318,7 @@ pub async fn delivery_status(
             Err(e) => tracing::error!(error = %e, "could not record a delivery report"),
         }
     }
-    Twiml(crate::twiml::Response::new("").to_xml())
+    Twiml::empty()
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The catalogue of what the phone line says: `prompts/es-MX.toml`, plus optional recordings.
+//! The catalogue of what the service says to citizens, on the phone and by SMS:
+//! `prompts/es-MX.toml`, plus optional recordings of the phone prompts.
 //!
 //! Loaded once at start-up and checked whole: every key present, no unknown key, no unknown
 //! `{placeholder}`, every recording a PCM mono WAV at 8 or 16 kHz. Any problem stops start-up
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The catalogue shipped in the binary.
-const BUILT_IN: &str = include_str!("../../prompts/es-MX.toml");
+const BUILT_IN: &str = include_str!("../prompts/es-MX.toml");
 
 /// The catalogue's file name inside the prompts folder.
 pub const CATALOGUE_FILE: &str = "es-MX.toml";

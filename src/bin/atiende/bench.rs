@@ -1,6 +1,6 @@
 //! `atiende bench`: a load generator and latency benchmark for the phone line.
 //!
-//! It plays Twilio's part with the call simulator ([`crate::sim`]) for `--calls` calls,
+//! It plays Twilio's part with the call simulator (`atiende::sim`) for `--calls` calls,
 //! `--concurrency` at a time, each one a complete report made the way Twilio would send it:
 //! the incoming call, 1 (make a report), a category (1 to 5 in turn; for the ones that ask,
 //! "no immediate risk"), the recording (its action request and the `completed` status callback),
@@ -29,11 +29,12 @@
 //! whose callers listen for seconds between webhooks. `--pause-ms` makes them listen (e.g.
 //! `--concurrency 2000 --pause-ms 10000` is two thousand calls in progress at a human pace).
 
-use crate::app::{Application, Clock};
-use crate::config::Config;
-use crate::sim::media::MediaStore;
-use crate::sim::{LatencySink, RecordingEnd, Twilio, Waiting};
 use anyhow::{Context, bail, ensure};
+use atiende::config::Config;
+use atiende::sim::media::MediaStore;
+use atiende::sim::{CallSimulator, RecordingEnd, ResponseTimer, SimCall, Waiting};
+use atiende::voice::Step;
+use atiende::{Application, Clock};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,17 +65,40 @@ const CATEGORY_DIGITS: [&str; 5] = ["1", "2", "3", "4", "5"];
 const RAMP_UP_STEP: Duration = Duration::from_micros(500);
 /// How many error messages the report keeps (the count covers all of them).
 const ERRORS_KEPT: usize = 5;
-/// The steps in the order a call walks them, for the report.
-const STEP_ORDER: [&str; 8] = [
-    "/twilio/voice",
-    "/twilio/voice/main",
-    "/twilio/voice/category",
-    "/twilio/voice/urgency",
-    "/twilio/voice/recorded",
-    "/twilio/voice/recording-status",
-    "/twilio/voice/folio",
-    "/twilio/voice/status",
-];
+
+/// One request's latency: the path it went to (without the query) and the time from sending the
+/// request to having the whole answer.
+type LatencySample = (String, Duration);
+
+/// A shared list of [`LatencySample`]s, filled by the simulator's [`ResponseTimer`].
+///
+/// A plain vector behind a mutex is enough: a push takes nanoseconds next to a request's
+/// milliseconds, and the benchmark sorts the samples once at the end to read percentiles.
+#[derive(Clone, Default)]
+struct LatencySink(Arc<Mutex<Vec<LatencySample>>>);
+
+impl LatencySink {
+    /// A sink with room for `capacity` samples before it grows.
+    fn with_capacity(capacity: usize) -> LatencySink {
+        LatencySink(Arc::new(Mutex::new(Vec::with_capacity(capacity))))
+    }
+
+    /// The timer that notes every request of a simulator into this sink.
+    fn timer(&self) -> ResponseTimer {
+        let sink = self.clone();
+        ResponseTimer::new(move |path, took| sink.lock().push((path.to_owned(), took)))
+    }
+
+    /// Takes every sample noted so far, leaving the sink empty.
+    fn take(&self) -> Vec<LatencySample> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LatencySample>> {
+        // A panic elsewhere while pushing cannot leave a vector half-written: keep the samples.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Options of `atiende bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -378,7 +402,7 @@ async fn run_remote(config: &Config, args: &BenchArgs, url: &str) -> anyhow::Res
     } else {
         connect.clone()
     };
-    let mut twilio = Twilio::new(&public, config.auth_token());
+    let mut twilio = CallSimulator::new(&public, config.auth_token());
     // Recordings of an external service are its own business: the URLs we hand it point nowhere.
     twilio.recordings_base = NOWHERE.to_owned();
     twilio.connect_base = connect.clone();
@@ -412,8 +436,9 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
     // A stand-in for Twilio's REST API, so recordings are really downloaded and stored and the
     // folio SMS really sent: the whole pipeline is measured, not only the webhooks.
     let stand_in = MediaStore::default();
-    stand_in.serve_by_default(crate::sim::media::tone_wav(3).into());
-    let stand_in_addr = crate::sim::media::serve("127.0.0.1:0".parse()?, stand_in.clone()).await?;
+    stand_in.serve_by_default(atiende::sim::media::tone_wav(3).into());
+    let stand_in_addr =
+        atiende::sim::media::serve("127.0.0.1:0".parse()?, stand_in.clone()).await?;
     let twilio_api = format!("http://{stand_in_addr}");
     let bench_config = Config::from_pairs([
         ("ATIENDE_LISTEN", "127.0.0.1:0"),
@@ -429,26 +454,18 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
         "DATABASE_URL" => anyhow::anyhow!("--database-url: {}", e.message),
         _ => e.into(),
     })?;
-    let app = Application::build_with_clock(bench_config, Clock::system())
+    let service = Application::build_with_clock(bench_config, Clock::system())
         .await
-        .context("starting the service in-process")?;
-    let state = app.state().clone();
+        .context("starting the service in-process")?
+        .spawn();
+    let state = service.state.clone();
     let backend = state.store.backend_name();
-    let public = state
-        .config
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let connect = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let public = service.public_base.clone();
+    let connect = service.connect_base.clone();
 
     let cases_before = state.store.count_cases().await?;
     let rss_ready_kb = proc_status_kb("VmRSS");
-    let mut twilio = Twilio::new(&public, Some(BENCH_TOKEN));
+    let mut twilio = CallSimulator::new(&public, Some(BENCH_TOKEN));
     twilio.connect_base = connect;
     twilio.account_sid = BENCH_ACCOUNT_SID.to_owned();
     twilio.recordings_base = twilio_api.clone();
@@ -470,14 +487,8 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
     }
     // Count before stopping: stopping closes the store.
     let cases_after = state.store.count_cases().await;
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(30), server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => {
-            tracing::warn!(error = %e, "the in-process service stopped with an error")
-        }
-        Ok(Err(e)) => tracing::warn!(error = %e, "the in-process service panicked"),
-        Err(_) => tracing::warn!("the in-process service did not stop within 30 s"),
+    if let Err(e) = service.stop(Duration::from_secs(30)).await {
+        tracing::warn!(error = %e, "the in-process service did not stop cleanly");
     }
     let outcome = outcome?;
     let new_cases = cases_after? - cases_before;
@@ -499,7 +510,7 @@ struct Outcome {
     failed: u64,
     errors: Vec<String>,
     wall: Duration,
-    samples: Vec<crate::sim::LatencySample>,
+    samples: Vec<LatencySample>,
 }
 
 impl Outcome {
@@ -526,10 +537,10 @@ impl Outcome {
             .collect();
         // The walk's order first; anything unexpected after, by name.
         steps.sort_by_key(|(path, _)| {
-            STEP_ORDER
+            Step::ALL
                 .iter()
-                .position(|s| s == path)
-                .unwrap_or(STEP_ORDER.len())
+                .position(|s| s.path() == path)
+                .unwrap_or(Step::ALL.len())
         });
         Report {
             target,
@@ -556,10 +567,10 @@ impl Outcome {
 
 /// Makes the calls: `concurrency` workers, each making one call after another until `calls`
 /// calls have been started.
-async fn drive(mut twilio: Twilio, args: &BenchArgs) -> anyhow::Result<Outcome> {
+async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Outcome> {
     let concurrency = args.concurrency.min(args.calls);
     let sink = LatencySink::with_capacity(usize::try_from(args.calls * 8).unwrap_or(0));
-    twilio.latencies = Some(sink.clone());
+    twilio.timer = Some(sink.timer());
     twilio.client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
@@ -634,7 +645,7 @@ async fn drive(mut twilio: Twilio, args: &BenchArgs) -> anyhow::Result<Outcome> 
 }
 
 /// One caller making a report, start to end; an error says where the call left the path.
-async fn one_call(twilio: &Twilio, i: u64, pause: Duration) -> anyhow::Result<()> {
+async fn one_call(twilio: &CallSimulator, i: u64, pause: Duration) -> anyhow::Result<()> {
     let listen = || async {
         if !pause.is_zero() {
             // Anywhere from half to one and a half times the pause: callers who all waited the
@@ -681,7 +692,7 @@ async fn one_call(twilio: &Twilio, i: u64, pause: Duration) -> anyhow::Result<()
 
 /// The step (`main`, `category`, ...) the call will request next, if it is on the normal path:
 /// the apology path (`f=1`, after a store error) counts as off the path.
-fn step_of<'a>(twilio: &Twilio, call: &'a crate::sim::SimCall) -> Option<&'a str> {
+fn step_of<'a>(twilio: &CallSimulator, call: &'a SimCall) -> Option<&'a str> {
     let rest = call.action()?.strip_prefix(&twilio.public_base)?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if query.split('&').any(|kv| kv == "f=1") {
@@ -690,7 +701,7 @@ fn step_of<'a>(twilio: &Twilio, call: &'a crate::sim::SimCall) -> Option<&'a str
     path.strip_prefix("/twilio/voice/")
 }
 
-fn expect_step(twilio: &Twilio, call: &crate::sim::SimCall, step: &str) -> anyhow::Result<()> {
+fn expect_step(twilio: &CallSimulator, call: &SimCall, step: &str) -> anyhow::Result<()> {
     if step_of(twilio, call) != Some(step) {
         bail!(
             "expected the {step} step, got {:?}; heard: {}",
@@ -756,7 +767,7 @@ impl ScratchDir {
         let path = std::env::temp_dir().join(format!(
             "atiende-bench-{}-{}",
             std::process::id(),
-            &crate::sim::random_hex()[..8]
+            &atiende::sim::random_hex()[..8]
         ));
         std::fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(ScratchDir { path })
@@ -810,7 +821,20 @@ mod tests {
         assert_eq!(report.webhooks, 10 * 7 + 4, "{report}");
         assert_eq!(report.overall.count as u64, report.webhooks);
         let steps: Vec<&str> = report.steps.iter().map(|(s, _)| s.as_str()).collect();
-        assert_eq!(steps, STEP_ORDER, "{report}");
+        let walked: Vec<&str> = [
+            Step::Incoming,
+            Step::Main,
+            Step::Category,
+            Step::Urgency,
+            Step::Recorded,
+            Step::RecordingStatus,
+            Step::Folio,
+            Step::Status,
+        ]
+        .iter()
+        .map(|s| s.path())
+        .collect();
+        assert_eq!(steps, walked, "{report}");
         assert!(report.peak_rss_kb.is_some_and(|kb| kb > 0), "{report}");
     }
 

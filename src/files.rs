@@ -1,6 +1,6 @@
 //! Where recordings (and later attachments) are kept: a local folder or S3-compatible storage.
 //!
-//! One small interface, [`Storage`], chosen by `ATIENDE_STORAGE_URL`: a path (the default,
+//! One small interface, [`Files`], chosen by `ATIENDE_STORAGE_URL`: a path (the default,
 //! `data/recordings`) or `s3://bucket/prefix` (credentials, region and endpoint from the usual
 //! `AWS_*` variables, e.g. `AWS_ENDPOINT` for MinIO or another S3-compatible server). Keys are
 //! built only from validated ids (a `RecordingSid`), never from raw input.
@@ -20,17 +20,17 @@ use tokio::io::AsyncWriteExt;
 
 /// A storage key: a relative path made of validated parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageKey(String);
+pub struct FileKey(String);
 
-impl StorageKey {
+impl FileKey {
     /// Where a verified recording lives.
-    pub fn recording(sid: &RecordingSid) -> StorageKey {
-        StorageKey(format!("{sid}.wav"))
+    pub fn recording(sid: &RecordingSid) -> FileKey {
+        FileKey(format!("{sid}.wav"))
     }
 
     /// Where a file that failed verification is kept apart.
-    pub fn quarantine(sid: &RecordingSid) -> StorageKey {
-        StorageKey(format!("quarantine/{sid}.wav"))
+    pub fn quarantine(sid: &RecordingSid) -> FileKey {
+        FileKey(format!("quarantine/{sid}.wav"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -40,7 +40,7 @@ impl StorageKey {
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
-pub enum StorageError {
+pub enum FilesError {
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("object storage: {0}")]
@@ -51,7 +51,7 @@ pub enum StorageError {
 
 /// The configured storage. Cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Storage {
+pub enum Files {
     Local {
         root: PathBuf,
     },
@@ -62,13 +62,13 @@ pub enum Storage {
     },
 }
 
-impl Storage {
+impl Files {
     /// Opens the storage named by `ATIENDE_STORAGE_URL`.
-    pub fn open(url: &str, s3: &S3Config) -> Result<Storage, StorageError> {
+    pub fn open(url: &str, s3: &S3Config) -> Result<Files, FilesError> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(StorageError::Config(format!("no bucket in {url:?}")));
+                return Err(FilesError::Config(format!("no bucket in {url:?}")));
             }
             let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
             if let Some(v) = &s3.access_key_id {
@@ -90,26 +90,26 @@ impl Storage {
             }
             let store = builder
                 .build()
-                .map_err(|e| StorageError::Config(e.to_string()))?;
-            return Ok(Storage::S3 {
+                .map_err(|e| FilesError::Config(e.to_string()))?;
+            return Ok(Files::S3 {
                 store: Arc::new(store),
                 prefix: prefix.trim_matches('/').to_owned(),
                 url: url.to_owned(),
             });
         }
         let root = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
-        Ok(Storage::Local { root })
+        Ok(Files::Local { root })
     }
 
     /// A description for logs ("data/recordings", "s3://bucket/prefix").
     pub fn describe(&self) -> String {
         match self {
-            Storage::Local { root } => root.display().to_string(),
-            Storage::S3 { url, .. } => url.clone(),
+            Files::Local { root } => root.display().to_string(),
+            Files::S3 { url, .. } => url.clone(),
         }
     }
 
-    fn object_path(prefix: &str, key: &StorageKey) -> ObjectPath {
+    fn object_path(prefix: &str, key: &FileKey) -> ObjectPath {
         if prefix.is_empty() {
             ObjectPath::from(key.as_str())
         } else {
@@ -118,9 +118,9 @@ impl Storage {
     }
 
     /// Puts the file at `source` under `key`, atomically, and removes `source`.
-    pub async fn put_file(&self, key: &StorageKey, source: &Path) -> Result<(), StorageError> {
+    pub async fn put_file(&self, key: &FileKey, source: &Path) -> Result<(), FilesError> {
         match self {
-            Storage::Local { root } => {
+            Files::Local { root } => {
                 let target = root.join(key.as_str());
                 let dir = target.parent().expect("keys have a file name");
                 tokio::fs::create_dir_all(dir).await?;
@@ -136,8 +136,8 @@ impl Storage {
                 tokio::fs::File::open(dir).await?.sync_all().await?;
                 Ok(())
             }
-            Storage::S3 { store, prefix, .. } => {
-                let path = Storage::object_path(prefix, key);
+            Files::S3 { store, prefix, .. } => {
+                let path = Files::object_path(prefix, key);
                 let mut writer = object_store::buffered::BufWriter::new(store.clone(), path);
                 let mut file = tokio::fs::File::open(source).await?;
                 tokio::io::copy(&mut file, &mut writer).await?;
@@ -149,12 +149,12 @@ impl Storage {
     }
 
     /// The whole content under `key`.
-    pub async fn get(&self, key: &StorageKey) -> Result<Vec<u8>, StorageError> {
+    pub async fn get(&self, key: &FileKey) -> Result<Vec<u8>, FilesError> {
         match self {
-            Storage::Local { root } => Ok(tokio::fs::read(root.join(key.as_str())).await?),
-            Storage::S3 { store, prefix, .. } => {
+            Files::Local { root } => Ok(tokio::fs::read(root.join(key.as_str())).await?),
+            Files::S3 { store, prefix, .. } => {
                 let bytes = store
-                    .get(&Storage::object_path(prefix, key))
+                    .get(&Files::object_path(prefix, key))
                     .await?
                     .bytes()
                     .await?;
@@ -164,23 +164,21 @@ impl Storage {
     }
 
     /// The size in bytes of what is stored under `key` (to verify a copy).
-    pub async fn size(&self, key: &StorageKey) -> Result<u64, StorageError> {
+    pub async fn size(&self, key: &FileKey) -> Result<u64, FilesError> {
         match self {
-            Storage::Local { root } => {
-                Ok(tokio::fs::metadata(root.join(key.as_str())).await?.len())
-            }
-            Storage::S3 { store, prefix, .. } => {
-                Ok(store.head(&Storage::object_path(prefix, key)).await?.size)
+            Files::Local { root } => Ok(tokio::fs::metadata(root.join(key.as_str())).await?.len()),
+            Files::S3 { store, prefix, .. } => {
+                Ok(store.head(&Files::object_path(prefix, key)).await?.size)
             }
         }
     }
 
     /// Whether something is stored under `key`.
-    pub async fn exists(&self, key: &StorageKey) -> Result<bool, StorageError> {
+    pub async fn exists(&self, key: &FileKey) -> Result<bool, FilesError> {
         match self {
-            Storage::Local { root } => Ok(tokio::fs::try_exists(root.join(key.as_str())).await?),
-            Storage::S3 { store, prefix, .. } => {
-                match store.head(&Storage::object_path(prefix, key)).await {
+            Files::Local { root } => Ok(tokio::fs::try_exists(root.join(key.as_str())).await?),
+            Files::S3 { store, prefix, .. } => {
+                match store.head(&Files::object_path(prefix, key)).await {
                     Ok(_) => Ok(true),
                     Err(object_store::Error::NotFound { .. }) => Ok(false),
                     Err(e) => Err(e.into()),
@@ -190,9 +188,9 @@ impl Storage {
     }
 
     /// Every key stored (for checks and tests).
-    pub async fn list(&self) -> Result<Vec<String>, StorageError> {
+    pub async fn list(&self) -> Result<Vec<String>, FilesError> {
         match self {
-            Storage::Local { root } => {
+            Files::Local { root } => {
                 let mut keys = Vec::new();
                 let mut dirs = vec![root.clone()];
                 while let Some(dir) = dirs.pop() {
@@ -213,7 +211,7 @@ impl Storage {
                 keys.sort();
                 Ok(keys)
             }
-            Storage::S3 { store, prefix, .. } => {
+            Files::S3 { store, prefix, .. } => {
                 use futures_util::TryStreamExt;
                 let base = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.as_str()));
                 let objects: Vec<_> = store.list(base.as_ref()).try_collect().await?;

@@ -1,4 +1,11 @@
-//! The workers that run durable jobs: recording downloads and SMS.
+//! The workers that run durable jobs, and the jobs themselves: one file per kind.
+//!
+//! - [`download_recording`]: copy a call's recording from Twilio into our files.
+//! - [`send_sms`]: send one message of the outbox.
+//!
+//! Adding a kind is adding a file with its `run(app, payload) -> Outcome`, a [`JobKind`] variant
+//! (its stored code and how many attempts it gets) and its line in [`run_kind`]; the queue, the
+//! retries and the leases are shared.
 //!
 //! `atiende serve` starts `ATIENDE_WORKERS` workers beside the web server. Each claims one due
 //! job at a time from the store (with a lease, see `store::jobs`), runs it, and records the
@@ -11,9 +18,12 @@
 //! job's lease runs out and a worker claims it again: every job is written to be run twice
 //! without doing anything twice.
 
-use crate::app::AppState;
-use crate::domain::Timestamp;
-use crate::store::{Job, JobKind};
+mod download_recording;
+mod send_sms;
+
+use crate::domain::{JobKind, Timestamp};
+use crate::state::AppState;
+use crate::store::Job;
 use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -37,6 +47,14 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     let full = base.saturating_mul(2u32.saturating_pow(exp)).min(max);
     let jitter = rand::rng().random_range(0.5..=1.0);
     full.mul_f64(jitter)
+}
+
+/// Runs the work of one job of `kind`.
+async fn run_kind(app: &AppState, kind: JobKind, payload: &str) -> Outcome {
+    match kind {
+        JobKind::DownloadRecording => download_recording::run(app, payload).await,
+        JobKind::SendSms => send_sms::run(app, payload).await,
+    }
 }
 
 /// The running workers.
@@ -99,16 +117,9 @@ async fn work(app: AppState, name: String, mut stop: watch::Receiver<bool>) {
 }
 
 /// Runs one claimed job and records its outcome.
-#[tracing::instrument(skip_all, fields(job = job.id, kind = job.kind, attempt = job.attempts))]
+#[tracing::instrument(skip_all, fields(job = job.id, kind = %job.kind, attempt = job.attempts))]
 async fn run(app: &AppState, worker: &str, job: Job) {
-    let outcome = match JobKind::from_code(&job.kind) {
-        Some(JobKind::DownloadRecording) => crate::recordings::ingest(app, &job.payload).await,
-        Some(JobKind::SendSms) => match job.payload.parse::<i64>() {
-            Ok(id) => crate::sms::send(app, id).await,
-            Err(_) => Outcome::Dead(format!("bad payload {:?}", job.payload)),
-        },
-        None => Outcome::Dead(format!("unknown job kind {:?}", job.kind)),
-    };
+    let outcome = run_kind(app, job.kind, &job.payload).await;
     let now = app.clock.now();
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,

@@ -1,65 +1,15 @@
-//! Text messages to citizens: templates, the GSM-7 discipline, and sending from the outbox.
+//! The text of the messages we send: catalogue templates rendered into one GSM-7 segment.
 //!
 //! A message is written to the outbox (the `messages` table) together with its send job, in
 //! the same transaction as the change that calls for it: a new case with a number, a confirmed
-//! number, a status change the citizen cares about (routed, attended, closed). The job renders
-//! the template when it runs, from the case as it is then, and posts it to Twilio. Each
+//! number, a status change the citizen cares about (routed, attended, closed). The job
+//! (`jobs::send_sms`) renders the template here when it runs, from the case as it is then. Each
 //! template is GSM-7 and one segment long (checked by a test with the longest values).
 
-pub mod gsm7;
-
-use crate::app::AppState;
-use crate::domain::phone::mask_numbers;
-use crate::domain::{CaseStatus, Timestamp};
-use crate::jobs::Outcome;
+use super::gsm7;
+use crate::domain::{CaseStatus, MessageTemplate, Timestamp};
+use crate::prompts::{Key, Prompts};
 use crate::store::OutboundMessage;
-use crate::twilio::rest::{self, BAD_CREDENTIALS};
-use crate::voice::{Key, Prompts};
-
-/// The outbound messages the office sends on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmsTemplate {
-    /// The folio of a new case.
-    FolioCreated,
-    /// The case was routed to a department.
-    Routed,
-    /// The department attended it (with its summary).
-    Attended,
-    /// Closed (with the reason when it was closed without action).
-    Closed,
-}
-
-impl SmsTemplate {
-    pub fn code(self) -> &'static str {
-        match self {
-            SmsTemplate::FolioCreated => "folio_created",
-            SmsTemplate::Routed => "routed",
-            SmsTemplate::Attended => "attended",
-            SmsTemplate::Closed => "closed",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<SmsTemplate> {
-        [
-            SmsTemplate::FolioCreated,
-            SmsTemplate::Routed,
-            SmsTemplate::Attended,
-            SmsTemplate::Closed,
-        ]
-        .into_iter()
-        .find(|t| t.code() == code)
-    }
-
-    /// The message a change of status sends, if the citizen cares about it.
-    pub fn for_status(status: CaseStatus) -> Option<SmsTemplate> {
-        match status {
-            CaseStatus::Routed => Some(SmsTemplate::Routed),
-            CaseStatus::Attended => Some(SmsTemplate::Attended),
-            CaseStatus::Closed => Some(SmsTemplate::Closed),
-            _ => None,
-        }
-    }
-}
 
 /// Renders a catalogue template into one GSM-7 segment: every value is folded to GSM-7, and the
 /// value named `stretch` (a free-text summary) is shortened, if needed, so the whole fits.
@@ -107,27 +57,27 @@ pub fn category_name(name: Option<&str>) -> String {
     name.unwrap_or("atencion ciudadana").to_lowercase()
 }
 
-/// The body of an outbound message from its template and its case.
+/// The body of an outbound message of the outbox from its template and its case.
 pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String> {
-    let template = SmsTemplate::from_code(m.template.as_deref()?)?;
+    let template = m.template?;
     let folio = m.folio.as_deref()?;
     let category = category_name(m.category_name.as_deref());
     let department = department_name(m.department_name.as_deref());
     Some(match template {
         // A long category name an admin added is shortened; the folio and BAJA never are.
-        SmsTemplate::FolioCreated => render(
+        MessageTemplate::FolioCreated => render(
             prompts,
             Key::SmsFolioCreated,
             &[("category", &category), ("folio", folio)],
             Some("category"),
         ),
-        SmsTemplate::Routed => render(
+        MessageTemplate::Routed => render(
             prompts,
             Key::SmsRouted,
             &[("folio", folio), ("department", department)],
             None,
         ),
-        SmsTemplate::Attended => render(
+        MessageTemplate::Attended => render(
             prompts,
             Key::SmsAttended,
             &[
@@ -142,7 +92,7 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
             ],
             Some("summary"),
         ),
-        SmsTemplate::Closed => {
+        MessageTemplate::Closed => {
             let key = match Key::sms_status(CaseStatus::Closed, m.closure_reason) {
                 Key::SmsStatusClosedDuplicate => Key::SmsClosedDuplicate,
                 Key::SmsStatusClosedNotApplicable => Key::SmsClosedNotApplicable,
@@ -151,153 +101,9 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
             };
             render(prompts, key, &[("folio", folio)], None)
         }
+        // Answers to a citizen's message are rendered when they are given, never queued.
+        _ => return None,
     })
-}
-
-/// Runs a `send_sms` job: the message's outcome is recorded on it, whatever happens.
-pub async fn send(app: &AppState, message_id: i64) -> Outcome {
-    match try_send(app, message_id).await {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::Retry(format!("store: {e}")),
-    }
-}
-
-async fn try_send(app: &AppState, message_id: i64) -> Result<Outcome, crate::store::StoreError> {
-    let store = &app.store;
-    let now = || app.clock.now();
-    let Some(m) = store.outbound_message(message_id).await? else {
-        return Ok(Outcome::Dead(format!(
-            "message {message_id} does not exist"
-        )));
-    };
-    // Sent, refused or kept already: a repeated job does nothing twice.
-    if m.status != "pending" {
-        return Ok(Outcome::Done);
-    }
-    let Some(to) = m.to_number.clone() else {
-        return Ok(Outcome::Dead("the message has no recipient".into()));
-    };
-    let Some(body) = render_outbound(&app.prompts, &m) else {
-        return Ok(Outcome::Dead(format!(
-            "cannot render template {:?}",
-            m.template
-        )));
-    };
-    if store.is_opted_out(&to).await? {
-        store
-            .update_message(
-                m.id,
-                "opted_out",
-                Some(&body),
-                None,
-                None,
-                None,
-                None,
-                now(),
-            )
-            .await?;
-        return Ok(Outcome::Done);
-    }
-    if app.config.demo_mode() {
-        tracing::info!(message_id, "demo mode: SMS kept in the outbox, not sent");
-        store
-            .update_message(
-                m.id,
-                "not_sent",
-                Some(&body),
-                None,
-                None,
-                None,
-                Some("demo mode"),
-                now(),
-            )
-            .await?;
-        return Ok(Outcome::Done);
-    }
-    let callback = app
-        .config
-        .public_url(&format!("/twilio/messaging/status?m={}", m.id));
-    match rest::send_sms(app, &to, &body, &callback).await {
-        Ok(sent) => {
-            store
-                .update_message(
-                    m.id,
-                    &sent.status,
-                    Some(&body),
-                    Some(&sent.sid),
-                    sent.segments(),
-                    None,
-                    None,
-                    now(),
-                )
-                .await?;
-            Ok(Outcome::Done)
-        }
-        Err(e) => Ok(failed(app, &m, &body, &e).await?),
-    }
-}
-
-/// Records why Twilio did not take a message, and what the job does next.
-async fn failed(
-    app: &AppState,
-    m: &OutboundMessage,
-    body: &str,
-    e: &rest::RestError,
-) -> Result<Outcome, crate::store::StoreError> {
-    let store = &app.store;
-    let now = || app.clock.now();
-    // Twilio's error texts quote the number: keep it out of logs and tables.
-    let error = mask_numbers(&e.to_string());
-    if e.twilio_code() == Some(BAD_CREDENTIALS) {
-        tracing::error!(
-            error,
-            "TWILIO CREDENTIALS REJECTED (error 20003): no SMS can be sent until TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are fixed"
-        );
-        store
-            .raise_alert(
-                "twilio_credentials",
-                "Twilio rechazó las credenciales (error 20003): no se pueden enviar mensajes. Revise TWILIO_ACCOUNT_SID y TWILIO_AUTH_TOKEN.",
-                now(),
-            )
-            .await?;
-        // Trying again cannot help until someone fixes the credentials; then
-        // `atiende jobs retry ID` sends it: the message stays pending.
-        store
-            .update_message(
-                m.id,
-                "pending",
-                Some(body),
-                None,
-                None,
-                Some("20003"),
-                Some(&error),
-                now(),
-            )
-            .await?;
-        return Ok(Outcome::Dead(error));
-    }
-    if e.is_retryable() {
-        return Ok(Outcome::Retry(error));
-    }
-    let code = e.twilio_code().map(|c| c.to_string());
-    tracing::warn!(
-        message_id = m.id,
-        error,
-        "SMS refused by Twilio; not retried"
-    );
-    store
-        .update_message(
-            m.id,
-            "rejected",
-            Some(body),
-            None,
-            None,
-            code.as_deref(),
-            Some(&error),
-            now(),
-        )
-        .await?;
-    Ok(Outcome::Done)
 }
 
 /// The short date an SMS gives: "27/11/2026", Mexico City time.
@@ -311,7 +117,7 @@ pub fn short_date(at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClosureReason, Folio};
+    use crate::domain::{ClosureReason, Folio, MessageStatus};
 
     /// The default menu (migrations/*/0001): its longest category and department names.
     const CATEGORIES: &[&str] = &[
@@ -338,7 +144,7 @@ mod tests {
     }
 
     fn message(
-        template: SmsTemplate,
+        template: MessageTemplate,
         status: CaseStatus,
         reason: Option<ClosureReason>,
     ) -> OutboundMessage {
@@ -346,9 +152,9 @@ mod tests {
             id: 1,
             case_id: Some(1),
             to_number: Some("+525512345678".into()),
-            template: Some(template.code().into()),
+            template: Some(template),
             body: None,
-            status: "pending".into(),
+            status: MessageStatus::Pending,
             twilio_sid: None,
             folio: Some(Folio::from_sequence(999_989_998).to_string()),
             category_name: Some(longest(CATEGORIES)),
@@ -417,9 +223,9 @@ mod tests {
         // And what is actually sent, summary included.
         let mut sent = Vec::new();
         for (template, status) in [
-            (SmsTemplate::FolioCreated, CaseStatus::Received),
-            (SmsTemplate::Routed, CaseStatus::Routed),
-            (SmsTemplate::Attended, CaseStatus::Attended),
+            (MessageTemplate::FolioCreated, CaseStatus::Received),
+            (MessageTemplate::Routed, CaseStatus::Routed),
+            (MessageTemplate::Attended, CaseStatus::Attended),
         ] {
             sent.push(render_outbound(&prompts, &message(template, status, None)).unwrap());
         }
@@ -433,7 +239,7 @@ mod tests {
             sent.push(
                 render_outbound(
                     &prompts,
-                    &message(SmsTemplate::Closed, CaseStatus::Closed, reason),
+                    &message(MessageTemplate::Closed, CaseStatus::Closed, reason),
                 )
                 .unwrap(),
             );
@@ -452,7 +258,7 @@ mod tests {
     #[test]
     fn a_long_category_an_admin_added_is_shortened_not_the_folio() {
         let prompts = Prompts::built_in();
-        let mut m = message(SmsTemplate::FolioCreated, CaseStatus::Received, None);
+        let mut m = message(MessageTemplate::FolioCreated, CaseStatus::Received, None);
         m.category_name = Some("Bacheo, banquetas y mantenimiento de vialidades primarias".into());
         let text = render_outbound(&prompts, &m).unwrap();
         assert!(gsm7::septets(&text) <= gsm7::SEGMENT_SEPTETS, "{text}");
@@ -465,7 +271,7 @@ mod tests {
     #[test]
     fn the_summary_is_shortened_to_fit_but_the_folio_never() {
         let prompts = Prompts::built_in();
-        let m = message(SmsTemplate::Attended, CaseStatus::Attended, None);
+        let m = message(MessageTemplate::Attended, CaseStatus::Attended, None);
         let text = render_outbound(&prompts, &m).unwrap();
         assert!(text.contains(m.folio.as_deref().unwrap()), "{text}");
         assert!(text.ends_with("..."), "{text}");

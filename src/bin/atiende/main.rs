@@ -1,0 +1,257 @@
+//! The `atiende` binary: the command line, `atiende serve | migrate | user add | simulate |
+//! jobs | bench`. The service itself is the library; `bench` (the load generator) lives here,
+//! beside the command that runs it, because the service never needs it.
+//!
+//! Errors end the process with one line on standard error and a non-zero exit code; a
+//! configuration error names the key at fault.
+#![forbid(unsafe_code)]
+
+mod bench;
+
+use atiende::Config;
+use atiende::app::{Application, shutdown_signal};
+use atiende::domain::{JobState, Role, Timestamp};
+use atiende::sim::terminal::{self, SimulateArgs};
+use atiende::staff::password;
+use atiende::store::{NewUser, Store};
+use bench::BenchArgs;
+use clap::{Parser, Subcommand};
+use std::io::BufRead;
+use std::process::ExitCode;
+
+/// Phone line (Twilio IVR) and case tracker for a municipality's citizen-participation office.
+#[derive(Debug, Parser)]
+#[command(name = "atiende", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply migrations, then serve the webhooks (the default command).
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Call the running service from the terminal, playing Twilio's part.
+    Simulate(SimulateArgs),
+    /// Background jobs (recording downloads, SMS): list the dead ones, retry one.
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+        /// List every job that is not done (queued, running, dead), not only the dead.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Load test: many simulated calls at once; prints throughput, latency and memory.
+    ///
+    /// Logs only warnings unless ATIENDE_LOG (or RUST_LOG) says otherwise, so that the report is
+    /// not buried under a line per case.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Put a dead job back in the queue, its attempts reset; a running service picks it up.
+    Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create or update an account; the password is read from standard input (one line).
+    Add {
+        name: String,
+        /// admin, operador or area.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The department code, required for the `area` role (e.g. alumbrado, agua).
+        #[arg(long)]
+        department: Option<String>,
+    },
+}
+
+/// A role as the command line names it.
+fn parse_role(code: &str) -> Result<Role, String> {
+    code.parse()
+}
+
+/// Parses the arguments and runs the command.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("atiende: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    let log_filter = match command {
+        Command::Bench(_) if std::env::var_os("ATIENDE_LOG").is_none() => "warn",
+        _ => config.log_filter.as_str(),
+    };
+    atiende::telemetry::init(log_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("atiende: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atiende: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            println!("migrations applied ({})", store.backend_name());
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    department,
+                },
+        } => user_add(&config, &name, role, department.as_deref()).await,
+        Command::Simulate(args) => terminal::run(&config, args).await,
+        Command::Jobs { command: None, all } => list_jobs(&config, all).await,
+        Command::Jobs {
+            command: Some(JobsCommand::Retry { id }),
+            ..
+        } => retry_job(&config, id).await,
+        Command::Bench(args) => run_bench(&config, &args).await,
+    }
+}
+
+/// The configured store, migrated.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_utc(chrono::Utc::now())
+}
+
+/// `atiende user add NAME --role ROLE [--department CODE]`, the password from standard input.
+async fn user_add(
+    config: &Config,
+    name: &str,
+    role: Role,
+    department: Option<&str>,
+) -> anyhow::Result<()> {
+    let name = name.trim();
+    if name.is_empty() {
+        anyhow::bail!("the user name is empty");
+    }
+    if role == Role::Area && department.is_none() {
+        anyhow::bail!("an area user needs --department (alumbrado, seguridad, agua, ...)");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let hash = password::hash(password)?;
+    let store = open_store(config).await?;
+    let created = store
+        .upsert_user(&NewUser {
+            name,
+            password_hash: &hash,
+            role,
+            department_code: department,
+            at: now(),
+        })
+        .await?;
+    println!(
+        "{} {name} ({role})",
+        if created { "created" } else { "updated" },
+    );
+    Ok(())
+}
+
+/// `atiende jobs [--all]`: the dead jobs (or every job not done), one line each.
+async fn list_jobs(config: &Config, all: bool) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let state = if all { None } else { Some(JobState::Dead) };
+    let jobs = store.jobs(state, 1000).await?;
+    if jobs.is_empty() {
+        println!(
+            "{}",
+            if all {
+                "no pending jobs"
+            } else {
+                "no dead jobs"
+            }
+        );
+    }
+    for job in jobs {
+        println!(
+            "{}\t{}\t{}\t{}/{} attempts\t{}\t{}\t{}",
+            job.id,
+            job.state,
+            job.kind,
+            job.attempts,
+            job.max_attempts,
+            job.dedup_key,
+            job.updated_at,
+            job.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+/// `atiende jobs retry ID`: a dead job queued again.
+async fn retry_job(config: &Config, id: i64) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    if store.requeue_dead_job(id, now()).await? {
+        println!("job {id} queued again");
+        Ok(())
+    } else {
+        anyhow::bail!("there is no dead job {id} (see `atiende jobs`)")
+    }
+}
+
+/// `atiende bench`: the report on standard output; a run with failures exits non-zero, so a
+/// script or CI job notices.
+async fn run_bench(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    for warning in bench::preflight(config, args) {
+        eprintln!("atiende bench: warning: {warning}");
+    }
+    let report = bench::run(config, args).await?;
+    print!("{report}");
+    if !report.is_clean() {
+        anyhow::bail!(
+            "the run was not clean: {} of {} calls failed{}",
+            report.failed,
+            report.calls,
+            match report.new_cases {
+                Some(n) if n != report.completed as i64 => {
+                    format!(", and {n} cases for {} completed calls", report.completed)
+                }
+                _ => String::new(),
+            }
+        );
+    }
+    Ok(())
+}

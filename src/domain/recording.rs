@@ -1,0 +1,29 @@
+//! Where our copy of a call's recording stands.
+
+use super::codes::text_enum;
+
+text_enum!(
+    /// Where our copy of a recording stands (shown to staff beside the case).
+    RecordingStatus {
+        /// Not fetched yet.
+        Pending = "pending",
+        /// Fetched, verified and kept.
+        Stored = "stored",
+        /// The file is not a valid WAV: kept apart, the case flagged.
+        Quarantined = "quarantined",
+        /// Twilio says there is no recording (absent, failed): "sin grabación".
+        Missing = "missing",
+        /// Its URL is not on Twilio's API host: never fetched.
+        Refused = "refused",
+    }
+);
+
+impl RecordingStatus {
+    /// Whether this status says why a recording is not stored.
+    pub fn is_problem(self) -> bool {
+        matches!(
+            self,
+            RecordingStatus::Quarantined | RecordingStatus::Missing | RecordingStatus::Refused
+        )
+    }
+}
