@@ -71,7 +71,7 @@ mod tests {
     fn a_tone_is_measured_and_summarised() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.wav");
-        std::fs::write(&path, crate::sim::media::tone_wav(3)).unwrap();
+        std::fs::write(&path, crate::sim::audio::tone_wav(3)).unwrap();
         let info = check_wav(&path).unwrap();
         assert_eq!(info.sample_rate, 8000);
         assert_eq!(info.channels, 1);
@@ -93,7 +93,7 @@ mod tests {
         let path = dir.path().join("bad.wav");
         std::fs::write(&path, b"RIFF....WAVEfmt garbage").unwrap();
         assert!(check_wav(&path).is_err());
-        let mut wav = crate::sim::media::tone_wav(1);
+        let mut wav = crate::sim::audio::tone_wav(1);
         wav.truncate(wav.len() / 2);
         std::fs::write(&path, wav).unwrap();
         assert!(check_wav(&path).is_err());

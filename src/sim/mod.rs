@@ -8,9 +8,12 @@
 //! wrote into its TwiML.
 //!
 //! `atiende simulate` drives it from the terminal; the integration tests drive it from code, so
-//! the simulator the README recommends is the one the test suite exercises.
+//! the simulator the README recommends is the one the test suite exercises. Beside it,
+//! [`fake_api`] stands in for Twilio's REST API (the recordings the service downloads, the SMS
+//! it sends), and [`audio`] makes the recordings.
 
-pub mod media;
+pub mod audio;
+pub mod fake_api;
 pub mod terminal;
 
 use crate::twilio::signature;
@@ -30,8 +33,8 @@ pub struct CallSimulator {
     pub connect_base: String,
     pub auth_token: Option<String>,
     pub account_sid: String,
-    /// Base of the recording URLs handed to the service (Twilio's API host, or the simulator's
-    /// own media server).
+    /// Base of the recording URLs handed to the service (Twilio's API host, or the fake of it,
+    /// [`fake_api::FakeTwilioApi`]).
     pub recordings_base: String,
     pub client: reqwest::Client,
     /// Told of each request's latency (`atiende bench`); `None` tells nobody.

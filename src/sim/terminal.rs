@@ -5,7 +5,8 @@
 //! the service logs the call exactly as it would a real one. Reading lines from standard input
 //! also makes it scriptable: `printf '1\n1\n\n' | atiende simulate`.
 
-use super::media::{self, MediaStore};
+use super::audio::{tone_wav, wav_seconds};
+use super::fake_api::{FakeTwilioApi, RecordingReply};
 use super::{CallSimulator, RecordingEnd, Waiting};
 use crate::config::Config;
 use std::io::{BufRead, Write};
@@ -26,38 +27,18 @@ pub struct SimulateArgs {
     pub url: Option<String>,
 }
 
-/// Runs one call against the service.
-pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
-    let wav: Vec<u8> = match &args.wav {
-        Some(path) => {
-            std::fs::read(path).map_err(|e| anyhow::anyhow!("--wav {}: {e}", path.display()))?
-        }
-        None => media::tone_wav(3),
-    };
-    let seconds =
-        media::wav_seconds(&wav).map_err(|e| anyhow::anyhow!("--wav: not a WAV file: {e}"))?;
-    let wav: std::sync::Arc<[u8]> = wav.into();
+/// The recording the caller "says": a WAV file, or a generated tone.
+struct Recorded {
+    wav: Vec<u8>,
+    seconds: u32,
+    what: String,
+}
 
-    // Serve the recordings where the service expects Twilio's API: at TWILIO_API_BASE when it is
-    // a local address, otherwise on a free local port.
-    let media_store = MediaStore::default();
-    let api = &config.twilio_api_base;
-    let mut local_api = api.scheme() == "http"
-        && matches!(api.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    let addr = match (local_api, api.socket_addrs(|| Some(80))) {
-        (true, Ok(addrs)) if !addrs.is_empty() => addrs[0],
-        _ => "127.0.0.1:0".parse()?,
-    };
-    let bound = match media::serve(addr, media_store.clone()).await {
-        Ok(bound) => bound,
-        Err(e) if local_api => {
-            // Another simulator holds the port: this call's recording will not be fetched.
-            println!("(No se pudo usar {addr} para las grabaciones: {e}.)");
-            local_api = false;
-            media::serve("127.0.0.1:0".parse()?, media_store.clone()).await?
-        }
-        Err(e) => return Err(e),
-    };
+/// Runs one call against the service: the recording to send, a stand-in for Twilio's API that
+/// serves it, the call itself, then what the service did with the recording and the SMS.
+pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
+    let recorded = recording(&args)?;
+    let (fake_api, local_api) = stand_in(config).await?;
     let base = args
         .url
         .clone()
@@ -66,23 +47,76 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(t) = &config.twilio {
         twilio.account_sid = t.account_sid.clone();
     }
-    twilio.recordings_base = format!("http://{bound}");
-
-    println!(
-        "Llamando a {base}/twilio/voice{}",
-        if config.auth_token().is_some() {
-            " (con firma)"
-        } else {
-            ""
-        }
-    );
+    twilio.recordings_base = fake_api.base().to_owned();
+    let signed = if config.auth_token().is_some() {
+        " (con firma)"
+    } else {
+        ""
+    };
+    println!("Llamando a {base}/twilio/voice{signed}");
     if !local_api {
         println!(
-            "(Las grabaciones se sirven en http://{bound}; el servicio solo las descargará si TWILIO_API_BASE apunta ahí.)"
+            "(Las grabaciones se sirven en {}; el servicio solo las descargará si TWILIO_API_BASE apunta ahí.)",
+            fake_api.base()
         );
     }
+    let sent_recording = converse(&twilio, &args, &recorded, &fake_api).await?;
+    if local_api && sent_recording {
+        report_follow_up(config, &fake_api).await;
+    }
+    Ok(())
+}
+
+/// The WAV file of `--wav`, or a 3-second tone.
+fn recording(args: &SimulateArgs) -> anyhow::Result<Recorded> {
+    let wav: Vec<u8> = match &args.wav {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("--wav {}: {e}", path.display()))?
+        }
+        None => tone_wav(3),
+    };
+    let seconds = wav_seconds(&wav).map_err(|e| anyhow::anyhow!("--wav: not a WAV file: {e}"))?;
+    let what = args
+        .wav
+        .as_ref()
+        .map_or("un tono de 3 segundos".to_owned(), |p| {
+            p.display().to_string()
+        });
+    Ok(Recorded { wav, seconds, what })
+}
+
+/// Serves the recordings where the service expects Twilio's API: at TWILIO_API_BASE when it is
+/// a local address, otherwise on a free local port. No credentials are checked: in demo mode
+/// the service sends none. Returns the stand-in and whether it sits where the service looks.
+async fn stand_in(config: &Config) -> anyhow::Result<(FakeTwilioApi, bool)> {
+    let api = &config.twilio_api_base;
+    let local_api = api.scheme() == "http"
+        && matches!(api.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let addr = match (local_api, api.socket_addrs(|| Some(80))) {
+        (true, Ok(addrs)) if !addrs.is_empty() => addrs[0],
+        _ => "127.0.0.1:0".parse()?,
+    };
+    match FakeTwilioApi::start(addr, None).await {
+        Ok(fake_api) => Ok((fake_api, local_api)),
+        Err(e) if local_api => {
+            // Another simulator holds the port: this call's recording will not be fetched.
+            println!("(No se pudo usar {addr} para las grabaciones: {e}.)");
+            Ok((FakeTwilioApi::start_on_loopback(None).await?, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The call: prints what the caller hears and reads what they do from standard input, until
+/// the call ends or the input does; then hangs up. Returns whether a recording was sent.
+async fn converse(
+    twilio: &CallSimulator,
+    args: &SimulateArgs,
+    recorded: &Recorded,
+    fake_api: &FakeTwilioApi,
+) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let mut recorded = false;
+    let mut sent_recording = false;
     let mut call = twilio.call(args.from.as_deref()).await?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
@@ -106,12 +140,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
                 Some(keys) => call.press(&keys).await?,
             },
             Waiting::Recording => {
-                let what = args
-                    .wav
-                    .as_ref()
-                    .map_or("un tono de 3 segundos".to_owned(), |p| {
-                        p.display().to_string()
-                    });
+                let what = &recorded.what;
                 match ask(&format!(
                     "🎙  Enter envía {what}; «c» cuelga al terminar; «n» no dice nada: "
                 )) {
@@ -123,12 +152,18 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
                         } else {
                             RecordingEnd::Key
                         };
-                        let recording = call.new_recording(seconds);
-                        media_store.insert(&recording.sid, wav.clone());
-                        recorded = true;
+                        let recording = call.new_recording(recorded.seconds);
+                        fake_api.set_recording_replies(
+                            &recording.sid,
+                            vec![RecordingReply::Wav(recorded.wav.clone())],
+                        );
+                        sent_recording = true;
                         call.send_record_action(&recording, end).await?;
                         call.send_recording_status(&recording, "completed").await?;
-                        println!("   (grabación {} enviada, {seconds} s)", recording.sid);
+                        println!(
+                            "   (grabación {} enviada, {} s)",
+                            recording.sid, recorded.seconds
+                        );
                     }
                 }
             }
@@ -145,28 +180,31 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let duration = started.elapsed().as_secs() as u32;
     call.hang_up(duration).await?;
     println!("\n📴 Llamada terminada ({}).", call.call_sid());
-    if local_api && recorded {
-        // The service copies the recording and sends the SMS from its job queue, a moment after
-        // the call: stay until it has (at most a few seconds), since we serve the file.
-        let wait = std::time::Duration::from_millis(100);
-        for _ in 0..50 {
-            if media_store.recordings_served() > 0 {
-                println!("🎧 El servicio descargó la grabación.");
+    Ok(sent_recording)
+}
+
+/// The service copies the recording and sends the SMS from its job queue, a moment after the
+/// call: stay until it has (at most a few seconds), since we serve the file, and say so.
+async fn report_follow_up(config: &Config, fake_api: &FakeTwilioApi) {
+    let wait = std::time::Duration::from_millis(100);
+    for _ in 0..50 {
+        if fake_api.recordings_served() > 0 {
+            println!("🎧 El servicio descargó la grabación.");
+            break;
+        }
+        tokio::time::sleep(wait).await;
+    }
+    if config.auth_token().is_some() {
+        for _ in 0..30 {
+            if !fake_api.sms().is_empty() {
                 break;
             }
             tokio::time::sleep(wait).await;
         }
-        if config.auth_token().is_some() {
-            for _ in 0..30 {
-                if !media_store.sms().is_empty() {
-                    break;
-                }
-                tokio::time::sleep(wait).await;
-            }
-        }
-        for (to, body) in media_store.sms() {
-            println!("📱 SMS a {to}: {body}");
-        }
     }
-    Ok(())
+    for sms in fake_api.sms() {
+        let to = sms.get("To").unwrap_or_default();
+        let body = sms.get("Body").unwrap_or_default();
+        println!("📱 SMS a {to}: {body}");
+    }
 }

@@ -4,6 +4,7 @@
 //! Every child gets a cleared environment (only `PATH` kept), a temporary working directory and
 //! a SQLite database inside it, so nothing from the developer's shell or checkout leaks in.
 
+use crate::helpers::{CALLER, HANG_GUARD, became_healthy, free_port, sqlite_url};
 use atiende::domain::{MessageStatus, RecordingStatus, Role};
 use atiende::store::Store;
 use std::io::{Read, Write};
@@ -11,19 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a child may run before the test gives up on it. A guard against hanging the suite
-/// when a regression makes a command wait forever, not a measurement.
-const HANG_GUARD: Duration = Duration::from_secs(120);
-
-/// The binary, with an empty environment but `PATH`, run in `dir`.
+/// The binary, with an empty environment but `PATH`, run in `dir`, its output captured.
 fn atiende(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atiende"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = crate::helpers::atiende_command(dir);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
@@ -127,37 +119,13 @@ fn run(cmd: Command, stdin: Option<&str>) -> Finished {
     Running::spawn(cmd, stdin).wait()
 }
 
-fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `GET /healthz` until it answers 200 (bounded); fails with the child's stderr if the
-/// server exits or never answers.
+/// Waits until the server answers `GET /healthz` (bounded); fails with the child's stderr if
+/// it exits or never answers.
 async fn wait_until_healthy(server: &mut Running, port: u16) {
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    for _ in 0..100 {
-        if server.has_exited() {
-            break;
-        }
-        if let Ok(res) = client.get(&url).send().await {
-            if res.status().as_u16() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if !became_healthy(port, || server.has_exited()).await {
+        let stderr = server.kill();
+        panic!("the server never became healthy on port {port}; stderr:\n{stderr}");
     }
-    let stderr = server.kill();
-    panic!("the server never became healthy on port {port}; stderr:\n{stderr}");
 }
 
 /// `atiende serve` on a free port, with a SQLite database in `dir`, in demo mode.
@@ -384,7 +352,7 @@ async fn simulate_makes_a_report_against_a_running_service() {
     // Act: report, alumbrado, the tone as the recording, silence at "hear it again".
     let sim_dir = tempfile::tempdir().unwrap();
     let mut cmd = atiende(sim_dir.path());
-    cmd.args(["simulate", "--from", "+525512345678"])
+    cmd.args(["simulate", "--from", CALLER])
         .env("ATIENDE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("TWILIO_API_BASE", &api);
     let out = Running::spawn(cmd, Some("1\n1\n\n\n")).wait();

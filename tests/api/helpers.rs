@@ -1,23 +1,31 @@
-//! The test harness: a fresh service per test, on SQLite or PostgreSQL, with Twilio played by
-//! the library's own call simulator over real HTTP on loopback.
+//! The test harness: a fresh service per test, on SQLite or PostgreSQL, started in-process with
+//! [`Application::spawn`] (as `atiende bench` starts it), with Twilio played by the library's own
+//! call simulator over real HTTP on loopback and Twilio's REST API by the library's fake of it.
+//! Below the harness: what several test files do (a caller at the beep, a whole report, the
+//! case of a call, a job awaited, an SMS texted in, webhooks made by hand, the binary run as a
+//! child process), each defined once.
 //!
 //! PostgreSQL tests need `ATIENDE_TEST_POSTGRES_URL` (a role that may create schemas, e.g.
 //! `postgres://atiende:atiende@localhost/postgres`). Without it they are skipped, except under
 //! `CI=true`, where a skip is a failure. Each test gets its own schema, dropped when the test
 //! ends; schemas left by a crashed run are dropped by the next one.
 
-use crate::fake_twilio::FakeTwilio;
+use atiende::app::Spawned;
 use atiende::config::Config;
+use atiende::domain::{CallSid, JobState, RecordingSid};
 use atiende::prompts::Key;
-use atiende::sim::random_hex;
-use atiende::sim::{CallSimulator, SimCall};
+use atiende::sim::fake_api::{Credentials, FakeTwilioApi};
+use atiende::sim::{CallSimulator, Recording, RecordingEnd, SimCall, Waiting, random_hex};
+use atiende::store::{CaseRecord, Category, Job};
 use atiende::twilio::signature::sign;
 use atiende::twiml::{Response, Verb};
 use atiende::{AppState, Application, Clock};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::America::Mexico_City;
 use sqlx::Connection;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +39,21 @@ pub const TOKEN: &str = "test-auth-token-0123456789abcdef";
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 /// A Mexican mobile number callers use in tests.
 pub const CALLER: &str = "+525512345678";
+/// The office's number (`TWILIO_PHONE_NUMBER` in tests), which citizens call and text.
+pub const OFFICE: &str = "+525500000000";
+/// The category menu's key for street lighting ("alumbrado público"), which asks no urgency.
+pub const STREET_LIGHTING: &str = "1";
+/// The category menu's key for water ("agua potable"), which asks no urgency.
+pub const WATER: &str = "3";
+
+/// How long a background step (a job, a child process) may take before a test gives up. A
+/// guard against hanging the suite when a regression makes something wait forever, not a
+/// measurement.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+/// The same guard for a job the test service runs itself (twelve quick attempts at most).
+const JOB_GUARD: Duration = Duration::from_secs(20);
+/// The same guard for the service to stop.
+const STOP_GUARD: Duration = Duration::from_secs(30);
 
 /// Friday 27 November 2026, 10:00 in Mexico City: inside the default office hours.
 pub fn office_hours_now() -> DateTime<Utc> {
@@ -86,18 +109,19 @@ impl Options {
 
 /// A running service and what a test needs to talk to it.
 pub struct TestApp {
+    /// The service's public base URL, as it writes it into TwiML (no trailing slash).
     pub base: String,
     pub state: AppState,
-    pub twilio: CallSimulator,
+    /// Twilio's side of the calls: signed webhooks, as the simulator sends them.
+    pub caller: CallSimulator,
     pub db: Db,
     pub client: reqwest::Client,
     /// Twilio's REST API, faked: recordings served, SMS received.
-    pub fake: FakeTwilio,
+    pub api: FakeTwilioApi,
     /// The data folder (SQLite file, local storage, temporary downloads).
-    pub data_dir: std::path::PathBuf,
+    pub data_dir: PathBuf,
+    service: Spawned,
     schema: Option<(String, String)>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -131,10 +155,7 @@ pub fn postgres_url() -> Option<String> {
 pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, schema) = match db {
-        Db::Sqlite => (
-            format!("sqlite://{}", dir.path().join("atiende.db").display()),
-            None,
-        ),
+        Db::Sqlite => (sqlite_url(&dir.path().join("atiende.db")), None),
         Db::Postgres => {
             let admin = postgres_url()?;
             let schema = format!(
@@ -156,7 +177,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             (url.to_string(), Some((admin, schema)))
         }
     };
-    let fake = FakeTwilio::start(ACCOUNT_SID, options.token.unwrap_or(TOKEN)).await;
+    let api = start_fake_api(options.token.unwrap_or(TOKEN)).await;
     let mut pairs: Vec<(&str, String)> = vec![
         ("ATIENDE_LISTEN", "127.0.0.1:0".into()),
         ("DATABASE_URL", database_url),
@@ -166,7 +187,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             "ATIENDE_PROMPTS_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
         ),
-        ("TWILIO_API_BASE", fake.base.clone()),
+        ("TWILIO_API_BASE", api.base().to_owned()),
         // Jobs retry fast in tests; the client gives up on Twilio quickly.
         ("ATIENDE_JOB_POLL_MS", "50".into()),
         ("ATIENDE_JOB_BACKOFF_MS", "20".into()),
@@ -176,7 +197,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     if let Some(token) = options.token {
         pairs.push(("TWILIO_AUTH_TOKEN", token.into()));
         pairs.push(("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()));
-        pairs.push(("TWILIO_PHONE_NUMBER", "+525500000000".into()));
+        pairs.push(("TWILIO_PHONE_NUMBER", OFFICE.into()));
     }
     if options.storage == StorageKind::S3 {
         let endpoint = s3_url()?;
@@ -204,42 +225,53 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     pairs.extend(options.settings);
     let config =
         Config::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("valid test config");
-    let app = Application::build_with_clock(config, Clock::starting_at(options.clock))
+    let service = Application::build_with_clock(config, Clock::starting_at(options.clock))
         .await
-        .expect("the service builds");
-    let state = app.state().clone();
-    let base = state
-        .config
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let connect = format!("http://127.0.0.1:{}", app.port());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until(async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("the service runs");
-    });
-    let mut twilio = CallSimulator::new(&base, options.token);
-    twilio.connect_base = connect;
-    twilio.account_sid = ACCOUNT_SID.to_owned();
-    twilio.recordings_base = fake.base.clone();
+        .expect("the service builds")
+        .spawn();
+    let caller = caller_for(
+        &service.public_base,
+        &service.connect_base,
+        options.token,
+        &api,
+    );
     Some(TestApp {
-        base,
-        state,
-        twilio,
+        base: service.public_base.clone(),
+        state: service.state.clone(),
+        caller,
         db,
         client: reqwest::Client::new(),
-        fake,
+        api,
         data_dir: dir.path().to_path_buf(),
+        service,
         schema,
-        shutdown: Some(tx),
-        server: Some(server),
         _dir: dir,
     })
+}
+
+/// The fake of Twilio's REST API on a free loopback port, expecting the test account with
+/// `token`; every recording it has no answers for is a 3-second tone, like a short report.
+pub async fn start_fake_api(token: &str) -> FakeTwilioApi {
+    let api = FakeTwilioApi::start_on_loopback(Some(Credentials::new(ACCOUNT_SID, token)))
+        .await
+        .expect("the fake of Twilio's API starts");
+    api.serve_by_default(atiende::sim::audio::tone_wav(3));
+    api
+}
+
+/// A call simulator for a service whose public URL is `public_base`, reached at `connect_base`,
+/// signing with `token` (none in demo mode) for the test account, its recordings on `api`.
+pub fn caller_for(
+    public_base: &str,
+    connect_base: &str,
+    token: Option<&str>,
+    api: &FakeTwilioApi,
+) -> CallSimulator {
+    let mut caller = CallSimulator::new(public_base, token);
+    caller.connect_base = connect_base.to_owned();
+    caller.account_sid = ACCOUNT_SID.to_owned();
+    caller.recordings_base = api.base().to_owned();
+    caller
 }
 
 /// Drops the schemas of test processes that are no longer running.
@@ -268,17 +300,184 @@ async fn drop_orphan_schemas(conn: &mut sqlx::PgConnection) {
 impl TestApp {
     /// A call from `from` (`None`: withheld caller ID), greeted and waiting at the main menu.
     pub async fn call(&self, from: Option<&str>) -> SimCall {
-        self.twilio.call(from).await.expect("the call is answered")
+        self.caller.call(from).await.expect("the call is answered")
+    }
+
+    /// A report by phone from `from` (`None`: withheld caller ID) in the category of menu key
+    /// `category` (one that asks no urgency): 1, the category, 30 seconds recorded and ended
+    /// with #. Returns the call, at the folio and what follows it.
+    pub async fn report(&self, from: Option<&str>, category: &str) -> SimCall {
+        let mut call = at_the_beep(&self.caller, from, category).await;
+        call.record(30, RecordingEnd::Key).await.unwrap();
+        call
+    }
+
+    /// The same report, with the caller hanging up after the folio; returns its case.
+    pub async fn report_and_hang_up(&self, from: Option<&str>, category: &str) -> CaseRecord {
+        let mut call = self.report(from, category).await;
+        call.hang_up(60).await.unwrap();
+        self.case_of(&call).await
+    }
+
+    /// The case a call made (it must have made one).
+    pub async fn case_of(&self, call: &SimCall) -> CaseRecord {
+        self.state
+            .store
+            .case_of_call(&call_sid(call))
+            .await
+            .unwrap()
+            .expect("the call made a case")
+    }
+
+    /// The category of a case (it must have one).
+    pub async fn category_of(&self, case: &CaseRecord) -> Category {
+        let id = case.category_id.expect("the case has a category");
+        self.state
+            .store
+            .category(id)
+            .await
+            .unwrap()
+            .expect("the category exists")
+    }
+
+    /// The details logged for the call's steps named `step`, in order (a step without one
+    /// counts as an empty detail).
+    pub async fn step_details(&self, call: &SimCall, step: &str) -> Vec<String> {
+        self.state
+            .store
+            .call_steps(&call_sid(call))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(name, _)| name == step)
+            .map(|(_, detail)| detail.unwrap_or_default())
+            .collect()
+    }
+
+    /// A text of the catalogue, without arguments.
+    pub fn text(&self, key: Key) -> String {
+        self.text_with(key, &[])
+    }
+
+    /// A text of the catalogue, with its arguments filled in.
+    pub fn text_with(&self, key: Key, args: &[(&str, &str)]) -> String {
+        self.state.prompts.text(key, args)
+    }
+
+    /// Asserts the call waits at the ten-digit number entry a withheld caller is offered.
+    pub fn assert_at_number_entry(&self, call: &SimCall) {
+        assert!(
+            call.heard().contains(&self.text(Key::NumberEntry)),
+            "{}",
+            call.heard()
+        );
+        assert!(
+            call.heard()
+                .contains("marque ahora su número de celular a 10 dígitos"),
+            "{}",
+            call.heard()
+        );
+        assert_eq!(
+            call.waiting(),
+            Waiting::Keys {
+                num_digits: Some(10),
+                finish_on_key: "#".into()
+            },
+            "{}",
+            call.last_xml()
+        );
+    }
+
+    /// A signed incoming message from `from` (SMS, or WhatsApp with `whatsapp:`); returns its
+    /// MessageSid and the text of the one `<Message>` answered.
+    pub async fn text_in(&self, from: &str, body: &str) -> (String, String) {
+        let sid = format!("SM{}", random_hex());
+        let to = if from.starts_with("whatsapp:") {
+            format!("whatsapp:{OFFICE}")
+        } else {
+            OFFICE.to_owned()
+        };
+        let (status, xml) = self
+            .post_signed(
+                "/twilio/messaging",
+                &[
+                    ("MessageSid", &sid),
+                    ("From", from),
+                    ("To", &to),
+                    ("Body", body),
+                    ("NumMedia", "0"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{body:?}: {xml}");
+        let r = twiml(&xml);
+        assert_eq!(r.verbs.len(), 1, "one verb: {xml}");
+        let Verb::Message(m) = &r.verbs[0] else {
+            panic!("not a <Message>: {xml}")
+        };
+        (sid, m.body.clone())
+    }
+
+    /// A request as Twilio sends it about `recording` of `call` (signed, to the absolute `url`),
+    /// with `extra` fields: for the repeated and concurrent requests the simulator does not
+    /// send by itself.
+    pub async fn post_about_recording(
+        &self,
+        call: &SimCall,
+        url: &str,
+        recording: &Recording,
+        extra: &[(&str, &str)],
+    ) -> (u16, String) {
+        let duration = recording.duration_seconds.to_string();
+        let mut params = fields(&[
+            ("AccountSid", self.caller.account_sid.as_str()),
+            ("CallSid", call.call_sid()),
+            ("From", CALLER),
+            ("To", OFFICE),
+            ("RecordingSid", recording.sid.as_str()),
+            ("RecordingUrl", recording.url.as_str()),
+            ("RecordingDuration", duration.as_str()),
+        ]);
+        params.extend(fields(extra));
+        self.caller.post(url, &params).await.expect("request sent")
+    }
+
+    /// Waits until the job with this key is in `state` (bounded, see `JOB_GUARD`) and returns
+    /// it; a failure shows where the job stands (and, for a download, its recording).
+    pub async fn job_in_state(&self, key: &str, state: JobState) -> Job {
+        let deadline = Instant::now() + JOB_GUARD;
+        loop {
+            let job = self.state.store.job_by_key(key).await.unwrap();
+            match job {
+                Some(job) if job.state == state => return job,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => {
+                    let sid = key.strip_prefix("recording:").and_then(RecordingSid::parse);
+                    let recording = match sid {
+                        Some(sid) => self.state.store.recording(&sid).await.ok().flatten(),
+                        None => None,
+                    };
+                    panic!(
+                        "never happened: the job {key} is {state}\njob: {job:?}\nrecording: {recording:?}\nclock: {:?}",
+                        self.state.clock.now()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits until the job with this key is done (after which it changes nothing more) and
+    /// returns it.
+    pub async fn job_done(&self, key: &str) -> Job {
+        self.job_in_state(key, JobState::Done).await
     }
 
     /// A signed POST to a path under the public URL, with exactly these fields.
     pub async fn post_signed(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-        let params: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.twilio
-            .post(&format!("{}{path}", self.base), &params)
+        self.caller
+            .post(&format!("{}{path}", self.base), &fields(params))
             .await
             .expect("request sent")
     }
@@ -287,7 +486,7 @@ impl TestApp {
     pub async fn post_raw(&self, path: &str, body: &str, signature: Option<&str>) -> (u16, String) {
         let mut req = self
             .client
-            .post(format!("{}{path}", self.twilio.connect_base))
+            .post(format!("{}{path}", self.caller.connect_base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned());
         if let Some(sig) = signature {
@@ -297,34 +496,36 @@ impl TestApp {
         (res.status().as_u16(), res.text().await.expect("body"))
     }
 
+    /// An unsigned GET of a path, sent to where the service listens.
     pub async fn get(&self, path: &str) -> (u16, String) {
         let res = self
             .client
-            .get(format!("{}{path}", self.twilio.connect_base))
+            .get(format!("{}{path}", self.caller.connect_base))
             .send()
             .await
             .expect("request sent");
         (res.status().as_u16(), res.text().await.expect("body"))
     }
 
-    /// Stops the service and drops the test's schema.
-    pub async fn stop(mut self) {
-        self.shutdown_now().await;
-    }
-
-    async fn shutdown_now(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        if let Some((admin, schema)) = self.schema.take() {
+    /// Stops the service as SIGTERM would (it must stop cleanly) and drops the test's schema.
+    pub async fn stop(self) {
+        let TestApp {
+            service,
+            schema,
+            _dir: dir,
+            ..
+        } = self;
+        let stopped = service.stop(STOP_GUARD).await;
+        if let Some((admin, schema)) = schema {
             if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                 let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
                     .execute(&mut conn)
                     .await;
             }
+        }
+        drop(dir);
+        if let Err(e) = stopped {
+            panic!("the service did not stop cleanly: {e:#}");
         }
     }
 }
@@ -341,9 +542,41 @@ where
         if check().await {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("never happened: {what}");
+}
+
+// Calls and recordings.
+
+/// A caller from `from` (`None`: withheld caller ID) at the `<Record>` of a report in the
+/// category of menu key `category` (one that asks no urgency).
+pub async fn at_the_beep(caller: &CallSimulator, from: Option<&str>, category: &str) -> SimCall {
+    let mut call = caller.call(from).await.expect("the call is answered");
+    call.press("1").await.unwrap();
+    call.press(category).await.unwrap();
+    assert_eq!(call.waiting(), Waiting::Recording, "{}", call.heard());
+    call
+}
+
+/// The action and the `completed` callback for `recording`, as Twilio sends them.
+pub async fn record(call: &mut SimCall, recording: &Recording) {
+    call.send_record_action(recording, RecordingEnd::Key)
+        .await
+        .unwrap();
+    call.send_recording_status(recording, "completed")
+        .await
+        .unwrap();
+}
+
+/// The key of the job that downloads `recording`.
+pub fn recording_job(recording: &Recording) -> String {
+    format!("recording:{}", recording.sid)
+}
+
+/// The call's CallSid, parsed.
+pub fn call_sid(call: &SimCall) -> CallSid {
+    CallSid::parse(call.call_sid()).unwrap()
 }
 
 // Webhook requests made by hand (for what the simulator never sends: forgeries, odd fields).
@@ -375,11 +608,11 @@ pub fn new_recording_sid() -> String {
 /// replacing a field of the same name).
 pub fn voice_fields(sid: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut p = fields(&[
-        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("AccountSid", ACCOUNT_SID),
         ("CallSid", sid),
         ("From", CALLER),
         ("Caller", CALLER),
-        ("To", "+525500000000"),
+        ("To", OFFICE),
         ("CallStatus", "in-progress"),
         ("Direction", "inbound"),
     ]);
@@ -415,8 +648,48 @@ pub fn ends_with_hangup(r: &Response) -> bool {
     matches!(r.verbs.last(), Some(Verb::Hangup(_)))
 }
 
-pub fn text(app: &TestApp, key: Key) -> String {
-    app.state.prompts.text(key, &[])
+// The `atiende` binary as a child process.
+
+/// The binary, with an empty environment but `PATH` (nothing from the developer's shell leaks
+/// in), run in `dir`, its standard input closed.
+pub fn atiende_command(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atiende"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// The `DATABASE_URL` of a SQLite file.
+pub fn sqlite_url(file: &Path) -> String {
+    format!("sqlite://{}", file.display())
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `GET /healthz` on `port` until it answers 200 (bounded by `HANG_GUARD`); false if the
+/// server exits first (`has_exited`) or never answers.
+pub async fn became_healthy(port: u16, mut has_exited: impl FnMut() -> bool) -> bool {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + HANG_GUARD;
+    while Instant::now() < deadline && !has_exited() {
+        if let Ok(res) = client.get(&url).send().await {
+            if res.status().as_u16() == 200 {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// Declares each named `async fn(Db)` as two tests, `NAME::sqlite` and `NAME::postgres`.

@@ -1,82 +1,30 @@
 //! Durable jobs: claimed by one worker at a time, retried until they are dead, visible and
 //! retried from the command line, and finished after the process running them is killed.
 //!
-//! The download of a recording is the job used throughout: the fake Twilio makes it fail, or
-//! slow, on demand.
+//! The download of a recording is the job used throughout: the fake of Twilio's API makes it
+//! fail, or slow, on demand.
 
-use crate::fake_twilio::{FakeTwilio, Media};
 use crate::helpers::{
-    ACCOUNT_SID, CALLER, Db, Options, TOKEN, TestApp, eventually, office_hours_now,
+    ACCOUNT_SID, CALLER, Db, HANG_GUARD, OFFICE, Options, TOKEN, TestApp, WATER, at_the_beep,
+    atiende_command, became_healthy, caller_for, eventually, free_port, office_hours_now, record,
+    recording_job, sqlite_url, start_fake_api,
 };
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{JobKind, JobState, RecordingStatus};
 use atiende::domain::{RecordingSid, Timestamp};
 use atiende::files::FileKey;
-use atiende::sim::{CallSimulator, Recording, RecordingEnd, SimCall};
+use atiende::sim::audio::tone_wav;
+use atiende::sim::fake_api::{FakeTwilioApi, RecordingReply};
 use atiende::store::{Job, Store};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
-
-/// How long a child process or a background step may take before the test gives up. A guard
-/// against hanging the suite, not a measurement.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// The same guard for a job run by the test service itself (twelve quick attempts at most).
-const JOB_GUARD: Duration = Duration::from_secs(20);
 
 on_both_databases!(
     the_store_hands_a_job_to_one_worker_at_a_time,
     a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line,
     many_workers_never_run_one_job_twice,
 );
-
-/// A caller at the `<Record>` of a report (category 3, which asks no urgency).
-async fn at_the_beep(twilio: &CallSimulator) -> SimCall {
-    let mut call = twilio
-        .call(Some(CALLER))
-        .await
-        .expect("the call is answered");
-    call.press("1").await.unwrap();
-    call.press("3").await.unwrap();
-    call
-}
-
-/// The action and the `completed` callback for `recording`, as Twilio sends them.
-async fn record(call: &mut SimCall, recording: &Recording) {
-    call.send_record_action(recording, RecordingEnd::Key)
-        .await
-        .unwrap();
-    call.send_recording_status(recording, "completed")
-        .await
-        .unwrap();
-}
-
-fn job_key(recording: &Recording) -> String {
-    format!("recording:{}", recording.sid)
-}
-
-/// Polls `store` until the job of `recording` is in `state` (bounded by `JOB_GUARD`), and
-/// returns it; a failure shows where the job stands.
-async fn job_in_state(store: &Store, recording: &Recording, state: JobState) -> Job {
-    let key = job_key(recording);
-    let deadline = Instant::now() + JOB_GUARD;
-    loop {
-        let job = store.job_by_key(&key).await.unwrap();
-        if job.as_ref().is_some_and(|j| j.state == state) {
-            return job.unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never happened: the job {key} is {state}; it is {job:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn fetches(fake: &FakeTwilio, sid: &str) -> usize {
-    fake.media_requests().iter().filter(|s| *s == sid).count()
-}
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_utc(office_hours_now() + chrono::Duration::seconds(seconds))
@@ -202,13 +150,9 @@ async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
 /// from the developer's environment but `PATH`.
 async fn atiende_cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_atiende"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.state.config.database_url)
-        .current_dir(dir.path())
+    let mut cmd = tokio::process::Command::from(atiende_command(dir.path()));
+    cmd.env("DATABASE_URL", &app.state.config.database_url)
         .args(args)
-        .stdin(Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(HANG_GUARD, cmd.output())
         .await
@@ -225,16 +169,19 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
     // Arrange: a recording Twilio never manages to serve.
     let app = app_or_skip!(db);
     let store = &app.state.store;
-    let mut call = at_the_beep(&app.twilio).await;
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(4);
-    let wav = atiende::sim::media::tone_wav(4);
-    app.fake.media(&recording.sid, vec![Media::Status(500)]);
+    let wav = tone_wav(4);
+    app.api
+        .set_recording_replies(&recording.sid, vec![RecordingReply::Status(500)]);
 
     // Act: the job runs until it gives up.
     record(&mut call, &recording).await;
 
     // Assert: dead after its last attempt, its error kept, listed.
-    let dead = job_in_state(store, &recording, JobState::Dead).await;
+    let dead = app
+        .job_in_state(&recording_job(&recording), JobState::Dead)
+        .await;
     assert_eq!(dead.max_attempts, 12);
     assert_eq!(dead.attempts, dead.max_attempts, "{dead:?}");
     assert!(
@@ -244,7 +191,7 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
             .contains("500"),
         "{dead:?}"
     );
-    assert_eq!(fetches(&app.fake, &recording.sid), 12);
+    assert_eq!(app.api.requests_for_recording(&recording.sid), 12);
     let listed = store.jobs(Some(JobState::Dead), 100).await.unwrap();
     assert!(listed.iter().any(|j| j.id == dead.id), "{listed:?}");
     let sid = RecordingSid::parse(&recording.sid).unwrap();
@@ -262,19 +209,19 @@ async fn a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line
         .find(|l| l.starts_with(&format!("{}\t", dead.id)))
         .unwrap_or_else(|| panic!("job {} listed: {stdout}", dead.id));
     assert!(line.contains("dead"), "{line}");
-    assert!(line.contains(&job_key(&recording)), "{line}");
+    assert!(line.contains(&recording_job(&recording)), "{line}");
     assert!(line.contains("500"), "the last error is shown: {line}");
 
     // Twilio serves the file now; `atiende jobs retry ID` puts the job back.
-    app.fake
-        .media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    app.api
+        .set_recording_replies(&recording.sid, vec![RecordingReply::Wav(wav.clone())]);
     let id = dead.id.to_string();
     let (code, stdout, stderr) = atiende_cli(&app, &["jobs", "retry", &id]).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains(&id), "{stdout}");
 
     // The running service picks it up and stores the recording.
-    let done = job_in_state(store, &recording, JobState::Done).await;
+    let done = app.job_done(&recording_job(&recording)).await;
     assert_eq!(done.attempts, 1, "attempts start again: {done:?}");
     let row = store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
@@ -306,14 +253,14 @@ async fn many_workers_never_run_one_job_twice(db: Db) {
     // Arrange: eight workers; twenty recordings, each served slowly so that the workers are
     // busy while the others look for work.
     let app = app_or_skip!(db, Options::default().with("ATIENDE_WORKERS", "8"));
-    let wav = atiende::sim::media::tone_wav(2);
+    let wav = tone_wav(2);
     let mut calls = Vec::new();
     for _ in 0..20 {
-        let call = at_the_beep(&app.twilio).await;
+        let call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
         let recording = call.new_recording(2);
-        app.fake.media(
+        app.api.set_recording_replies(
             &recording.sid,
-            vec![Media::Slow {
+            vec![RecordingReply::Slow {
                 bytes: wav.clone(),
                 chunks: 3,
                 pause: Duration::from_millis(50),
@@ -337,10 +284,10 @@ async fn many_workers_never_run_one_job_twice(db: Db) {
     })
     .await;
     for (_, recording) in &calls {
-        let job = job_in_state(store, recording, JobState::Done).await;
+        let job = app.job_done(&recording_job(recording)).await;
         assert_eq!(job.attempts, 1, "{job:?}");
         assert_eq!(
-            fetches(&app.fake, &recording.sid),
+            app.api.requests_for_recording(&recording.sid),
             1,
             "{} fetched once",
             recording.sid
@@ -351,7 +298,7 @@ async fn many_workers_never_run_one_job_twice(db: Db) {
             RecordingStatus::Stored
         );
     }
-    assert_eq!(app.fake.media_requests().len(), 20);
+    assert_eq!(app.api.recording_requests().len(), 20);
     assert_eq!(app.state.files.list().await.unwrap().len(), 20);
     app.stop().await;
 }
@@ -364,16 +311,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, data: &Path, port: u16, fake: &FakeTwilio, name: &str) -> Server {
+    fn start(dir: &Path, data: &Path, port: u16, api: &FakeTwilioApi, name: &str) -> Server {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_atiende"))
+        let child = atiende_command(dir)
             .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", sqlite_url(data))
+            .env("DATABASE_URL", sqlite_url(&data.join("atiende.db")))
             .env("ATIENDE_DATA_DIR", data)
             .env(
                 "ATIENDE_PROMPTS_DIR",
@@ -381,14 +326,12 @@ impl Server {
             )
             .env("TWILIO_AUTH_TOKEN", TOKEN)
             .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-            .env("TWILIO_PHONE_NUMBER", "+525500000000")
-            .env("TWILIO_API_BASE", &fake.base)
+            .env("TWILIO_PHONE_NUMBER", OFFICE)
+            .env("TWILIO_API_BASE", api.base())
             .env("ATIENDE_JOB_LEASE_SECONDS", "2")
             .env("ATIENDE_JOB_POLL_MS", "50")
             .env("ATIENDE_JOB_BACKOFF_MS", "20")
             .env("ATIENDE_JOB_MAX_BACKOFF_MS", "100")
-            .current_dir(dir)
-            .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
@@ -406,24 +349,13 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// Polls `GET /healthz` until it answers 200 (bounded).
+    /// Waits until the server answers `GET /healthz` (bounded); fails with its log if not.
     async fn wait_until_healthy(&mut self, port: u16) {
-        let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        let deadline = Instant::now() + HANG_GUARD;
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if let Ok(res) = client.get(&url).send().await {
-                if res.status().as_u16() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let child = &mut self.child;
+        if !became_healthy(port, || child.try_wait().unwrap().is_some()).await {
+            self.kill();
+            panic!("the server never became healthy:\n{}", self.log());
         }
-        self.kill();
-        panic!("the server never became healthy:\n{}", self.log());
     }
 }
 
@@ -433,18 +365,6 @@ impl Drop for Server {
             self.kill();
         }
     }
-}
-
-fn sqlite_url(data: &Path) -> String {
-    format!("sqlite://{}", data.join("atiende.db").display())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Every file under `dir` (none if it does not exist).
@@ -474,19 +394,18 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     // recording slowly (ten seconds, in pieces).
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let fake = FakeTwilio::start(ACCOUNT_SID, TOKEN).await;
+    let api = start_fake_api(TOKEN).await;
     let port = free_port();
-    let mut server = Server::start(dir.path(), &data, port, &fake, "first");
+    let mut server = Server::start(dir.path(), &data, port, &api, "first");
     server.wait_until_healthy(port).await;
-    let mut twilio = CallSimulator::new(&format!("http://127.0.0.1:{port}"), Some(TOKEN));
-    twilio.account_sid = ACCOUNT_SID.to_owned();
-    twilio.recordings_base = fake.base.clone();
-    let wav = atiende::sim::media::tone_wav(10);
-    let mut call = at_the_beep(&twilio).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let caller = caller_for(&base, &base, Some(TOKEN), &api);
+    let wav = tone_wav(10);
+    let mut call = at_the_beep(&caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(10);
-    fake.media(
+    api.set_recording_replies(
         &recording.sid,
-        vec![Media::Slow {
+        vec![RecordingReply::Slow {
             bytes: wav.clone(),
             chunks: 20,
             pause: Duration::from_millis(500),
@@ -496,7 +415,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
 
     // Act: the process is killed while it downloads the recording.
     let deadline = Instant::now() + HANG_GUARD;
-    while fetches(&fake, &recording.sid) == 0 {
+    while api.requests_for_recording(&recording.sid) == 0 {
         assert!(
             Instant::now() < deadline,
             "the download never started:\n{}",
@@ -505,7 +424,9 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill();
-    let store = Store::connect(&sqlite_url(&data)).await.unwrap();
+    let store = Store::connect(&sqlite_url(&data.join("atiende.db")))
+        .await
+        .unwrap();
     let sid = RecordingSid::parse(&recording.sid).unwrap();
     let row = store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(
@@ -514,7 +435,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
         "killed before the download ended"
     );
     let job = store
-        .job_by_key(&job_key(&recording))
+        .job_by_key(&recording_job(&recording))
         .await
         .unwrap()
         .unwrap();
@@ -525,16 +446,16 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     );
 
     // Restarted on the same database and data folder; Twilio now answers at once.
-    fake.media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    api.set_recording_replies(&recording.sid, vec![RecordingReply::Wav(wav.clone())]);
     let port = free_port();
-    let mut server = Server::start(dir.path(), &data, port, &fake, "second");
+    let mut server = Server::start(dir.path(), &data, port, &api, "second");
     server.wait_until_healthy(port).await;
 
     // Assert: the job runs again once its lease is over, and ends with one stored file.
     let deadline = Instant::now() + HANG_GUARD;
     let job = loop {
         let job = store
-            .job_by_key(&job_key(&recording))
+            .job_by_key(&recording_job(&recording))
             .await
             .unwrap()
             .unwrap();
@@ -549,7 +470,7 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(job.attempts >= 2, "{job:?}");
-    assert!(fetches(&fake, &recording.sid) >= 2);
+    assert!(api.requests_for_recording(&recording.sid) >= 2);
     let row = store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     let expected = data

@@ -1,9 +1,9 @@
 //! Asking for a report's status by folio on the phone line, and the guard against guessing.
 
-use crate::helpers::{CALLER, Db, TestApp, office_hours_now};
+use crate::helpers::{CALLER, Db, STREET_LIGHTING, TestApp, office_hours_now};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, CaseStatus, ClosureReason, Folio, Timestamp};
-use atiende::sim::{RecordingEnd, SimCall, Waiting};
+use atiende::domain::{CallOutcome, CallSid, CaseStatus, ClosureReason, Folio, Timestamp};
+use atiende::sim::{SimCall, Waiting};
 use atiende::store::{CaseRecord, StatusChange};
 use atiende::voice::speech_digits;
 use chrono::Duration;
@@ -23,22 +23,9 @@ on_both_databases!(
     the_greeting_mentions_the_callers_open_case,
 );
 
-/// Makes a case the way a citizen does: a call about a street light (category 1), recorded and
-/// hung up.
+/// Makes a case the way a citizen does: a call about a street light, recorded and hung up.
 async fn report_by_phone(app: &TestApp, from: &str) -> CaseRecord {
-    let mut call = app.call(Some(from)).await;
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    call.record(30, RecordingEnd::Key).await.unwrap();
-    call.press("").await.ok();
-    call.hang_up(60).await.unwrap();
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    app.state
-        .store
-        .case_of_call(&call_sid)
-        .await
-        .unwrap()
-        .expect("the report made a case")
+    app.report_and_hang_up(Some(from), STREET_LIGHTING).await
 }
 
 /// A new call from `from` that presses 2 and types `keys` at the folio prompt.
@@ -276,16 +263,7 @@ async fn a_wrong_check_digit_and_an_unknown_folio_are_told_apart(db: Db) {
     assert!(heard.contains("Marque su número de folio"), "{heard}");
 
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let lookups: Vec<String> = app
-        .state
-        .store
-        .call_steps(&call_sid)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(step, _)| step == "lookup")
-        .filter_map(|(_, detail)| detail)
-        .collect();
+    let lookups = app.step_details(&call, "lookup").await;
     assert_eq!(
         lookups,
         [
@@ -469,17 +447,7 @@ async fn after_a_lookup_another_folio_the_main_menu_or_goodbye(db: Db) {
     );
     assert_eq!(call.waiting(), Waiting::Ended);
 
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let next: Vec<String> = app
-        .state
-        .store
-        .call_steps(&call_sid)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(step, _)| step == "lookup_next")
-        .filter_map(|(_, detail)| detail)
-        .collect();
+    let next = app.step_details(&call, "lookup_next").await;
     assert_eq!(next, ["another folio", "main menu", "goodbye"]);
     app.stop().await;
 }
@@ -498,7 +466,7 @@ async fn a_successful_lookup_is_not_an_abandoned_call(db: Db) {
     // Assert
     let found_sid = CallSid::parse(found.call_sid()).unwrap();
     let logged = app.state.store.call(&found_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("lookup"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Lookup));
     assert!(logged.found_case);
     assert!(!logged.made_report);
     assert_eq!(logged.duration_seconds, Some(35));
@@ -507,8 +475,8 @@ async fn a_successful_lookup_is_not_an_abandoned_call(db: Db) {
     let failed_sid = CallSid::parse(failed.call_sid()).unwrap();
     let logged = app.state.store.call(&failed_sid).await.unwrap().unwrap();
     assert_eq!(
-        logged.outcome.as_deref(),
-        Some("abandoned"),
+        logged.outcome,
+        Some(CallOutcome::Abandoned),
         "a failed lookup is a callback the office owes"
     );
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);

@@ -1,7 +1,6 @@
 //! The integration suite: one binary, every test over real HTTP on loopback, each on SQLite and
-//! on PostgreSQL (see `helpers`).
+//! on PostgreSQL (see `helpers`), with Twilio's REST API played by `atiende::sim::fake_api`.
 
-mod fake_twilio;
 mod helpers;
 
 mod cli;

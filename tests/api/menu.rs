@@ -2,7 +2,7 @@
 
 use crate::helpers::{CALLER, Db, Options, weekend_now};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, CaseStatus, RecordingSid, Urgency};
+use atiende::domain::{CallOutcome, CallSid, CaseStatus, RecordingSid, Urgency};
 use atiende::sim::{RecordingEnd, Waiting};
 
 const TRANSFER_NUMBER: &str = "+525511112222";
@@ -59,17 +59,7 @@ async fn invalid_keys_and_silence_at_the_main_menu_then_goodbye(db: Db) {
     assert!(!call.heard().contains(MAIN_MENU), "{}", call.heard());
     assert_eq!(call.waiting(), Waiting::Ended);
 
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let details: Vec<String> = app
-        .state
-        .store
-        .call_steps(&call_sid)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(step, _)| step == "main_menu")
-        .map(|(_, detail)| detail.unwrap_or_default())
-        .collect();
+    let details = app.step_details(&call, "main_menu").await;
     assert_eq!(details.len(), 3, "{details:?}");
     assert!(
         details[0].contains('7') && details[0].contains("invalid"),
@@ -147,17 +137,7 @@ async fn the_category_menu_repeats_goes_back_and_rejects_invalid_keys(db: Db) {
     call.press("1").await.unwrap();
     assert!(call.heard().contains(CATEGORY_MENU), "{}", call.heard());
 
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let details: Vec<String> = app
-        .state
-        .store
-        .call_steps(&call_sid)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(step, _)| step == "category_menu")
-        .map(|(_, detail)| detail.unwrap_or_default())
-        .collect();
+    let details = app.step_details(&call, "category_menu").await;
     assert_eq!(
         details,
         ["9: repeat", "7: invalid", "*: back to main menu"],
@@ -225,26 +205,13 @@ async fn not_urgent_is_kept_on_the_case(db: Db) {
     let recording = call.record(25, RecordingEnd::Key).await.unwrap();
 
     // Assert
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let case = app
-        .state
-        .store
-        .case_of_call(&call_sid)
-        .await
-        .unwrap()
-        .expect("a case");
+    let case = app.case_of(&call).await;
     assert_eq!(case.urgency, Urgency::NotUrgent);
     assert_eq!(
         case.recording_sid.as_deref(),
         Some(RecordingSid::parse(&recording.sid).unwrap().as_str())
     );
-    let category = app
-        .state
-        .store
-        .category(case.category_id.unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let category = app.category_of(&case).await;
     assert_eq!(category.code, "seguridad");
     app.stop().await;
 }
@@ -281,22 +248,10 @@ async fn three_silences_at_the_urgency_question_still_take_the_report(db: Db) {
     assert_eq!(call.waiting(), Waiting::Recording);
     call.record(40, RecordingEnd::Key).await.unwrap();
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let case = app
-        .state
-        .store
-        .case_of_call(&call_sid)
-        .await
-        .unwrap()
-        .expect("a case");
+    let case = app.case_of(&call).await;
     assert_eq!(case.urgency, Urgency::Unknown);
     assert_eq!(case.status, CaseStatus::Received);
-    let category = app
-        .state
-        .store
-        .category(case.category_id.unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let category = app.category_of(&case).await;
     assert_eq!(category.code, "proteccion_civil");
     let urgency: Vec<String> = app
         .state
@@ -360,8 +315,8 @@ async fn transfer_to_staff_in_office_hours(db: Db) {
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
     assert!(!logged.transferred);
     assert_eq!(
-        logged.outcome.as_deref(),
-        Some("abandoned"),
+        logged.outcome,
+        Some(CallOutcome::Abandoned),
         "nobody talked to the caller"
     );
 
@@ -376,7 +331,7 @@ async fn transfer_to_staff_in_office_hours(db: Db) {
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
     assert!(logged.transferred);
-    assert_eq!(logged.outcome.as_deref(), Some("transferred"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Transferred));
     let steps = app.state.store.call_steps(&call_sid).await.unwrap();
     assert!(
         steps
@@ -465,7 +420,7 @@ async fn hanging_up_without_doing_anything_is_abandoned(db: Db) {
     // Assert: abandoned at the greeting, the step the caller stopped at.
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("abandoned"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Abandoned));
     assert_eq!(
         logged.last_step, "incoming",
         "the status callback is no step"
@@ -483,7 +438,7 @@ async fn hanging_up_without_doing_anything_is_abandoned(db: Db) {
     // Assert: abandoned where they stopped.
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("abandoned"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Abandoned));
     assert_eq!(logged.last_step, "main_menu");
     assert_eq!(app.state.store.count_cases().await.unwrap(), 0);
     app.stop().await;

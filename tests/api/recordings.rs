@@ -5,13 +5,16 @@
 //! passes the same tests as the local folder" is checked, not assumed.
 
 use crate::app_or_skip;
-use crate::fake_twilio::Media;
-use crate::helpers::{CALLER, Db, Options, StorageKind, TestApp, eventually};
-use atiende::domain::{CallSid, RecordingSid};
+use crate::helpers::{
+    CALLER, Db, Options, StorageKind, TestApp, WATER, at_the_beep, eventually, record,
+    recording_job,
+};
+use atiende::domain::RecordingSid;
 use atiende::domain::{JobState, MessageStatus, RecordingStatus};
 use atiende::files::FileKey;
+use atiende::sim::audio::tone_wav;
+use atiende::sim::fake_api::RecordingReply;
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
-use atiende::store::Job;
 use atiende::twiml::{Response, Verb};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -64,14 +67,6 @@ fn options(storage: StorageKind) -> Options {
     }
 }
 
-/// A caller at the `<Record>` of a report (category 3, which asks no urgency).
-async fn at_the_beep(app: &TestApp) -> SimCall {
-    let mut call = app.call(Some(CALLER)).await;
-    call.press("1").await.unwrap();
-    call.press("3").await.unwrap();
-    call
-}
-
 /// The `<Record>` the call is stopped at: its action and its status callback URL.
 fn record_urls(call: &SimCall) -> (String, String) {
     let doc = Response::parse(call.last_xml()).unwrap();
@@ -89,8 +84,7 @@ fn record_urls(call: &SimCall) -> (String, String) {
     )
 }
 
-/// A request as Twilio sends it about `recording` (signed, to an absolute URL), for the
-/// repeated and concurrent requests the simulator does not send by itself.
+/// A request as Twilio sends it about `recording`, which must be accepted.
 async fn post_about(
     app: &TestApp,
     call: &SimCall,
@@ -98,25 +92,7 @@ async fn post_about(
     recording: &Recording,
     extra: &[(&str, &str)],
 ) {
-    let duration = recording.duration_seconds.to_string();
-    let mut params: Vec<(String, String)> = [
-        ("AccountSid", app.twilio.account_sid.as_str()),
-        ("CallSid", call.call_sid()),
-        ("From", CALLER),
-        ("To", "+525500000000"),
-        ("RecordingSid", recording.sid.as_str()),
-        ("RecordingUrl", recording.url.as_str()),
-        ("RecordingDuration", duration.as_str()),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    params.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let (status, body) = app.twilio.post(url, &params).await.unwrap();
+    let (status, body) = app.post_about_recording(call, url, recording, extra).await;
     assert!(
         status == 200 || status == 204,
         "{url}: HTTP {status}: {body}"
@@ -134,63 +110,13 @@ fn sid_of(recording: &Recording) -> RecordingSid {
     RecordingSid::parse(&recording.sid).unwrap()
 }
 
-/// The download job of a recording.
-async fn job_of(app: &TestApp, recording: &Recording) -> Job {
-    app.state
-        .store
-        .job_by_key(&format!("recording:{}", recording.sid))
-        .await
-        .unwrap()
-        .expect("a download job")
-}
-
-/// Waits until the download job of `recording` is done (after which nothing more happens to
-/// the recording) and returns it. Like `helpers::eventually` (bounded, 10 s), but a failure
-/// shows where the job stands.
-async fn job_done(app: &TestApp, recording: &Recording) -> Job {
-    job_in_state(app, recording, JobState::Done).await
-}
-
-/// Waits until the download job of `recording` is in `state` and returns it.
-async fn job_in_state(app: &TestApp, recording: &Recording, state: JobState) -> Job {
-    for _ in 0..500 {
-        let job = job_of(app, recording).await;
-        if job.state == state {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let job = job_of(app, recording).await;
-    let row = app.state.store.recording(&sid_of(recording)).await.unwrap();
-    panic!(
-        "never happened: the job recording:{} is {state}\njob: {job:?}\nrecording: {row:?}\nclock: {:?}",
-        recording.sid,
-        app.state.clock.now()
-    );
-}
-
-/// How many times the fake was asked for the recording.
-fn fetches(app: &TestApp, recording: &Recording) -> usize {
-    app.fake
-        .media_requests()
-        .iter()
-        .filter(|s| **s == recording.sid)
-        .count()
-}
-
 /// Everything in storage.
 async fn stored_keys(app: &TestApp) -> Vec<String> {
     app.state.files.list().await.unwrap()
 }
 
 async fn case_recording_status(app: &TestApp, call: &SimCall) -> Option<RecordingStatus> {
-    app.state
-        .store
-        .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
-        .await
-        .unwrap()
-        .expect("the call made a case")
-        .recording_status
+    app.case_of(call).await.recording_status
 }
 
 async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
@@ -199,25 +125,20 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
 ) {
     // Arrange: the recording Twilio will serve.
     let app = app_or_skip!(db, options(storage));
-    let wav = atiende::sim::media::tone_wav(7);
-    let mut call = at_the_beep(&app).await;
+    let wav = tone_wav(7);
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(7);
-    app.fake
-        .media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    app.api
+        .set_recording_replies(&recording.sid, vec![RecordingReply::Wav(wav.clone())]);
 
     // Act: the caller records and hangs up; Twilio sends the callbacks.
-    call.send_record_action(&recording, RecordingEnd::Key)
-        .await
-        .unwrap();
-    call.send_recording_status(&recording, "completed")
-        .await
-        .unwrap();
+    record(&mut call, &recording).await;
     call.hang_up(60).await.unwrap();
 
     // Assert: stored byte for byte, hash and duration right, one SMS with the folio.
     let sid = sid_of(&recording);
     let store = &app.state.store;
-    let job = job_done(&app, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
     let row = store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     let stored = app
@@ -261,22 +182,18 @@ async fn a_whole_call_ends_with_the_recording_stored_and_one_folio_sms(
         "no partial download left: {leftovers:?}"
     );
     assert_eq!(job.attempts, 1, "{job:?}");
-    assert_eq!(fetches(&app, &recording), 1);
+    assert_eq!(app.api.requests_for_recording(&recording.sid), 1);
     // Deleting Twilio's copy is off by default.
-    assert!(app.fake.deleted().is_empty(), "{:?}", app.fake.deleted());
+    assert!(app.api.deleted().is_empty(), "{:?}", app.api.deleted());
     assert!(!row.deleted_from_twilio);
-    let case = store
-        .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let case = app.case_of(&call).await;
     assert_eq!(case.recording_status, Some(RecordingStatus::Stored));
 
     eventually("the folio SMS is sent", || async {
-        !app.fake.sms().is_empty()
+        !app.api.sms().is_empty()
     })
     .await;
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     assert_eq!(sms.len(), 1, "{sms:?}");
     assert_eq!(sms[0].get("To"), Some(CALLER));
     assert_eq!(sms[0].get("From"), Some("+525500000000"));
@@ -306,13 +223,13 @@ async fn callbacks_out_of_order_repeated_and_concurrent_store_one_file(
     // Arrange: a caller at the beep; the fake serves the recording a little slowly, so that the
     // later callbacks arrive while it is being downloaded.
     let app = app_or_skip!(db, options(storage));
-    let wav = atiende::sim::media::tone_wav(5);
-    let mut call = at_the_beep(&app).await;
+    let wav = tone_wav(5);
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let (action, callback) = record_urls(&call);
     let recording = call.new_recording(5);
-    app.fake.media(
+    app.api.set_recording_replies(
         &recording.sid,
-        vec![Media::Slow {
+        vec![RecordingReply::Slow {
             bytes: wav.clone(),
             chunks: 4,
             pause: Duration::from_millis(100),
@@ -349,7 +266,7 @@ async fn callbacks_out_of_order_repeated_and_concurrent_store_one_file(
 
     // Assert: one case, one job run once, one file, the row stored once with the right hash.
     let sid = sid_of(&recording);
-    let job = job_done(&app, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
     // Nothing left to run: no second download, no second SMS waiting.
     eventually("every job is settled", || async {
         app.state.store.jobs(None, 100).await.unwrap().is_empty()
@@ -357,10 +274,10 @@ async fn callbacks_out_of_order_repeated_and_concurrent_store_one_file(
     .await;
     assert_eq!(job.attempts, 1, "{job:?}");
     assert_eq!(
-        fetches(&app, &recording),
+        app.api.requests_for_recording(&recording.sid),
         1,
         "{:?}",
-        app.fake.media_requests()
+        app.api.recording_requests()
     );
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
@@ -382,39 +299,34 @@ async fn callbacks_out_of_order_repeated_and_concurrent_store_one_file(
         case_recording_status(&app, &call).await,
         Some(RecordingStatus::Stored)
     );
-    assert_eq!(
-        app.fake.sms().len(),
-        1,
-        "one folio SMS: {:?}",
-        app.fake.sms()
-    );
+    assert_eq!(app.api.sms().len(), 1, "one folio SMS: {:?}", app.api.sms());
     app.stop().await;
 }
 
 /// The fake answers `answers` in turn for the recording of a whole call; the recording must
 /// end stored, after more than one attempt, with the job's last error mentioning `failure`.
-async fn stored_after_failures(db: Db, storage: StorageKind, answers: Vec<Media>, failure: &str) {
+async fn stored_after_failures(
+    db: Db,
+    storage: StorageKind,
+    answers: Vec<RecordingReply>,
+    failure: &str,
+) {
     // Arrange
     let app = app_or_skip!(db, options(storage));
-    let wav = atiende::sim::media::tone_wav(4);
-    let mut call = at_the_beep(&app).await;
+    let wav = tone_wav(4);
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(4);
     let mut answers = answers;
-    answers.push(Media::Wav(wav.clone()));
+    answers.push(RecordingReply::Wav(wav.clone()));
     let failures = answers.len() - 1;
-    app.fake.media(&recording.sid, answers);
+    app.api.set_recording_replies(&recording.sid, answers);
 
     // Act
-    call.send_record_action(&recording, RecordingEnd::Key)
-        .await
-        .unwrap();
-    call.send_recording_status(&recording, "completed")
-        .await
-        .unwrap();
+    record(&mut call, &recording).await;
 
     // Assert: stored after the failures, each one an attempt; the error kept.
     let sid = sid_of(&recording);
-    let job = job_done(&app, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Stored, "{row:?} {job:?}");
     assert_eq!(
@@ -433,7 +345,7 @@ async fn stored_after_failures(db: Db, storage: StorageKind, answers: Vec<Media>
     );
     assert!(job.attempts > 1, "{job:?}");
     assert_eq!(job.attempts, failures as i64 + 1, "{job:?}");
-    assert_eq!(fetches(&app, &recording), failures + 1);
+    assert_eq!(app.api.requests_for_recording(&recording.sid), failures + 1);
     let error = job.last_error.clone().unwrap_or_default();
     assert!(
         error.to_lowercase().contains(failure),
@@ -450,24 +362,24 @@ async fn a_recording_not_ready_yet_is_fetched_again(db: Db, storage: StorageKind
     stored_after_failures(
         db,
         storage,
-        vec![Media::Status(404), Media::Status(404)],
+        vec![RecordingReply::Status(404), RecordingReply::Status(404)],
         "404",
     )
     .await;
 }
 
 async fn a_server_error_is_retried(db: Db, storage: StorageKind) {
-    stored_after_failures(db, storage, vec![Media::Status(500)], "500").await;
+    stored_after_failures(db, storage, vec![RecordingReply::Status(500)], "500").await;
 }
 
 async fn too_many_requests_is_retried(db: Db, storage: StorageKind) {
-    stored_after_failures(db, storage, vec![Media::Status(429)], "429").await;
+    stored_after_failures(db, storage, vec![RecordingReply::Status(429)], "429").await;
 }
 
 async fn an_answer_slower_than_the_time_out_is_retried(db: Db, storage: StorageKind) {
     // ATIENDE_HTTP_TIMEOUT_SECONDS is 2 in tests: this answer would take 4 s.
-    let slow = Media::Slow {
-        bytes: atiende::sim::media::tone_wav(4),
+    let slow = RecordingReply::Slow {
+        bytes: tone_wav(4),
         chunks: 5,
         pause: Duration::from_secs(1),
     };
@@ -479,28 +391,23 @@ async fn a_malformed_wav_is_kept_in_quarantine(db: Db, storage: StorageKind) {
     // in the middle of its samples.
     let app = app_or_skip!(db, options(storage));
     let garbage = b"RIFF\x00\x00\x00\x00WAVEjunk".to_vec();
-    let mut truncated = atiende::sim::media::tone_wav(2);
+    let mut truncated = tone_wav(2);
     truncated.truncate(truncated.len() / 2 + 1);
     let mut keys = Vec::new();
     for bytes in [garbage, truncated] {
-        let mut call = at_the_beep(&app).await;
+        let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
         let recording = call.new_recording(2);
-        app.fake
-            .media(&recording.sid, vec![Media::Wav(bytes.clone())]);
+        app.api
+            .set_recording_replies(&recording.sid, vec![RecordingReply::Wav(bytes.clone())]);
 
         // Act
-        call.send_record_action(&recording, RecordingEnd::Key)
-            .await
-            .unwrap();
-        call.send_recording_status(&recording, "completed")
-            .await
-            .unwrap();
+        record(&mut call, &recording).await;
 
         // Assert: kept apart byte for byte, the case flagged, the job done and not retried.
         let sid = sid_of(&recording);
-        let job = job_done(&app, &recording).await;
+        let job = app.job_done(&recording_job(&recording)).await;
         assert_eq!(job.attempts, 1, "not retried: {job:?}");
-        assert_eq!(fetches(&app, &recording), 1);
+        assert_eq!(app.api.requests_for_recording(&recording.sid), 1);
         let row = app.state.store.recording(&sid).await.unwrap().unwrap();
         assert_eq!(row.status, RecordingStatus::Quarantined, "{row:?}");
         assert!(row.error.is_some(), "{row:?}");
@@ -550,8 +457,8 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let fake_authority = app.fake.base.trim_start_matches("http://").to_owned();
-    let account = &app.fake.account_sid;
+    let fake_authority = app.api.base().trim_start_matches("http://").to_owned();
+    let account = app.api.account_sid().expect("the test account");
     let hosts = [
         format!("http://127.0.0.1:{trap_port}"),
         format!("http://user:pw@{fake_authority}"),
@@ -559,7 +466,7 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
     ];
     let mut sids = Vec::new();
     for host in hosts {
-        let mut call = at_the_beep(&app).await;
+        let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
         let sid = format!("RE{}", random_hex());
         let recording = Recording {
             url: format!("{host}/2010-04-01/Accounts/{account}/Recordings/{sid}"),
@@ -568,16 +475,13 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
         };
 
         // Act
-        call.send_record_action(&recording, RecordingEnd::Key)
-            .await
-            .unwrap();
-        call.send_recording_status(&recording, "completed")
-            .await
-            .unwrap();
+        record(&mut call, &recording).await;
 
         // Assert: refused, the case flagged, the job dead.
         // Dead, not done: `atiende jobs` lists it, to retry once TWILIO_API_BASE is right.
-        let job = job_in_state(&app, &recording, JobState::Dead).await;
+        let job = app
+            .job_in_state(&recording_job(&recording), JobState::Dead)
+            .await;
         assert_eq!(job.attempts, 1, "{job:?}");
         let row = app
             .state
@@ -605,11 +509,11 @@ async fn a_recording_url_on_another_host_is_never_fetched(db: Db, storage: Stora
 
     // Nothing was fetched from anywhere, nothing stored, and someone is told.
     assert!(
-        app.fake.media_requests().is_empty(),
+        app.api.recording_requests().is_empty(),
         "{:?}",
-        app.fake.media_requests()
+        app.api.recording_requests()
     );
-    assert_eq!(app.fake.unauthorized(), 0);
+    assert_eq!(app.api.unauthorized(), 0);
     assert_eq!(
         contacted.load(std::sync::atomic::Ordering::SeqCst),
         0,
@@ -632,9 +536,10 @@ async fn an_absent_recording_marks_the_case_without_recording(db: Db, storage: S
     // Arrange: the action came with a duration, so the case exists and its download is queued;
     // Twilio has no file to give (as it answers for a recording that does not exist).
     let app = app_or_skip!(db, options(storage));
-    let mut call = at_the_beep(&app).await;
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(3);
-    app.fake.media(&recording.sid, vec![Media::Status(404)]);
+    app.api
+        .set_recording_replies(&recording.sid, vec![RecordingReply::Status(404)]);
     call.send_record_action(&recording, RecordingEnd::Key)
         .await
         .unwrap();
@@ -654,7 +559,7 @@ async fn an_absent_recording_marks_the_case_without_recording(db: Db, storage: S
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Missing, "{row:?}");
     assert_eq!(row.twilio_error_code.as_deref(), Some("16102"), "{row:?}");
-    let job = job_done(&app, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(
         row.status,
@@ -675,28 +580,23 @@ async fn twilio_s_copy_is_deleted_after_ours_is_verified_when_asked(db: Db, stor
         db,
         options(storage).with("ATIENDE_DELETE_TWILIO_RECORDINGS", "true")
     );
-    let wav = atiende::sim::media::tone_wav(3);
-    let mut call = at_the_beep(&app).await;
+    let wav = tone_wav(3);
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.new_recording(3);
-    app.fake
-        .media(&recording.sid, vec![Media::Wav(wav.clone())]);
+    app.api
+        .set_recording_replies(&recording.sid, vec![RecordingReply::Wav(wav.clone())]);
 
     // Act
-    call.send_record_action(&recording, RecordingEnd::Key)
-        .await
-        .unwrap();
-    call.send_recording_status(&recording, "completed")
-        .await
-        .unwrap();
+    record(&mut call, &recording).await;
 
     // Assert: ours is stored, then Twilio's is deleted (once, with our credentials).
     let sid = sid_of(&recording);
-    job_done(&app, &recording).await;
+    app.job_done(&recording_job(&recording)).await;
     let row = app.state.store.recording(&sid).await.unwrap().unwrap();
     assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
     assert!(row.deleted_from_twilio, "{row:?}");
-    assert_eq!(app.fake.deleted(), vec![recording.sid.clone()]);
-    assert_eq!(app.fake.unauthorized(), 0);
+    assert_eq!(app.api.deleted(), vec![recording.sid.clone()]);
+    assert_eq!(app.api.unauthorized(), 0);
     assert_eq!(
         app.state
             .files

@@ -2,7 +2,7 @@
 
 use crate::helpers::{CALLER, Db};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, CaseStatus, Channel, Folio, RecordingSid, Urgency};
+use atiende::domain::{CallOutcome, CallSid, CaseStatus, Channel, Folio, RecordingSid, Urgency};
 use atiende::sim::{RecordingEnd, Waiting};
 
 on_both_databases!(
@@ -71,20 +71,8 @@ async fn a_report_in_every_category(db: Db) {
         // Assert: one case with everything the office needs, and the folio said twice.
         let sid = RecordingSid::parse(&recording.sid).unwrap();
         let call_sid = CallSid::parse(call.call_sid()).unwrap();
-        let case = app
-            .state
-            .store
-            .case_of_call(&call_sid)
-            .await
-            .unwrap()
-            .expect("a case");
-        let category = app
-            .state
-            .store
-            .category(case.category_id.unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let case = app.case_of(&call).await;
+        let category = app.category_of(&case).await;
         assert_eq!(category.code, code);
         assert_eq!(case.department_id, Some(category.department_id));
         assert_eq!(case.recording_sid.as_deref(), Some(sid.as_str()));
@@ -116,7 +104,7 @@ async fn a_report_in_every_category(db: Db) {
         );
 
         let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-        assert_eq!(logged.outcome.as_deref(), Some("report"));
+        assert_eq!(logged.outcome, Some(CallOutcome::Report));
         assert_eq!(logged.duration_seconds, Some(95));
         assert_eq!(logged.from_number.as_deref(), Some(CALLER));
     }
@@ -143,17 +131,11 @@ async fn hang_up_during_recording_still_makes_the_case(db: Db) {
         .unwrap();
 
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let case = app
-        .state
-        .store
-        .case_of_call(&call_sid)
-        .await
-        .unwrap()
-        .expect("a case");
+    let case = app.case_of(&call).await;
     assert_eq!(case.recording_sid.as_deref(), Some(recording.sid.as_str()));
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("report"), "not abandoned");
+    assert_eq!(logged.outcome, Some(CallOutcome::Report), "not abandoned");
     app.stop().await;
 }
 
@@ -171,14 +153,7 @@ async fn callbacks_in_either_order_and_repeated_make_one_case(db: Db) {
     call.send_recording_status(&recording, "completed")
         .await
         .unwrap();
-    let call_sid = CallSid::parse(call.call_sid()).unwrap();
-    let made_by_callback = app
-        .state
-        .store
-        .case_of_call(&call_sid)
-        .await
-        .unwrap()
-        .expect("made by the callback");
+    let made_by_callback = app.case_of(&call).await;
     call.send_record_action(&recording, RecordingEnd::Key)
         .await
         .unwrap();
@@ -252,7 +227,7 @@ async fn nothing_recorded_retries_once_then_says_goodbye(db: Db) {
         .collect();
     assert_eq!(nothing.len(), 2, "{steps:?}");
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("abandoned"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Abandoned));
     assert_eq!(logged.last_step, "nothing_recorded");
     app.stop().await;
 }

@@ -1,17 +1,17 @@
 //! What happens when something fails mid-call or webhooks arrive oddly: a report is never
 //! asked for twice, never lost quietly, and a caller always hears the notices before a beep.
 
-use crate::fake_twilio::Media;
 use crate::helpers::{
-    CALLER, Db, TestApp, eventually, fields, has_record, new_call_sid, new_recording_sid,
-    post_signed_raw, text, twiml, voice_fields,
+    ACCOUNT_SID, CALLER, Db, STREET_LIGHTING, TestApp, WATER, at_the_beep, call_sid, eventually,
+    fields, has_record, new_call_sid, new_recording_sid, post_signed_raw, twiml, voice_fields,
 };
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::RecordingStatus;
-use atiende::domain::{CallSid, RecordingSid};
+use atiende::domain::{CallOutcome, RecordingSid};
 use atiende::prompts::Key;
+use atiende::sim::audio::tone_wav;
+use atiende::sim::fake_api::RecordingReply;
 use atiende::sim::{Recording, RecordingEnd};
-use atiende::twiml::Verb;
 
 on_both_databases!(
     a_failure_after_the_report_never_asks_for_it_again,
@@ -26,12 +26,8 @@ on_both_databases!(
 
 /// A report by phone from `from`, the recording stored; returns the call's sid and the folio.
 async fn report(app: &TestApp, from: Option<&str>) -> (String, String) {
-    let mut call = app.call(from).await;
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    call.record(12, RecordingEnd::Key).await.unwrap();
-    let sid = CallSid::parse(call.call_sid()).unwrap();
-    let case = app.state.store.case_of_call(&sid).await.unwrap().unwrap();
+    let call = app.report(from, STREET_LIGHTING).await;
+    let case = app.case_of(&call).await;
     (call.call_sid().to_owned(), case.folio)
 }
 
@@ -56,7 +52,7 @@ async fn a_failure_after_the_report_never_asks_for_it_again(db: Db) {
         assert!(!has_record(&r), "{path}: {answer}");
         assert!(
             r.spoken_text()
-                .contains(&text(&app, Key::TechnicalErrorAfterReport)),
+                .contains(&app.text(Key::TechnicalErrorAfterReport)),
             "{path}: {answer}"
         );
     }
@@ -70,7 +66,7 @@ async fn a_recording_callback_that_cannot_be_stored_is_refused_to_twilio(db: Db)
     let sid = new_call_sid();
     let recording = new_recording_sid();
     let fields = fields(&[
-        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("AccountSid", ACCOUNT_SID),
         ("CallSid", sid.as_str()),
         ("RecordingSid", recording.as_str()),
         ("RecordingUrl", "https://api.twilio.com/r"),
@@ -109,9 +105,7 @@ async fn the_fallback_for_the_first_request_gives_the_notices_before_the_beep(db
     let heard = r.spoken_text();
     let notices = heard.find("9 1 1").expect("emergency numbers");
     let privacy = heard.find("se graba").expect("privacy notice");
-    let apology = heard
-        .find(&text(&app, Key::TechnicalError))
-        .expect("apology");
+    let apology = heard.find(&app.text(Key::TechnicalError)).expect("apology");
     assert!(notices < apology && privacy < apology, "{heard}");
     assert!(has_record(&r), "{answer}");
     app.stop().await;
@@ -130,7 +124,7 @@ async fn the_fallback_after_the_report_only_reassures(db: Db) {
     assert!(!has_record(&r), "{answer}");
     assert!(
         r.spoken_text()
-            .contains(&text(&app, Key::TechnicalErrorAfterReport))
+            .contains(&app.text(Key::TechnicalErrorAfterReport))
     );
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
     app.stop().await;
@@ -139,9 +133,7 @@ async fn the_fallback_after_the_report_only_reassures(db: Db) {
 async fn a_late_absent_callback_does_not_undo_a_stored_recording(db: Db) {
     // Arrange: a recording stored.
     let app = app_or_skip!(db);
-    let mut call = app.call(Some(CALLER)).await;
-    call.press("1").await.unwrap();
-    call.press("3").await.unwrap();
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
     let recording = call.record(9, RecordingEnd::Key).await.unwrap();
     let sid = RecordingSid::parse(&recording.sid).unwrap();
     let store = &app.state.store;
@@ -164,11 +156,7 @@ async fn a_late_absent_callback_does_not_undo_a_stored_recording(db: Db) {
         store.recording(&sid).await.unwrap().unwrap().status,
         RecordingStatus::Stored
     );
-    let case = store
-        .case_of_call(&CallSid::parse(call.call_sid()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let case = app.case_of(&call).await;
     assert_eq!(case.recording_status, Some(RecordingStatus::Stored));
     app.stop().await;
 }
@@ -178,8 +166,9 @@ async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
     let app = app_or_skip!(db);
     let sid = new_call_sid();
     let recording = new_recording_sid();
-    let wav = atiende::sim::media::tone_wav(4);
-    app.fake.media(&recording, vec![Media::Wav(wav.clone())]);
+    let wav = tone_wav(4);
+    app.api
+        .set_recording_replies(&recording, vec![RecordingReply::Wav(wav.clone())]);
     let action = voice_fields(
         &sid,
         &[
@@ -198,12 +187,13 @@ async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
         sid: recording.clone(),
         url: format!(
             "{}/2010-04-01/Accounts/{}/Recordings/{recording}",
-            app.fake.base, app.fake.account_sid
+            app.api.base(),
+            ACCOUNT_SID
         ),
         duration_seconds: 4,
     };
     let callback = fields(&[
-        ("AccountSid", crate::helpers::ACCOUNT_SID),
+        ("AccountSid", ACCOUNT_SID),
         ("CallSid", sid.as_str()),
         ("RecordingSid", recording.as_str()),
         ("RecordingUrl", url.url.as_str()),
@@ -235,12 +225,9 @@ async fn a_recording_url_that_comes_only_with_the_callback_is_fetched(db: Db) {
 
 async fn a_typed_number_never_confirmed_is_forgotten_when_the_call_ends(db: Db) {
     let app = app_or_skip!(db);
-    let mut call = app.call(None).await;
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    call.record(8, RecordingEnd::Key).await.unwrap();
+    let mut call = app.report(None, STREET_LIGHTING).await;
     call.press("5587654321").await.unwrap();
-    let sid = CallSid::parse(call.call_sid()).unwrap();
+    let sid = call_sid(&call);
     assert!(
         app.state
             .store
@@ -257,30 +244,8 @@ async fn a_typed_number_never_confirmed_is_forgotten_when_the_call_ends(db: Db) 
 
     let logged = app.state.store.call(&sid).await.unwrap().unwrap();
     assert_eq!(logged.pending_sms_number, None);
-    assert_eq!(logged.outcome.as_deref(), Some("report"));
+    assert_eq!(logged.outcome, Some(CallOutcome::Report));
     app.stop().await;
-}
-
-/// Texts `body` from `from` to the office; returns the reply's text.
-async fn text_in(app: &TestApp, from: &str, body: &str) -> String {
-    let sid = format!("SM{}", atiende::sim::random_hex());
-    let fields = fields(&[
-        ("MessageSid", sid.as_str()),
-        ("From", from),
-        ("To", "+525500000000"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]);
-    let (status, answer) = post_signed_raw(app, "/twilio/messaging", &fields).await;
-    assert_eq!(status, 200, "{answer}");
-    twiml(&answer)
-        .verbs
-        .iter()
-        .find_map(|v| match v {
-            Verb::Message(m) => Some(m.body.clone()),
-            _ => None,
-        })
-        .expect("a <Message>")
 }
 
 async fn sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter(db: Db) {
@@ -310,23 +275,24 @@ async fn sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter(db: Db) {
 
     // The reporter gets the summary; someone else gets the status only.
     assert!(
-        text_in(&app, CALLER, &folio)
+        app.text_in(CALLER, &folio)
             .await
+            .1
             .contains("Se cambio la luminaria")
     );
     let other = "+525511112222";
-    let reply = text_in(&app, other, &folio).await;
+    let reply = app.text_in(other, &folio).await.1;
     assert!(reply.contains("atendido"), "{reply}");
     assert!(!reply.contains("luminaria"), "{reply}");
 
     // Three failed lookups from one number, and lookups from it are refused for a while.
     let unknown = atiende::domain::Folio::from_sequence(90_000).to_string();
     for _ in 0..3 {
-        text_in(&app, other, &unknown).await;
+        app.text_in(other, &unknown).await;
     }
-    let refused = text_in(&app, other, &folio).await;
-    assert_eq!(refused, app.state.prompts.text(Key::SmsStatusTooMany, &[]));
+    let refused = app.text_in(other, &folio).await.1;
+    assert_eq!(refused, app.text(Key::SmsStatusTooMany));
     // Others are not affected.
-    assert!(text_in(&app, CALLER, &folio).await.contains("atendido"));
+    assert!(app.text_in(CALLER, &folio).await.1.contains("atendido"));
     app.stop().await;
 }

@@ -3,13 +3,14 @@
 //! caller leave a report (and never loops); health checks; recorded prompts served for `<Play>`.
 
 use crate::helpers::{
-    CALLER, Db, Options, TOKEN, TestApp, ends_with_hangup, fields, form_body, has_record,
-    new_call_sid, new_recording_sid, post_signed_raw, text, twiml, voice_fields,
+    ACCOUNT_SID, CALLER, Db, Options, STREET_LIGHTING, TOKEN, TestApp, ends_with_hangup, fields,
+    form_body, has_record, new_call_sid, new_recording_sid, post_signed_raw, twiml, voice_fields,
 };
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, RecordingSid, Urgency};
+use atiende::domain::{CallOutcome, CallSid, RecordingSid, Urgency};
 use atiende::prompts::Key;
-use atiende::sim::{RecordingEnd, Waiting, random_hex};
+use atiende::sim::audio::tone_wav;
+use atiende::sim::{Waiting, random_hex};
 use atiende::twilio::signature::sign;
 use atiende::twiml::{Prompt, Verb};
 use sqlx::Connection;
@@ -114,7 +115,7 @@ async fn forged_and_missing_signatures_are_refused_and_change_nothing(db: Db) {
     targets.push(Target {
         path: format!("/twilio/voice/recording-status{record_query}"),
         params: fields(&[
-            ("AccountSid", crate::helpers::ACCOUNT_SID),
+            ("AccountSid", ACCOUNT_SID),
             ("CallSid", &sid),
             ("RecordingSid", &rec),
             ("RecordingUrl", &rec_url),
@@ -328,7 +329,7 @@ async fn demo_mode_accepts_unsigned_requests(db: Db) {
     assert!(
         twiml(&answer)
             .spoken_text()
-            .contains(&app.state.prompts.text(Key::MainMenu, &[])),
+            .contains(&app.text(Key::MainMenu)),
         "{answer}"
     );
     let (status, answer) = app
@@ -349,12 +350,8 @@ async fn demo_mode_accepts_unsigned_requests(db: Db) {
     );
 
     // A whole call, made by the simulator without a token.
-    assert!(app.twilio.auth_token.is_none());
-    let mut call = app.call(Some(CALLER)).await;
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    assert_eq!(call.waiting(), Waiting::Recording, "{}", call.heard());
-    call.record(30, RecordingEnd::Key).await.unwrap();
+    assert!(app.caller.auth_token.is_none());
+    let mut call = app.report(Some(CALLER), STREET_LIGHTING).await;
     assert!(
         call.heard().contains("quedó registrado"),
         "{}",
@@ -378,7 +375,7 @@ async fn demo_mode_accepts_unsigned_requests(db: Db) {
 
 async fn a_request_without_a_valid_call_sid_is_refused_politely(db: Db) {
     let app = app_or_skip!(db);
-    let invalid_request = text(&app, Key::InvalidRequest);
+    let invalid_request = app.text(Key::InvalidRequest);
     for (what, call_sid) in [
         ("no CallSid", None),
         ("empty CallSid", Some("")),
@@ -447,7 +444,7 @@ async fn a_body_that_is_not_a_form_still_gets_twiml(db: Db) {
         assert_eq!(status, 200, "{body}: {answer}");
         let r = twiml(&answer);
         assert!(
-            r.spoken_text().contains(&text(&app, Key::InvalidRequest)),
+            r.spoken_text().contains(&app.text(Key::InvalidRequest)),
             "{body}: {answer}"
         );
         assert!(ends_with_hangup(&r), "{body}: {answer}");
@@ -476,11 +473,11 @@ async fn lenient_step_state_still_answers_the_menu(db: Db) {
     assert_eq!(status, 200, "{answer}");
     let r = twiml(&answer);
     assert!(
-        r.spoken_text().contains(&text(&app, Key::NoInput)),
+        r.spoken_text().contains(&app.text(Key::NoInput)),
         "{answer}"
     );
     assert!(
-        r.spoken_text().contains(&text(&app, Key::MainMenu)),
+        r.spoken_text().contains(&app.text(Key::MainMenu)),
         "{answer}"
     );
     let gather = r
@@ -503,7 +500,7 @@ async fn lenient_step_state_still_answers_the_menu(db: Db) {
     assert!(
         twiml(&answer)
             .spoken_text()
-            .contains(&text(&app, Key::CategoryIntro)),
+            .contains(&app.text(Key::CategoryIntro)),
         "{answer}"
     );
     app.stop().await;
@@ -521,7 +518,7 @@ async fn an_unknown_step_gets_the_apology(db: Db) {
     assert_eq!(status, 200, "{answer}");
     let r = twiml(&answer);
     assert!(
-        r.spoken_text().contains(&text(&app, Key::TechnicalError)),
+        r.spoken_text().contains(&app.text(Key::TechnicalError)),
         "{answer}"
     );
     assert!(has_record(&r), "{answer}");
@@ -554,7 +551,7 @@ async fn the_fallback_url_apologises_and_takes_the_report(db: Db) {
     assert_eq!(status, 200, "{answer}");
     let r = twiml(&answer);
     assert!(
-        r.spoken_text().contains(&text(&app, Key::TechnicalError)),
+        r.spoken_text().contains(&app.text(Key::TechnicalError)),
         "{answer}"
     );
     let action = r
@@ -583,7 +580,7 @@ async fn the_fallback_url_apologises_and_takes_the_report(db: Db) {
 
 async fn an_empty_or_malformed_recording_makes_no_case(db: Db) {
     let app = app_or_skip!(db);
-    let retry = text(&app, Key::NothingRecordedRetry);
+    let retry = app.text(Key::NothingRecordedRetry);
     let good_sid = new_recording_sid();
     for (what, recording_sid, duration) in [
         ("malformed RecordingSid", "RE123".to_owned(), "15"),
@@ -668,7 +665,7 @@ async fn a_broken_database_gets_the_apology_and_never_a_loop(db: Db) {
     assert_eq!(status, 200, "{answer}");
     let r = twiml(&answer);
     assert!(
-        r.spoken_text().contains(&text(&app, Key::TechnicalError)),
+        r.spoken_text().contains(&app.text(Key::TechnicalError)),
         "{answer}"
     );
     let record = r
@@ -708,7 +705,7 @@ async fn a_broken_database_gets_the_apology_and_never_a_loop(db: Db) {
     let r = twiml(&answer);
     assert!(
         r.spoken_text()
-            .contains(&text(&app, Key::TechnicalErrorFinal)),
+            .contains(&app.text(Key::TechnicalErrorFinal)),
         "{answer}"
     );
     assert!(ends_with_hangup(&r), "{answer}");
@@ -781,7 +778,7 @@ async fn a_report_on_the_apology_path_belongs_to_its_call(db: Db) {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    let repeat = app.state.prompts.text(
+    let repeat = app.text_with(
         Key::FolioRepeat,
         &[("folio", &atiende::voice::speech_digits(&case.folio))],
     );
@@ -796,7 +793,7 @@ async fn a_report_on_the_apology_path_belongs_to_its_call(db: Db) {
     .await;
     assert_eq!(status, 200);
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
-    assert_eq!(logged.outcome.as_deref(), Some("report"), "{logged:?}");
+    assert_eq!(logged.outcome, Some(CallOutcome::Report), "{logged:?}");
     app.stop().await;
 }
 
@@ -812,23 +809,6 @@ async fn health_and_readiness(db: Db) {
     app.stop().await;
 }
 
-/// One second of a tone, 8 kHz mono 16-bit PCM.
-fn write_tone(path: &std::path::Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..8000u32 {
-        let t = i as f32 / 8000.0;
-        w.write_sample(((t * 440.0 * std::f32::consts::TAU).sin() * 8000.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 async fn a_recorded_prompt_is_played_and_served(db: Db) {
     // Arrange: a prompts folder with the catalogue and a recorded greeting.
     let dir = tempfile::tempdir().unwrap();
@@ -838,13 +818,13 @@ async fn a_recorded_prompt_is_played_and_served(db: Db) {
     )
     .unwrap();
     let wav_path = dir.path().join("greeting.wav");
-    write_tone(&wav_path);
+    std::fs::write(&wav_path, tone_wav(1)).unwrap();
     let wav = std::fs::read(&wav_path).unwrap();
     let app = app_or_skip!(
         db,
         Options::default().with("ATIENDE_PROMPTS_DIR", &dir.path().display().to_string())
     );
-    let greeting_text = app.state.prompts.text(
+    let greeting_text = app.text_with(
         Key::Greeting,
         &[("office", &app.state.config.phone.office_name)],
     );
@@ -874,7 +854,7 @@ async fn a_recorded_prompt_is_played_and_served(db: Db) {
         call.last_xml()
     );
     assert!(
-        r.spoken_text().contains(&text(&app, Key::MainMenu)),
+        r.spoken_text().contains(&app.text(Key::MainMenu)),
         "{}",
         call.last_xml()
     );
@@ -884,7 +864,7 @@ async fn a_recorded_prompt_is_played_and_served(db: Db) {
         .client
         .get(format!(
             "{}/audio/prompts/greeting.wav",
-            app.twilio.connect_base
+            app.caller.connect_base
         ))
         .send()
         .await

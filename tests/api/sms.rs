@@ -2,16 +2,15 @@
 //! segment; Twilio's failures (retried, recorded or raised); demo mode; opt-outs; incoming
 //! messages asking for a folio's status; and Twilio's delivery reports.
 
-use crate::fake_twilio::{SentSms, SmsReply};
-use crate::helpers::{CALLER, Db, Options, TestApp, eventually};
+use crate::helpers::{CALLER, Db, OFFICE, Options, STREET_LIGHTING, TestApp, WATER, eventually};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, CaseStatus, ClosureReason, Folio};
+use atiende::domain::{CaseStatus, ClosureReason, Folio};
 use atiende::domain::{Channel, Direction, JobState, MessageStatus, MessageTemplate};
 use atiende::messages::gsm7;
 use atiende::prompts::Key;
+use atiende::sim::fake_api::{SentSms, SmsReply};
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
 use atiende::store::{CaseRecord, Job, MessageRecord, StatusChange};
-use atiende::twiml::{Response, Verb};
 use std::time::Duration;
 
 on_both_databases!(
@@ -29,8 +28,6 @@ on_both_databases!(
     a_late_report_does_not_undo_delivered,
 );
 
-/// The office's number (`TWILIO_PHONE_NUMBER` in tests).
-const OFFICE: &str = "+525500000000";
 /// The department of "agua potable" (menu digit 3), as the catalogue spells it.
 const WATER_DEPARTMENT: &str = "Dirección de Agua Potable";
 /// A summary with letters GSM-7 lacks, longer than a message can carry.
@@ -39,81 +36,36 @@ const SUMMARY: &str = "Se reparó la fuga de agua en la calle Álvaro Obregón e
 const SUMMARY_START: &str =
     "Se reparo la fuga de agua en la calle Alvaro Obregon esquina con Niños Héroes";
 
-/// The case made during a call.
-async fn case_of(app: &TestApp, call: &SimCall) -> CaseRecord {
-    let sid = CallSid::parse(call.call_sid()).unwrap();
-    app.state
-        .store
-        .case_of_call(&sid)
-        .await
-        .unwrap()
-        .expect("a case")
-}
-
 /// A whole report from `from` about water (its department is Dirección de Agua Potable): the
 /// menu, the recording (action, then the `completed` callback), the hang-up.
 async fn report(app: &TestApp, from: &str) -> CaseRecord {
-    let mut call = app.call(Some(from)).await;
-    call.press("1").await.unwrap();
-    call.press("3").await.unwrap();
-    call.record(20, RecordingEnd::Key).await.unwrap();
-    call.hang_up(60).await.unwrap();
-    case_of(app, &call).await
+    app.report_and_hang_up(Some(from), WATER).await
 }
 
 /// A withheld caller who has just recorded a report and waits at the number entry.
 async fn withheld_report(app: &TestApp) -> SimCall {
-    let mut call = app.call(None).await;
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    call.record(30, RecordingEnd::Key).await.unwrap();
-    assert!(
-        call.heard()
-            .contains("marque ahora su número de celular a 10 dígitos"),
-        "{}",
-        call.heard()
-    );
+    let call = app.report(None, STREET_LIGHTING).await;
+    app.assert_at_number_entry(&call);
     call
 }
 
 /// The `<Record>` action request sent again, as Twilio may repeat it.
 async fn repeat_record_action(app: &TestApp, call: &SimCall, action: &str, recording: &Recording) {
-    let duration = recording.duration_seconds.to_string();
-    let params: Vec<(String, String)> = [
-        ("AccountSid", app.twilio.account_sid.as_str()),
-        ("CallSid", call.call_sid()),
-        ("From", CALLER),
-        ("To", OFFICE),
-        ("CallStatus", "in-progress"),
-        ("RecordingUrl", recording.url.as_str()),
-        ("RecordingSid", recording.sid.as_str()),
-        ("RecordingDuration", duration.as_str()),
-        ("Digits", "#"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let (status, body) = app.twilio.post(action, &params).await.unwrap();
+    let pressed = [("CallStatus", "in-progress"), ("Digits", "#")];
+    let (status, body) = app
+        .post_about_recording(call, action, recording, &pressed)
+        .await;
     assert_eq!(status, 200, "repeated action: {body}");
 }
 
-/// Waits until the job with this key is done, and returns it.
-async fn job_done(app: &TestApp, key: &str) -> Job {
-    eventually(&format!("the job {key} is done"), || async {
-        app.state
-            .store
-            .job_by_key(key)
-            .await
-            .unwrap()
-            .is_some_and(|j| j.state == JobState::Done)
-    })
-    .await;
-    app.state.store.job_by_key(key).await.unwrap().unwrap()
+/// The key of the job that sends a case's folio SMS.
+fn folio_job(case: &CaseRecord) -> String {
+    format!("sms-folio:{}", case.id)
 }
 
 /// The folio SMS job of a case, once done.
 async fn folio_job_done(app: &TestApp, case: &CaseRecord) -> Job {
-    job_done(app, &format!("sms-folio:{}", case.id)).await
+    app.job_done(&folio_job(case)).await
 }
 
 /// The case's messages from the outbox (not the replies to incoming messages), oldest first.
@@ -142,7 +94,7 @@ async fn outbox_settled(app: &TestApp, case_id: i64) -> Vec<MessageRecord> {
 
 /// The requests the fake received for this folio.
 fn requests_for(app: &TestApp, folio: &str) -> Vec<SentSms> {
-    app.fake
+    app.api
         .sms()
         .into_iter()
         .filter(|s| s.get("Body").is_some_and(|b| b.contains(folio)))
@@ -152,10 +104,10 @@ fn requests_for(app: &TestApp, folio: &str) -> Vec<SentSms> {
 /// Waits until the fake has received `n` requests in all.
 async fn fake_has(app: &TestApp, n: usize) -> Vec<SentSms> {
     eventually(&format!("the fake received {n} SMS requests"), || async {
-        app.fake.sms().len() >= n
+        app.api.sms().len() >= n
     })
     .await;
-    app.fake.sms()
+    app.api.sms()
 }
 
 fn assert_one_segment(text: &str) {
@@ -190,40 +142,6 @@ async fn change(
         .unwrap();
 }
 
-/// A signed incoming message from `from`; returns its MessageSid and the text of the one
-/// `<Message>` answered.
-async fn text_in(app: &TestApp, from: &str, body: &str) -> (String, String) {
-    let sid = format!("SM{}", random_hex());
-    let to = if from.starts_with("whatsapp:") {
-        "whatsapp:+525500000000"
-    } else {
-        OFFICE
-    };
-    let (status, xml) = app
-        .post_signed(
-            "/twilio/messaging",
-            &[
-                ("MessageSid", &sid),
-                ("From", from),
-                ("To", to),
-                ("Body", body),
-                ("NumMedia", "0"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200, "{body:?}: {xml}");
-    let r = Response::parse(&xml).unwrap_or_else(|e| panic!("invalid TwiML ({e}): {xml}"));
-    assert_eq!(r.verbs.len(), 1, "one verb: {xml}");
-    let Verb::Message(m) = &r.verbs[0] else {
-        panic!("not a <Message>: {xml}")
-    };
-    (sid, m.body.clone())
-}
-
-fn catalogue(app: &TestApp, key: Key, args: &[(&str, &str)]) -> String {
-    app.state.prompts.text(key, args)
-}
-
 async fn the_folio_sms_is_sent_once_with_twilios_fields(db: Db) {
     // Arrange and act: a whole report from a caller with caller ID.
     let app = app_or_skip!(db);
@@ -232,7 +150,7 @@ async fn the_folio_sms_is_sent_once_with_twilios_fields(db: Db) {
     // Assert: one request with exactly Twilio's field names and our values.
     let job = folio_job_done(&app, &case).await;
     assert_eq!(job.attempts, 1);
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     assert_eq!(sms.len(), 1, "{sms:?}");
     let mut names: Vec<&str> = sms[0].fields.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
@@ -290,7 +208,7 @@ async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
         .unwrap();
     repeat_record_action(&app, &call, &action, &recording).await;
     call.hang_up(50).await.unwrap();
-    cases.push(case_of(&app, &call).await);
+    cases.push(app.case_of(&call).await);
 
     // The action first (twice), then the callback twice.
     let mut call = app.call(Some(CALLER)).await;
@@ -309,7 +227,7 @@ async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
         .await
         .unwrap();
     call.hang_up(50).await.unwrap();
-    cases.push(case_of(&app, &call).await);
+    cases.push(app.case_of(&call).await);
 
     // Three callbacks at the same time, then the action.
     let mut call = app.call(Some(CALLER)).await;
@@ -328,7 +246,7 @@ async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
         .await
         .unwrap();
     call.hang_up(50).await.unwrap();
-    cases.push(case_of(&app, &call).await);
+    cases.push(app.case_of(&call).await);
 
     // Assert: one SMS per case, whatever the order and the repeats.
     assert_eq!(app.state.store.count_cases().await.unwrap(), 3);
@@ -342,7 +260,7 @@ async fn duplicate_and_out_of_order_callbacks_send_one_folio_sms(db: Db) {
         assert_eq!(sent.len(), 1, "folio {}: {sent:?}", case.folio);
         assert_eq!(sent[0].get("To"), Some(CALLER));
     }
-    assert_eq!(app.fake.sms().len(), 3, "{:?}", app.fake.sms());
+    assert_eq!(app.api.sms().len(), 3, "{:?}", app.api.sms());
     app.stop().await;
 }
 
@@ -355,12 +273,12 @@ async fn withheld_callers_get_the_folio_only_at_the_number_they_confirm(db: Db) 
     let mut skipped = withheld_report(&app).await;
     skipped.press("#").await.unwrap();
     skipped.hang_up(60).await.unwrap();
-    let skipped_case = case_of(&app, &skipped).await;
+    let skipped_case = app.case_of(&skipped).await;
     assert_eq!(skipped_case.sms_number, None);
     let no_job = app
         .state
         .store
-        .job_by_key(&format!("sms-folio:{}", skipped_case.id))
+        .job_by_key(&folio_job(&skipped_case))
         .await
         .unwrap();
     assert!(no_job.is_none(), "{no_job:?}");
@@ -368,8 +286,8 @@ async fn withheld_callers_get_the_folio_only_at_the_number_they_confirm(db: Db) 
 
     // Arrange: a withheld caller at the number entry has no SMS queued yet...
     let mut call = withheld_report(&app).await;
-    let case = case_of(&app, &call).await;
-    let key = format!("sms-folio:{}", case.id);
+    let case = app.case_of(&call).await;
+    let key = folio_job(&case);
     assert!(app.state.store.job_by_key(&key).await.unwrap().is_none());
     assert!(outbox(&app, case.id).await.is_empty());
 
@@ -384,7 +302,7 @@ async fn withheld_callers_get_the_folio_only_at_the_number_they_confirm(db: Db) 
 
     // Assert: exactly one SMS, to +52 and the ten digits typed.
     folio_job_done(&app, &case).await;
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     assert_eq!(sms.len(), 1, "{sms:?}");
     assert_eq!(sms[0].get("To"), Some(TYPED_E164));
     let body = sms[0].get("Body").unwrap();
@@ -420,7 +338,7 @@ async fn rate_limits_server_errors_and_time_outs_are_retried_until_sent(db: Db) 
     ];
     for (what, failure) in failures {
         // Arrange: Twilio fails once, then accepts.
-        app.fake.sms_replies(vec![failure, SmsReply::Accept]);
+        app.api.queue_sms_replies(vec![failure, SmsReply::Accept]);
 
         // Act
         let case = report(&app, CALLER).await;
@@ -457,8 +375,8 @@ async fn permanent_errors_are_recorded_and_never_retried(db: Db) {
     let app = app_or_skip!(db);
     for code in [21211, 21608, 21610, 21612, 21614] {
         // Arrange: Twilio refuses the message for good.
-        app.fake
-            .sms_replies(vec![SmsReply::Error { status: 400, code }]);
+        app.api
+            .queue_sms_replies(vec![SmsReply::Error { status: 400, code }]);
 
         // Act
         let case = report(&app, CALLER).await;
@@ -487,7 +405,7 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
     assert!(app.state.store.open_alerts().await.unwrap().is_empty());
 
     // Arrange: Twilio refuses our credentials (error 20003) until staff fix them.
-    app.fake.sms_replies(vec![SmsReply::Error {
+    app.api.queue_sms_replies(vec![SmsReply::Error {
         status: 401,
         code: 20003,
     }]);
@@ -497,17 +415,8 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
 
     // Assert: not retried by itself (trying again cannot help); the job is dead, the message
     // waits in the outbox with the error, and staff see one alert.
-    let key = format!("sms-folio:{}", case.id);
-    eventually("the job is dead", || async {
-        app.state
-            .store
-            .job_by_key(&key)
-            .await
-            .unwrap()
-            .is_some_and(|j| j.state == JobState::Dead)
-    })
-    .await;
-    let job = app.state.store.job_by_key(&key).await.unwrap().unwrap();
+    let key = folio_job(&case);
+    let job = app.job_in_state(&key, JobState::Dead).await;
     assert_eq!(job.attempts, 1, "{job:?}");
     assert_eq!(requests_for(&app, &case.folio).len(), 1);
     let rows = outbox(&app, case.id).await;
@@ -531,7 +440,7 @@ async fn bad_credentials_raise_an_alert_and_wait_for_a_person(db: Db) {
             .unwrap()
     );
     app.state.wake_workers();
-    let job = job_done(&app, &key).await;
+    let job = app.job_done(&key).await;
     assert_eq!(job.attempts, 1, "attempts were reset: {job:?}");
     let sent = requests_for(&app, &case.folio);
     assert_eq!(sent.len(), 2, "{sent:?}");
@@ -566,7 +475,7 @@ async fn demo_mode_keeps_messages_in_the_outbox(db: Db) {
             .is_some_and(|b| b.contains(&case.folio)),
         "{rows:?}"
     );
-    assert!(app.fake.sms().is_empty(), "{:?}", app.fake.sms());
+    assert!(app.api.sms().is_empty(), "{:?}", app.api.sms());
     app.stop().await;
 }
 
@@ -575,7 +484,7 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
     let app = app_or_skip!(db);
     let case = report(&app, CALLER).await;
     folio_job_done(&app, &case).await;
-    assert_eq!(app.fake.sms().len(), 1);
+    assert_eq!(app.api.sms().len(), 1);
     let folio = case.folio.as_str();
 
     // In review: nothing for the citizen (nothing even queued).
@@ -595,8 +504,7 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
     );
     assert_eq!(
         routed,
-        gsm7::fold(&catalogue(
-            &app,
+        gsm7::fold(&app.text_with(
             Key::SmsRouted,
             &[("folio", folio), ("department", WATER_DEPARTMENT)]
         ))
@@ -630,7 +538,7 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
     let closed = sms[3].get("Body").unwrap();
     assert_eq!(
         closed,
-        catalogue(&app, Key::SmsClosedDuplicate, &[("folio", folio)])
+        app.text_with(Key::SmsClosedDuplicate, &[("folio", folio)])
     );
     assert!(closed.contains("ya habia otro reporte"), "{closed}");
 
@@ -651,7 +559,7 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
         rows.iter().all(|m| m.status == MessageStatus::Queued),
         "{rows:?}"
     );
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     assert_eq!(sms.len(), 4, "{sms:?}");
     for s in &sms {
         assert_eq!(s.get("To"), Some(CALLER));
@@ -664,16 +572,16 @@ async fn status_changes_send_one_sms_each_when_the_citizen_cares(db: Db) {
 
 async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     let app = app_or_skip!(db);
-    let opted_out = catalogue(&app, Key::SmsOptedOut, &[]);
-    let opted_in = catalogue(&app, Key::SmsOptedIn, &[]);
+    let opted_out = app.text_with(Key::SmsOptedOut, &[]);
+    let opted_in = app.text_with(Key::SmsOptedIn, &[]);
 
     // Arrange: a case whose folio SMS went out.
     let case = report(&app, CALLER).await;
     folio_job_done(&app, &case).await;
-    assert_eq!(app.fake.sms().len(), 1);
+    assert_eq!(app.api.sms().len(), 1);
 
     // Act: the citizen answers BAJA.
-    let (_, reply) = text_in(&app, CALLER, "BAJA").await;
+    let (_, reply) = app.text_in(CALLER, "BAJA").await;
     assert_eq!(reply, opted_out);
     assert_one_segment(&reply);
 
@@ -682,10 +590,10 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     let rows = outbox_settled(&app, case.id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[1].status, MessageStatus::OptedOut, "{rows:?}");
-    assert_eq!(app.fake.sms().len(), 1, "{:?}", app.fake.sms());
+    assert_eq!(app.api.sms().len(), 1, "{:?}", app.api.sms());
 
     // ALTA: messages again.
-    let (_, reply) = text_in(&app, CALLER, "ALTA").await;
+    let (_, reply) = app.text_in(CALLER, "ALTA").await;
     assert_eq!(reply, opted_in);
     assert_one_segment(&reply);
     change(&app, case.id, CaseStatus::Attended, None, Some(SUMMARY)).await;
@@ -698,7 +606,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
 
     // STOP before reporting: not even the folio is sent.
     const OTHER: &str = "+525511112222";
-    let (_, reply) = text_in(&app, OTHER, "STOP").await;
+    let (_, reply) = app.text_in(OTHER, "STOP").await;
     assert_eq!(reply, opted_out);
     let other = report(&app, OTHER).await;
     folio_job_done(&app, &other).await;
@@ -707,14 +615,14 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
     assert_eq!(rows[0].status, MessageStatus::OptedOut, "{rows:?}");
 
     // "start" in lower case, from the same person on WhatsApp (legacy +521 form), lifts it.
-    let (_, reply) = text_in(&app, "whatsapp:+5215511112222", "start").await;
+    let (_, reply) = app.text_in("whatsapp:+5215511112222", "start").await;
     assert_eq!(reply, opted_in);
     change(&app, other.id, CaseStatus::Routed, None, None).await;
     let rows = outbox_settled(&app, other.id).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[1].status, MessageStatus::Queued, "{rows:?}");
     let to_other: Vec<SentSms> = app
-        .fake
+        .api
         .sms()
         .into_iter()
         .filter(|s| s.get("To") == Some(OTHER))
@@ -724,7 +632,7 @@ async fn baja_and_stop_stop_our_messages_until_alta_or_start(db: Db) {
         to_other[0].get("Body").unwrap().contains("canalizado"),
         "{to_other:?}"
     );
-    assert_eq!(app.fake.sms().len(), 3, "{:?}", app.fake.sms());
+    assert_eq!(app.api.sms().len(), 3, "{:?}", app.api.sms());
     app.stop().await;
 }
 
@@ -750,7 +658,7 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
         ),
     ];
     for (from, body) in asks {
-        let (sid, reply) = text_in(&app, from, &body).await;
+        let (sid, reply) = app.text_in(from, &body).await;
         assert_eq!(reply, status, "{body:?}");
         assert_one_segment(&reply);
         assert!(
@@ -775,7 +683,7 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
     let digits = folio.as_str();
     let last = digits.as_bytes()[digits.len() - 1] - b'0';
     let wrong = format!("{}{}", &digits[..digits.len() - 1], (last + 1) % 10);
-    let (sid, reply) = text_in(&app, CALLER, &wrong).await;
+    let (sid, reply) = app.text_in(CALLER, &wrong).await;
     assert_eq!(
         reply,
         format!("El folio {wrong} no es valido. Revise los digitos y envielo de nuevo.")
@@ -790,10 +698,10 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
 
     // A valid folio no case has.
     let unknown = Folio::from_sequence(case.id + 1000);
-    let (sid, reply) = text_in(&app, CALLER, unknown.as_str()).await;
+    let (sid, reply) = app.text_in(CALLER, unknown.as_str()).await;
     assert_eq!(
         reply,
-        catalogue(&app, Key::SmsStatusUnknown, &[("folio", unknown.as_str())])
+        app.text_with(Key::SmsStatusUnknown, &[("folio", unknown.as_str())])
     );
     assert!(reply.contains(unknown.as_str()), "{reply}");
     sent.push((
@@ -806,10 +714,10 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
 
     // Anything else: the help text.
     let hello = "Hola, hay una fuga en mi calle";
-    let (sid, reply) = text_in(&app, CALLER, hello).await;
+    let (sid, reply) = app.text_in(CALLER, hello).await;
     assert_eq!(
         reply,
-        catalogue(&app, Key::SmsHelp, &[("phone", "5500000000")])
+        app.text_with(Key::SmsHelp, &[("phone", "5500000000")])
     );
     assert_one_segment(&reply);
     sent.push((
@@ -867,7 +775,7 @@ async fn delivery_reports_are_recorded_and_forged_ones_refused(db: Db) {
     let app = app_or_skip!(db);
     let case = report(&app, CALLER).await;
     folio_job_done(&app, &case).await;
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     let sid = sms[0].sid.clone().unwrap();
     let callback = sms[0].get("StatusCallback").unwrap().to_owned();
     let path = callback
@@ -967,7 +875,7 @@ async fn a_late_report_does_not_undo_delivered(db: Db) {
     let app = app_or_skip!(db);
     let case = report(&app, CALLER).await;
     folio_job_done(&app, &case).await;
-    let sms = app.fake.sms();
+    let sms = app.api.sms();
     let sid = sms[0].sid.clone().unwrap();
     let callback = sms[0].get("StatusCallback").unwrap().to_owned();
     let path = callback.strip_prefix(&app.base).unwrap().to_owned();

@@ -1,11 +1,11 @@
 //! Callers without caller ID: they report like anyone else, are never promised an SMS they
 //! cannot get, and may type a mobile number for it, which is read back and confirmed.
 
-use crate::helpers::{CALLER, Db, TestApp};
+use crate::helpers::{CALLER, Db, STREET_LIGHTING, WATER, call_sid};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CallSid, CaseEventKind};
+use atiende::domain::{CallOutcome, CallSid, CaseEventKind};
 use atiende::prompts::Key;
-use atiende::sim::{RecordingEnd, SimCall, Waiting, random_hex};
+use atiende::sim::{Waiting, random_hex};
 use atiende::twiml::{Response, Verb};
 use atiende::voice::speech_digits;
 
@@ -25,66 +25,14 @@ const WITHHELD: &[Option<&str>] = &[None, Some("+266696687"), Some("restricted")
 const TYPED: &str = "5587654321";
 const TYPED_E164: &str = "+525587654321";
 
-fn text(app: &TestApp, key: Key) -> String {
-    app.state.prompts.text(key, &[])
-}
-
-/// A withheld caller (`from`) who has just recorded a report in "alumbrado público" and heard
-/// the folio. Returns the call.
-async fn report_from(app: &TestApp, from: Option<&str>) -> SimCall {
-    let mut call = match from {
-        None => app.call(None).await,
-        Some(from) => app.twilio.call(Some(from)).await.expect("answered"),
-    };
-    call.press("1").await.unwrap();
-    call.press("1").await.unwrap();
-    assert_eq!(call.waiting(), Waiting::Recording, "{}", call.heard());
-    call.record(30, RecordingEnd::Key).await.unwrap();
-    call
-}
-
-fn call_sid(call: &SimCall) -> CallSid {
-    CallSid::parse(call.call_sid()).unwrap()
-}
-
-/// Asserts the call waits at the ten-digit number entry.
-fn assert_at_number_entry(app: &TestApp, call: &SimCall) {
-    assert!(
-        call.heard().contains(&text(app, Key::NumberEntry)),
-        "{}",
-        call.heard()
-    );
-    assert!(
-        call.heard()
-            .contains("marque ahora su número de celular a 10 dígitos"),
-        "{}",
-        call.heard()
-    );
-    assert_eq!(
-        call.waiting(),
-        Waiting::Keys {
-            num_digits: Some(10),
-            finish_on_key: "#".into()
-        },
-        "{}",
-        call.last_xml()
-    );
-}
-
 async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
     let app = app_or_skip!(db);
     for from in WITHHELD {
         // Arrange: a withheld caller makes a report.
-        let mut call = report_from(&app, *from).await;
+        let mut call = app.report(*from, STREET_LIGHTING).await;
 
         // The folio is said, no SMS is promised, the number entry is offered.
-        let case = app
-            .state
-            .store
-            .case_of_call(&call_sid(&call))
-            .await
-            .unwrap()
-            .expect("a case");
+        let case = app.case_of(&call).await;
         let heard = call.heard();
         assert_eq!(
             heard.matches(&speech_digits(&case.folio)).count(),
@@ -92,19 +40,16 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
             "{from:?}: folio said twice: {heard}"
         );
         assert!(
-            !heard.contains(&text(&app, Key::FolioSms)),
+            !heard.contains(&app.text(Key::FolioSms)),
             "{from:?}: no SMS promised: {heard}"
         );
-        assert_at_number_entry(&app, &call);
+        app.assert_at_number_entry(&call);
         assert_eq!(case.caller_number, None, "{from:?}");
         assert_eq!(case.sms_number, None, "{from:?}");
 
         // Act: ten digits, read back in groups; 1 confirms.
         call.press(TYPED).await.unwrap();
-        let readback = app
-            .state
-            .prompts
-            .text(Key::NumberReadback, &[("number", &speech_digits(TYPED))]);
+        let readback = app.text_with(Key::NumberReadback, &[("number", &speech_digits(TYPED))]);
         assert!(
             call.heard().contains(&readback),
             "{from:?}: {}",
@@ -126,7 +71,7 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
         call.press("1").await.unwrap();
 
         // Assert: confirmed with the last four digits, goodbye, and the case has the number.
-        let confirmed = app.state.prompts.text(
+        let confirmed = app.text_with(
             Key::NumberConfirmed,
             &[("last_four", &speech_digits("4321"))],
         );
@@ -136,20 +81,14 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
             call.heard()
         );
         assert!(
-            call.heard().contains(&text(&app, Key::ReportGoodbye)),
+            call.heard().contains(&app.text(Key::ReportGoodbye)),
             "{from:?}: {}",
             call.heard()
         );
         assert_eq!(call.waiting(), Waiting::Ended, "{from:?}");
         call.hang_up(120).await.unwrap();
 
-        let case = app
-            .state
-            .store
-            .case_of_call(&call_sid(&call))
-            .await
-            .unwrap()
-            .unwrap();
+        let case = app.case_of(&call).await;
         assert_eq!(case.sms_number.as_deref(), Some(TYPED_E164), "{from:?}");
         assert_eq!(case.caller_number, None, "{from:?}");
         let history = app.state.store.case_history(case.id).await.unwrap();
@@ -167,7 +106,7 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
         assert!(logged.caller_withheld, "{from:?}");
         assert_eq!(logged.from_number, None, "{from:?}");
         assert_eq!(logged.pending_sms_number, None, "{from:?}");
-        assert_eq!(logged.outcome.as_deref(), Some("report"), "{from:?}");
+        assert_eq!(logged.outcome, Some(CallOutcome::Report), "{from:?}");
     }
     assert_eq!(
         app.state.store.count_cases().await.unwrap(),
@@ -178,8 +117,8 @@ async fn withheld_callers_report_and_confirm_a_number_for_the_sms(db: Db) {
 
 async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
     let app = app_or_skip!(db);
-    let mut call = report_from(&app, None).await;
-    assert_at_number_entry(&app, &call);
+    let mut call = app.report(None, STREET_LIGHTING).await;
+    app.assert_at_number_entry(&call);
 
     // 2 at the read-back: type it again.
     call.press(TYPED).await.unwrap();
@@ -189,7 +128,7 @@ async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
         call.heard()
     );
     call.press("2").await.unwrap();
-    assert_at_number_entry(&app, &call);
+    app.assert_at_number_entry(&call);
     let logged = app
         .state
         .store
@@ -202,11 +141,11 @@ async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
     // A short number, ended with #: refused, asked again.
     call.press("123#").await.unwrap();
     assert!(
-        call.heard().contains(&text(&app, Key::NumberInvalid)),
+        call.heard().contains(&app.text(Key::NumberInvalid)),
         "{}",
         call.heard()
     );
-    assert_at_number_entry(&app, &call);
+    app.assert_at_number_entry(&call);
 
     // The right number this time, confirmed.
     call.press(CALLER.trim_start_matches("+52")).await.unwrap();
@@ -223,13 +162,7 @@ async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
         call.heard()
     );
     assert_eq!(call.waiting(), Waiting::Ended);
-    let case = app
-        .state
-        .store
-        .case_of_call(&call_sid(&call))
-        .await
-        .unwrap()
-        .unwrap();
+    let case = app.case_of(&call).await;
     assert_eq!(case.sms_number.as_deref(), Some(CALLER));
     assert_eq!(case.caller_number, None);
     app.stop().await;
@@ -237,38 +170,32 @@ async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
 
 async fn three_wrong_numbers_say_goodbye_without_a_number(db: Db) {
     let app = app_or_skip!(db);
-    let mut call = report_from(&app, Some("+266696687")).await;
-    let invalid = text(&app, Key::NumberInvalid);
+    let mut call = app.report(Some("+266696687"), STREET_LIGHTING).await;
+    let invalid = app.text(Key::NumberInvalid);
 
     // Two wrong numbers: refused, asked again.
     for wrong in ["123#", "0123456789"] {
         call.press(wrong).await.unwrap();
         assert!(call.heard().contains(&invalid), "{wrong}: {}", call.heard());
-        assert_at_number_entry(&app, &call);
+        app.assert_at_number_entry(&call);
     }
 
     // The third: goodbye.
     call.press("1987654321").await.unwrap();
     assert!(
-        call.heard().contains(&text(&app, Key::ReportGoodbye)),
+        call.heard().contains(&app.text(Key::ReportGoodbye)),
         "{}",
         call.heard()
     );
     assert!(
-        !call.heard().contains(&text(&app, Key::NumberEntry)),
+        !call.heard().contains(&app.text(Key::NumberEntry)),
         "{}",
         call.heard()
     );
     assert_eq!(call.waiting(), Waiting::Ended);
     call.hang_up(90).await.unwrap();
 
-    let case = app
-        .state
-        .store
-        .case_of_call(&call_sid(&call))
-        .await
-        .unwrap()
-        .unwrap();
+    let case = app.case_of(&call).await;
     assert_eq!(case.sms_number, None);
     let history = app.state.store.case_history(case.id).await.unwrap();
     assert!(
@@ -282,8 +209,8 @@ async fn skipping_the_number_entry_promises_nothing(db: Db) {
     let app = app_or_skip!(db);
     for skip in ["#", "silence"] {
         // Arrange: a withheld caller at the number entry.
-        let mut call = report_from(&app, Some("restricted")).await;
-        assert_at_number_entry(&app, &call);
+        let mut call = app.report(Some("restricted"), STREET_LIGHTING).await;
+        app.assert_at_number_entry(&call);
 
         // Act: "#" alone, or nothing at all.
         if skip == "silence" {
@@ -295,19 +222,13 @@ async fn skipping_the_number_entry_promises_nothing(db: Db) {
         // Assert: goodbye with no promise of an SMS, no number kept.
         let heard = call.heard();
         assert!(
-            heard.contains(&text(&app, Key::ReportGoodbye)),
+            heard.contains(&app.text(Key::ReportGoodbye)),
             "{skip}: {heard}"
         );
         assert!(!heard.contains("mensaje de texto"), "{skip}: {heard}");
         assert_eq!(call.waiting(), Waiting::Ended, "{skip}");
         call.hang_up(70).await.unwrap();
-        let case = app
-            .state
-            .store
-            .case_of_call(&call_sid(&call))
-            .await
-            .unwrap()
-            .unwrap();
+        let case = app.case_of(&call).await;
         assert_eq!(case.sms_number, None, "{skip}");
         assert_eq!(case.caller_number, None, "{skip}");
     }
@@ -318,19 +239,7 @@ async fn withheld_callers_hear_no_open_case(db: Db) {
     let app = app_or_skip!(db);
     // Arrange: open cases from a known caller and from withheld callers (one with a number
     // typed for the SMS).
-    let mut known = app.call(Some(CALLER)).await;
-    known.press("1").await.unwrap();
-    known.press("3").await.unwrap();
-    known.record(20, RecordingEnd::Key).await.unwrap();
-    known.hang_up(60).await.unwrap();
-    let known_folio = app
-        .state
-        .store
-        .case_of_call(&call_sid(&known))
-        .await
-        .unwrap()
-        .unwrap()
-        .folio;
+    let known_folio = app.report_and_hang_up(Some(CALLER), WATER).await.folio;
     let again = app.call(Some(CALLER)).await;
     assert!(
         again.heard().contains("Tiene un reporte abierto"),
@@ -338,7 +247,7 @@ async fn withheld_callers_hear_no_open_case(db: Db) {
         again.heard()
     );
     for from in WITHHELD {
-        let mut call = report_from(&app, *from).await;
+        let mut call = app.report(*from, STREET_LIGHTING).await;
         call.press(CALLER.trim_start_matches("+52")).await.unwrap();
         call.press("1").await.unwrap();
         call.hang_up(60).await.unwrap();
@@ -346,15 +255,12 @@ async fn withheld_callers_hear_no_open_case(db: Db) {
 
     for from in WITHHELD {
         // Act: a withheld caller calls.
-        let call = match from {
-            None => app.call(None).await,
-            Some(from) => app.twilio.call(Some(from)).await.unwrap(),
-        };
+        let call = app.call(*from).await;
 
         // Assert: the greeting and the menu, no case mentioned.
         let heard = call.heard();
         assert!(
-            heard.contains(&text(&app, Key::MainMenu)),
+            heard.contains(&app.text(Key::MainMenu)),
             "{from:?}: {heard}"
         );
         assert!(
@@ -393,9 +299,9 @@ async fn a_number_typed_on_the_apology_path_is_kept(db: Db) {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         params.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let twilio = app.twilio.clone();
+        let caller = app.caller.clone();
         async move {
-            let (status, body) = twilio.post(&url, &params).await.unwrap();
+            let (status, body) = caller.post(&url, &params).await.unwrap();
             assert_eq!(status, 200, "{url}: {body}");
             body
         }
@@ -421,7 +327,7 @@ async fn a_number_typed_on_the_apology_path_is_kept(db: Db) {
     let confirmed = post(gather_action(&readback), vec![("Digits", "1".to_owned())]).await;
 
     // Assert: confirmed, and kept on the case.
-    let expected = app.state.prompts.text(
+    let expected = app.text_with(
         Key::NumberConfirmed,
         &[("last_four", &speech_digits("4321"))],
     );

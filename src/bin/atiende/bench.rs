@@ -31,7 +31,8 @@
 
 use anyhow::{Context, bail, ensure};
 use atiende::config::Config;
-use atiende::sim::media::MediaStore;
+use atiende::sim::audio::tone_wav;
+use atiende::sim::fake_api::FakeTwilioApi;
 use atiende::sim::{CallSimulator, RecordingEnd, ResponseTimer, SimCall, Waiting};
 use atiende::voice::Step;
 use atiende::{Application, Clock};
@@ -192,7 +193,7 @@ pub struct Report {
     /// In-process: how long after the last call the job queue was empty (every recording
     /// downloaded and stored, every folio SMS sent), or `None` if it did not empty in time.
     pub jobs_drained: Option<Duration>,
-    /// In-process: recordings fetched and SMS received by the stand-in for Twilio's API.
+    /// In-process: recordings fetched and SMS received by the fake of Twilio's REST API.
     pub recordings_fetched: Option<u64>,
     pub sms_sent: Option<u64>,
 }
@@ -433,13 +434,11 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
     };
     let data_dir = dir.path.display().to_string();
     let prompts_dir = config.prompts_dir.display().to_string();
-    // A stand-in for Twilio's REST API, so recordings are really downloaded and stored and the
+    // The fake of Twilio's REST API, so recordings are really downloaded and stored and the
     // folio SMS really sent: the whole pipeline is measured, not only the webhooks.
-    let stand_in = MediaStore::default();
-    stand_in.serve_by_default(atiende::sim::media::tone_wav(3).into());
-    let stand_in_addr =
-        atiende::sim::media::serve("127.0.0.1:0".parse()?, stand_in.clone()).await?;
-    let twilio_api = format!("http://{stand_in_addr}");
+    let fake_api = FakeTwilioApi::start_on_loopback(None).await?;
+    fake_api.serve_by_default(tone_wav(3));
+    let twilio_api = fake_api.base().to_owned();
     let bench_config = Config::from_pairs([
         ("ATIENDE_LISTEN", "127.0.0.1:0"),
         ("DATABASE_URL", database_url.as_str()),
@@ -499,8 +498,8 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
     let mut report = outcome.into_report(target, true, args, rss_ready_kb, Some(new_cases));
     report.peak_rss_kb = proc_status_kb("VmHWM");
     report.jobs_drained = jobs_drained;
-    report.sms_sent = Some(stand_in.sms().len() as u64);
-    report.recordings_fetched = Some(stand_in.recordings_served());
+    report.sms_sent = Some(fake_api.sms().len() as u64);
+    report.recordings_fetched = Some(fake_api.recordings_served());
     Ok(report)
 }
 
@@ -821,19 +820,13 @@ mod tests {
         assert_eq!(report.webhooks, 10 * 7 + 4, "{report}");
         assert_eq!(report.overall.count as u64, report.webhooks);
         let steps: Vec<&str> = report.steps.iter().map(|(s, _)| s.as_str()).collect();
-        let walked: Vec<&str> = [
-            Step::Incoming,
-            Step::Main,
-            Step::Category,
-            Step::Urgency,
-            Step::Recorded,
-            Step::RecordingStatus,
-            Step::Folio,
-            Step::Status,
-        ]
-        .iter()
-        .map(|s| s.path())
-        .collect();
+        // A report's walk: every step up to the folio, then the call's end.
+        let folio = Step::ALL.iter().position(|s| *s == Step::Folio).unwrap();
+        let walked: Vec<&str> = Step::ALL[..=folio]
+            .iter()
+            .chain([&Step::Status])
+            .map(|s| s.path())
+            .collect();
         assert_eq!(steps, walked, "{report}");
         assert!(report.peak_rss_kb.is_some_and(|kb| kb > 0), "{report}");
     }
