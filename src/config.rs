@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use url::Url;
 
 /// Every key the service reads; nothing else is taken from the environment or the file.
@@ -106,12 +107,12 @@ pub struct JobsConfig {
     pub workers: usize,
     /// How long a claimed job is a worker's before another may take it (a dead worker's job is
     /// picked up after this).
-    pub lease: std::time::Duration,
+    pub lease: Duration,
     /// The first retry's wait; each next one doubles (with jitter), up to `max_backoff`.
-    pub backoff: std::time::Duration,
-    pub max_backoff: std::time::Duration,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
     /// How often idle workers look for due jobs.
-    pub poll: std::time::Duration,
+    pub poll: Duration,
 }
 
 /// S3-compatible storage settings: the usual `AWS_*` variables, read here (not by the S3 library
@@ -147,7 +148,7 @@ pub struct Config {
     /// Delete Twilio's copy of a recording once ours is verified.
     pub delete_twilio_recordings: bool,
     /// The whole-request time-out of calls to Twilio's REST API.
-    pub http_timeout: std::time::Duration,
+    pub http_timeout: Duration,
     pub s3: S3Config,
 }
 
@@ -179,200 +180,32 @@ impl Config {
         )
     }
 
+    /// Parses every value, one part of the configuration at a time.
     fn from_values(values: BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        let get = |key: &'static str| -> Option<&str> {
-            values.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
-        };
-        let listen: SocketAddr = match get("ATIENDE_LISTEN") {
-            Some(v) => v.parse().map_err(|_| {
-                bad(
-                    "ATIENDE_LISTEN",
-                    format!("not an address such as 127.0.0.1:8080: {v:?}"),
-                )
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-        };
-        let public_url_explicit = get("ATIENDE_PUBLIC_URL").is_some();
-        let public_url = match get("ATIENDE_PUBLIC_URL") {
-            Some(v) => parse_base_url("ATIENDE_PUBLIC_URL", v)?,
-            None => parse_base_url("ATIENDE_PUBLIC_URL", &format!("http://{listen}"))?,
-        };
-        let data_dir = PathBuf::from(get("ATIENDE_DATA_DIR").unwrap_or("data"));
-        let database_url = match get("DATABASE_URL") {
-            Some(v)
-                if v.starts_with("sqlite:")
-                    || v.starts_with("postgres://")
-                    || v.starts_with("postgresql://") =>
-            {
-                v.to_owned()
-            }
-            Some(v) => {
-                return Err(bad(
-                    "DATABASE_URL",
-                    format!(
-                        "expected sqlite://PATH or postgres://..., got {:?}",
-                        redact_url(v)
-                    ),
-                ));
-            }
-            None => format!("sqlite://{}", data_dir.join("atiende.db").display()),
-        };
-        let storage_url = match get("ATIENDE_STORAGE_URL") {
-            Some(v) => v.to_owned(),
-            None => data_dir.join("recordings").display().to_string(),
-        };
-        let prompts_dir = PathBuf::from(get("ATIENDE_PROMPTS_DIR").unwrap_or("prompts"));
-        let log_filter = get("ATIENDE_LOG").unwrap_or("info").to_owned();
-
-        // In demo mode there is no Twilio account to reach: recordings come from
-        // `atiende simulate`, which serves them where the service expects Twilio's API.
-        let default_api = if get("TWILIO_AUTH_TOKEN").is_some() {
-            "https://api.twilio.com"
-        } else {
-            DEMO_API_BASE
-        };
-        let twilio_api_base = parse_base_url(
-            "TWILIO_API_BASE",
-            get("TWILIO_API_BASE").unwrap_or(default_api),
-        )?;
-        let phone_number = get("TWILIO_PHONE_NUMBER")
-            .map(|v| {
-                PhoneNumber::parse(v).map_err(|e| {
-                    bad(
-                        "TWILIO_PHONE_NUMBER",
-                        format!("{e}: {v:?} (use E.164, +52...)"),
-                    )
-                })
-            })
-            .transpose()?;
-        let twilio = match get("TWILIO_AUTH_TOKEN") {
-            None => None,
-            Some(token) => {
-                let account_sid = get("TWILIO_ACCOUNT_SID").ok_or_else(|| {
-                    bad(
-                        "TWILIO_ACCOUNT_SID",
-                        "required when TWILIO_AUTH_TOKEN is set",
-                    )
-                })?;
-                if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
-                    return Err(bad(
-                        "TWILIO_ACCOUNT_SID",
-                        "expected AC followed by 32 characters",
-                    ));
-                }
-                let Some(phone_number) = phone_number else {
-                    return Err(bad(
-                        "TWILIO_PHONE_NUMBER",
-                        "required when TWILIO_AUTH_TOKEN is set: the number SMS are sent from",
-                    ));
-                };
-                Some(TwilioConfig {
-                    account_sid: account_sid.to_owned(),
-                    auth_token: SecretString::from(token.to_owned()),
-                    phone_number,
-                })
-            }
-        };
-
-        let office_hours = get("ATIENDE_OFFICE_HOURS")
-            .unwrap_or("mon-fri 09:00-15:00")
-            .parse::<OfficeHours>()
-            .map_err(|e| bad("ATIENDE_OFFICE_HOURS", e.to_string()))?;
-        let transfer_number = get("ATIENDE_TRANSFER_NUMBER")
-            .map(|v| {
-                PhoneNumber::parse(v)
-                    .map_err(|e| bad("ATIENDE_TRANSFER_NUMBER", format!("{e}: {v:?}")))
-            })
-            .transpose()?;
-        let phone = PhoneLineConfig {
-            office_name: get("ATIENDE_OFFICE_NAME")
-                .unwrap_or("la Dirección de Participación Ciudadana")
-                .to_owned(),
-            privacy_notice: get("ATIENDE_PRIVACY_NOTICE").map(str::to_owned),
-            voice: get("ATIENDE_VOICE")
-                .unwrap_or("Polly.Mia-Neural")
-                .to_owned(),
-            office_hours,
-            transfer_number,
-            transfer_timeout_seconds: whole(&get, "ATIENDE_TRANSFER_TIMEOUT_SECONDS", 20, 5..=120)?
-                as u32,
-            record_max_seconds: whole(&get, "ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)? as u32,
-            record_silence_seconds: whole(&get, "ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?
-                as u32,
-        };
-        let number = |key, default, range| whole(&get, key, default, range);
-        let jobs = JobsConfig {
-            workers: number("ATIENDE_WORKERS", 2, 0..=64)? as usize,
-            lease: std::time::Duration::from_secs(number(
-                "ATIENDE_JOB_LEASE_SECONDS",
-                300,
-                1..=86_400,
-            )?),
-            backoff: std::time::Duration::from_millis(number(
-                "ATIENDE_JOB_BACKOFF_MS",
-                5_000,
-                1..=3_600_000,
-            )?),
-            max_backoff: std::time::Duration::from_millis(number(
-                "ATIENDE_JOB_MAX_BACKOFF_MS",
-                3_600_000,
-                1..=86_400_000,
-            )?),
-            poll: std::time::Duration::from_millis(number(
-                "ATIENDE_JOB_POLL_MS",
-                1_000,
-                10..=60_000,
-            )?),
-        };
-        let delete_twilio_recordings = match get("ATIENDE_DELETE_TWILIO_RECORDINGS") {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(v) => {
-                return Err(bad(
-                    "ATIENDE_DELETE_TWILIO_RECORDINGS",
-                    format!("expected true or false, got {v:?}"),
-                ));
-            }
-        };
-        let http_timeout =
-            std::time::Duration::from_secs(number("ATIENDE_HTTP_TIMEOUT_SECONDS", 60, 1..=600)?);
-        let s3 = S3Config {
-            access_key_id: get("AWS_ACCESS_KEY_ID").map(str::to_owned),
-            secret_access_key: get("AWS_SECRET_ACCESS_KEY")
-                .map(|v| SecretString::from(v.to_owned())),
-            session_token: get("AWS_SESSION_TOKEN").map(|v| SecretString::from(v.to_owned())),
-            region: get("AWS_REGION")
-                .or(get("AWS_DEFAULT_REGION"))
-                .map(str::to_owned),
-            endpoint: get("AWS_ENDPOINT_URL")
-                .or(get("AWS_ENDPOINT"))
-                .map(str::to_owned),
-        };
-        if !(storage_url.starts_with("s3://")
-            || !storage_url.contains("://")
-            || storage_url.starts_with("file://"))
-        {
-            return Err(bad(
-                "ATIENDE_STORAGE_URL",
-                format!("expected a folder or s3://bucket/prefix, got {storage_url:?}"),
-            ));
-        }
+        let v = Values(values);
+        let (listen, public_url, public_url_explicit) = v.addresses()?;
+        let data_dir = PathBuf::from(v.get("ATIENDE_DATA_DIR").unwrap_or("data"));
+        let (twilio, twilio_api_base) = v.twilio()?;
         Ok(Config {
             listen,
             public_url,
             public_url_explicit,
-            database_url,
+            database_url: v.database_url(&data_dir)?,
+            storage_url: v.storage_url(&data_dir)?,
             data_dir,
-            storage_url,
-            prompts_dir,
-            log_filter,
+            prompts_dir: PathBuf::from(v.get("ATIENDE_PROMPTS_DIR").unwrap_or("prompts")),
+            log_filter: v.get("ATIENDE_LOG").unwrap_or("info").to_owned(),
             twilio,
             twilio_api_base,
-            phone,
-            jobs,
-            delete_twilio_recordings,
-            http_timeout,
-            s3,
+            phone: v.phone_line()?,
+            jobs: v.jobs()?,
+            delete_twilio_recordings: v.flag("ATIENDE_DELETE_TWILIO_RECORDINGS", false)?,
+            http_timeout: Duration::from_secs(v.whole(
+                "ATIENDE_HTTP_TIMEOUT_SECONDS",
+                60,
+                1..=600,
+            )?),
+            s3: v.s3(),
         })
     }
 
@@ -456,29 +289,242 @@ fn parse_base_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// A whole number within `range`, or `default` when the key is not set.
-fn whole<'a>(
-    get: &impl Fn(&'static str) -> Option<&'a str>,
-    key: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let Some(v) = get(key) else {
-        return Ok(default);
-    };
-    v.parse::<u64>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            bad(
-                key,
+/// The raw values, by key, and how each part of the configuration is read from them.
+struct Values(BTreeMap<String, String>);
+
+impl Values {
+    /// A value, trimmed; an empty one counts as not set.
+    fn get(&self, key: &'static str) -> Option<&str> {
+        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// A whole number within `range`, or `default` when the key is not set.
+    fn whole(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                bad(
+                    key,
+                    format!(
+                        "expected a whole number from {} to {}, got {v:?}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+
+    /// Seconds as a whole number within `range`.
+    fn seconds(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u32, ConfigError> {
+        // The ranges asked for are far below u32::MAX.
+        Ok(self.whole(key, default, range)? as u32)
+    }
+
+    /// Milliseconds as a whole number within `range`.
+    fn millis(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.whole(key, default, range)?))
+    }
+
+    /// true/1/yes or false/0/no.
+    fn flag(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some("false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(v) => Err(bad(key, format!("expected true or false, got {v:?}"))),
+        }
+    }
+
+    /// A phone number in E.164, if set; `hint` follows the error.
+    fn phone_number(
+        &self,
+        key: &'static str,
+        hint: &str,
+    ) -> Result<Option<PhoneNumber>, ConfigError> {
+        self.get(key)
+            .map(|v| PhoneNumber::parse(v).map_err(|e| bad(key, format!("{e}: {v:?}{hint}"))))
+            .transpose()
+    }
+
+    /// Where to listen, and the public URL (and whether it was given or made from the address).
+    fn addresses(&self) -> Result<(SocketAddr, Url, bool), ConfigError> {
+        let listen: SocketAddr = match self.get("ATIENDE_LISTEN") {
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "ATIENDE_LISTEN",
+                    format!("not an address such as 127.0.0.1:8080: {v:?}"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let (public_url, explicit) = match self.get("ATIENDE_PUBLIC_URL") {
+            Some(v) => (parse_base_url("ATIENDE_PUBLIC_URL", v)?, true),
+            None => (
+                parse_base_url("ATIENDE_PUBLIC_URL", &format!("http://{listen}"))?,
+                false,
+            ),
+        };
+        Ok((listen, public_url, explicit))
+    }
+
+    /// `sqlite://...` or `postgres://...`; by default a SQLite file in the data folder.
+    fn database_url(&self, data_dir: &Path) -> Result<String, ConfigError> {
+        match self.get("DATABASE_URL") {
+            Some(v)
+                if v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://") =>
+            {
+                Ok(v.to_owned())
+            }
+            Some(v) => Err(bad(
+                "DATABASE_URL",
                 format!(
-                    "expected a whole number from {} to {}, got {v:?}",
-                    range.start(),
-                    range.end()
+                    "expected sqlite://PATH or postgres://..., got {:?}",
+                    redact_url(v)
                 ),
+            )),
+            None => Ok(format!(
+                "sqlite://{}",
+                data_dir.join("atiende.db").display()
+            )),
+        }
+    }
+
+    /// A folder or `s3://bucket/prefix`; by default `recordings` in the data folder.
+    fn storage_url(&self, data_dir: &Path) -> Result<String, ConfigError> {
+        let url = match self.get("ATIENDE_STORAGE_URL") {
+            Some(v) => v.to_owned(),
+            None => data_dir.join("recordings").display().to_string(),
+        };
+        if !(url.starts_with("s3://") || !url.contains("://") || url.starts_with("file://")) {
+            return Err(bad(
+                "ATIENDE_STORAGE_URL",
+                format!("expected a folder or s3://bucket/prefix, got {url:?}"),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The Twilio account (none in demo mode) and where its REST API is.
+    fn twilio(&self) -> Result<(Option<TwilioConfig>, Url), ConfigError> {
+        // In demo mode there is no Twilio account to reach: recordings come from
+        // `atiende simulate`, which serves them where the service expects Twilio's API.
+        let default_api = if self.get("TWILIO_AUTH_TOKEN").is_some() {
+            "https://api.twilio.com"
+        } else {
+            DEMO_API_BASE
+        };
+        let api_base = parse_base_url(
+            "TWILIO_API_BASE",
+            self.get("TWILIO_API_BASE").unwrap_or(default_api),
+        )?;
+        let phone_number = self.phone_number("TWILIO_PHONE_NUMBER", " (use E.164, +52...)")?;
+        let Some(token) = self.get("TWILIO_AUTH_TOKEN") else {
+            return Ok((None, api_base));
+        };
+        let account_sid = self.get("TWILIO_ACCOUNT_SID").ok_or_else(|| {
+            bad(
+                "TWILIO_ACCOUNT_SID",
+                "required when TWILIO_AUTH_TOKEN is set",
             )
+        })?;
+        if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
+            return Err(bad(
+                "TWILIO_ACCOUNT_SID",
+                "expected AC followed by 32 characters",
+            ));
+        }
+        let Some(phone_number) = phone_number else {
+            return Err(bad(
+                "TWILIO_PHONE_NUMBER",
+                "required when TWILIO_AUTH_TOKEN is set: the number SMS are sent from",
+            ));
+        };
+        let account = TwilioConfig {
+            account_sid: account_sid.to_owned(),
+            auth_token: SecretString::from(token.to_owned()),
+            phone_number,
+        };
+        Ok((Some(account), api_base))
+    }
+
+    /// The phone line's voice, office, hours and recording limits.
+    fn phone_line(&self) -> Result<PhoneLineConfig, ConfigError> {
+        let office_hours = self
+            .get("ATIENDE_OFFICE_HOURS")
+            .unwrap_or("mon-fri 09:00-15:00")
+            .parse::<OfficeHours>()
+            .map_err(|e| bad("ATIENDE_OFFICE_HOURS", e.to_string()))?;
+        Ok(PhoneLineConfig {
+            office_name: self
+                .get("ATIENDE_OFFICE_NAME")
+                .unwrap_or("la Dirección de Participación Ciudadana")
+                .to_owned(),
+            privacy_notice: self.get("ATIENDE_PRIVACY_NOTICE").map(str::to_owned),
+            voice: self
+                .get("ATIENDE_VOICE")
+                .unwrap_or("Polly.Mia-Neural")
+                .to_owned(),
+            office_hours,
+            transfer_number: self.phone_number("ATIENDE_TRANSFER_NUMBER", "")?,
+            transfer_timeout_seconds: self.seconds(
+                "ATIENDE_TRANSFER_TIMEOUT_SECONDS",
+                20,
+                5..=120,
+            )?,
+            record_max_seconds: self.seconds("ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)?,
+            record_silence_seconds: self.seconds("ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?,
         })
+    }
+
+    /// How many workers, their leases, backoff and polling.
+    fn jobs(&self) -> Result<JobsConfig, ConfigError> {
+        Ok(JobsConfig {
+            workers: self.whole("ATIENDE_WORKERS", 2, 0..=64)? as usize,
+            lease: Duration::from_secs(self.whole("ATIENDE_JOB_LEASE_SECONDS", 300, 1..=86_400)?),
+            backoff: self.millis("ATIENDE_JOB_BACKOFF_MS", 5_000, 1..=3_600_000)?,
+            max_backoff: self.millis("ATIENDE_JOB_MAX_BACKOFF_MS", 3_600_000, 1..=86_400_000)?,
+            poll: self.millis("ATIENDE_JOB_POLL_MS", 1_000, 10..=60_000)?,
+        })
+    }
+
+    /// S3 credentials, region and endpoint, from the usual `AWS_*` variables.
+    fn s3(&self) -> S3Config {
+        let secret = |key| self.get(key).map(|v| SecretString::from(v.to_owned()));
+        S3Config {
+            access_key_id: self.get("AWS_ACCESS_KEY_ID").map(str::to_owned),
+            secret_access_key: secret("AWS_SECRET_ACCESS_KEY"),
+            session_token: secret("AWS_SESSION_TOKEN"),
+            region: self
+                .get("AWS_REGION")
+                .or(self.get("AWS_DEFAULT_REGION"))
+                .map(str::to_owned),
+            endpoint: self
+                .get("AWS_ENDPOINT_URL")
+                .or(self.get("AWS_ENDPOINT"))
+                .map(str::to_owned),
+        }
+    }
 }
 
 /// A database URL with its password hidden, for error messages.

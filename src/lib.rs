@@ -41,6 +41,9 @@ pub mod twilio;
 pub mod twiml;
 pub mod voice;
 
+#[cfg(test)]
+mod dependency_rules;
+
 pub use app::Application;
 pub use config::Config;
 pub use state::{AppState, Clock};

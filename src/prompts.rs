@@ -131,42 +131,29 @@ keys! {
 impl Key {
     /// How a status (and closing reason) is written in an SMS.
     pub fn sms_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
-        match (status, reason) {
-            (CaseStatus::Received, _) => Key::SmsStatusReceived,
-            (CaseStatus::InReview, _) => Key::SmsStatusInReview,
-            (CaseStatus::Routed, _) => Key::SmsStatusRouted,
-            (CaseStatus::InProgress, _) => Key::SmsStatusInProgress,
-            (CaseStatus::Attended, _) => Key::SmsStatusAttended,
-            (CaseStatus::Closed, Some(ClosureReason::Duplicate)) => Key::SmsStatusClosedDuplicate,
-            (CaseStatus::Closed, Some(ClosureReason::NotApplicable)) => {
-                Key::SmsStatusClosedNotApplicable
-            }
-            (CaseStatus::Closed, Some(ClosureReason::NotMunicipal)) => {
-                Key::SmsStatusClosedNotMunicipal
-            }
-            (CaseStatus::Closed, _) => Key::SmsStatusClosed,
-            (CaseStatus::Reopened, _) => Key::SmsStatusReopened,
-        }
+        Key::of_status("sms_status", status, reason)
     }
 
     /// How a status (and closing reason) is said.
     pub fn for_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
-        match (status, reason) {
-            (CaseStatus::Received, _) => Key::StatusReceived,
-            (CaseStatus::InReview, _) => Key::StatusInReview,
-            (CaseStatus::Routed, _) => Key::StatusRouted,
-            (CaseStatus::InProgress, _) => Key::StatusInProgress,
-            (CaseStatus::Attended, _) => Key::StatusAttended,
-            (CaseStatus::Closed, Some(ClosureReason::Duplicate)) => Key::StatusClosedDuplicate,
-            (CaseStatus::Closed, Some(ClosureReason::NotApplicable)) => {
-                Key::StatusClosedNotApplicable
-            }
-            (CaseStatus::Closed, Some(ClosureReason::NotMunicipal)) => {
-                Key::StatusClosedNotMunicipal
-            }
-            (CaseStatus::Closed, _) => Key::StatusClosed,
-            (CaseStatus::Reopened, _) => Key::StatusReopened,
-        }
+        Key::of_status("status", status, reason)
+    }
+
+    /// The key of a status in `section`: named after the status's code, or, for a case closed
+    /// without action, `closed_` and the reason's code.
+    fn of_status(section: &str, status: CaseStatus, reason: Option<ClosureReason>) -> Key {
+        let reason = match (status, reason) {
+            (CaseStatus::Closed, Some(r)) if r != ClosureReason::Resolved => Some(r.code()),
+            _ => None,
+        };
+        let found = Key::ALL.iter().copied().find(|k| {
+            k.section() == section
+                && match reason {
+                    Some(r) => k.name().strip_prefix("closed_") == Some(r),
+                    None => k.name() == status.code(),
+                }
+        });
+        found.expect("every status and closing reason has its prompt (checked by a test)")
     }
 
     fn recordable(self) -> bool {
@@ -394,6 +381,42 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn every_status_and_closing_reason_has_its_prompt_and_its_sms_text() {
+        let reasons = std::iter::once(None).chain(ClosureReason::ALL.iter().copied().map(Some));
+        for status in CaseStatus::ALL {
+            for reason in reasons.clone() {
+                let said = Key::for_status(*status, reason);
+                let written = Key::sms_status(*status, reason);
+                assert_eq!(
+                    (said.section(), written.section()),
+                    ("status", "sms_status")
+                );
+                assert_eq!(said.name(), written.name(), "{status:?} {reason:?}");
+            }
+        }
+        let closed = |r| Key::for_status(CaseStatus::Closed, r);
+        assert_eq!(
+            Key::for_status(CaseStatus::InReview, None),
+            Key::StatusInReview
+        );
+        assert_eq!(closed(None), Key::StatusClosed);
+        assert_eq!(closed(Some(ClosureReason::Resolved)), Key::StatusClosed);
+        assert_eq!(
+            closed(Some(ClosureReason::Duplicate)),
+            Key::StatusClosedDuplicate
+        );
+        assert_eq!(
+            Key::sms_status(CaseStatus::Closed, Some(ClosureReason::NotMunicipal)),
+            Key::SmsStatusClosedNotMunicipal
+        );
+        // A reason on a status that is not "closed" changes nothing.
+        assert_eq!(
+            Key::sms_status(CaseStatus::Routed, Some(ClosureReason::Duplicate)),
+            Key::SmsStatusRouted
+        );
     }
 
     #[test]

@@ -208,7 +208,7 @@ impl Response {
         self
     }
 
-    /// A keypad `<Gather>` in Spanish; its prompts are added with [`Gather::say`] and friends.
+    /// A `<Gather>`, its prompts already in its `children`.
     pub fn gather(&mut self, gather: Gather) -> &mut Self {
         self.verbs.push(Verb::Gather(gather));
         self

@@ -9,6 +9,7 @@
 
 mod codes;
 
+pub mod call;
 pub mod case;
 pub mod folio;
 pub mod job;
@@ -20,6 +21,7 @@ pub mod staff;
 pub mod time;
 pub mod twilio_ids;
 
+pub use call::CallOutcome;
 pub use case::{CaseEventKind, CaseStatus, Channel, ClosureReason, Urgency};
 pub use folio::Folio;
 pub use job::{JobKind, JobState};

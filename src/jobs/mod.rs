@@ -1,10 +1,10 @@
 //! The workers that run durable jobs, and the jobs themselves: one file per kind.
 //!
-//! - [`download_recording`]: copy a call's recording from Twilio into our files.
-//! - [`send_sms`]: send one message of the outbox.
+//! - `download_recording`: copy a call's recording from Twilio into our files.
+//! - `send_sms`: send one message of the outbox.
 //!
 //! Adding a kind is adding a file with its `run(app, payload) -> Outcome`, a [`JobKind`] variant
-//! (its stored code and how many attempts it gets) and its line in [`run_kind`]; the queue, the
+//! (its stored code and how many attempts it gets) and its line in `run_kind`; the queue, the
 //! retries and the leases are shared.
 //!
 //! `atiende serve` starts `ATIENDE_WORKERS` workers beside the web server. Each claims one due

@@ -92,30 +92,54 @@ impl Intent {
     }
 }
 
+/// Our answer to a citizen's message: its template, its text, and the case it is about.
+struct Reply {
+    template: MessageTemplate,
+    text: String,
+    case_id: Option<i64>,
+}
+
+impl Reply {
+    fn new(template: MessageTemplate, text: String) -> Reply {
+        Reply {
+            template,
+            text,
+            case_id: None,
+        }
+    }
+}
+
 /// `POST /twilio/messaging`: a message came in.
 pub async fn incoming(
     State(app): State<AppState>,
     Extension(form): Extension<WebhookForm>,
 ) -> Twiml {
-    let (template, body, case_id) = match answer(&app, &form).await {
+    let reply = match answer(&app, &form).await {
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "could not handle an incoming message; answering with the help text");
-            (MessageTemplate::Help, help_text(&app, &form), None)
+            Reply::new(MessageTemplate::Help, help_text(&app, &form))
         }
     };
     let channel = channel_of(form.get("From"));
     let to = CallerId::parse(form.get("From"));
     let to = to.number().map(|n| n.as_str());
-    if let Err(e) = app
+    let logged = app
         .store
-        .log_reply(channel, to, case_id, template, &body, app.clock.now())
-        .await
-    {
+        .log_reply(
+            channel,
+            to,
+            reply.case_id,
+            reply.template,
+            &reply.text,
+            app.clock.now(),
+        )
+        .await;
+    if let Err(e) = logged {
         tracing::error!(error = %e, "could not log the reply");
     }
     let mut r = Response::new("");
-    r.message(&body);
+    r.message(&reply.text);
     Twiml(r.to_xml())
 }
 
@@ -127,48 +151,25 @@ fn channel_of(from: Option<&str>) -> Channel {
     }
 }
 
-/// Logs the message and decides the reply: `(template, text, case)`.
-async fn answer(
-    app: &AppState,
-    form: &WebhookForm,
-) -> Result<(MessageTemplate, String, Option<i64>), StoreError> {
-    let store = &app.store;
+/// Logs the message, does what it asks, and decides the reply.
+async fn answer(app: &AppState, form: &WebhookForm) -> Result<Reply, StoreError> {
     let now = app.clock.now();
-    let from_raw = form.get("From");
-    let from = CallerId::parse(from_raw);
-    let number = from.number().map(|n| n.as_str().to_owned());
+    let from = CallerId::parse(form.get("From"));
+    let number = from.number().map(|n| n.as_str());
     let body = form.get("Body").unwrap_or("");
     let intent = Intent::parse(body);
-    // The guessing guard: a few failed lookups, or many lookups, in an hour from one number
-    // end lookups by SMS for that number for a while.
-    let refused = match (&intent, &number) {
-        (Intent::Folio(_), Some(n)) => {
-            let since = Timestamp::from_utc(now.as_utc() - chrono::Duration::hours(1));
-            let (failed, all) = store.recent_sms_lookups(n, since).await?;
-            failed >= MAX_FAILED_SMS_LOOKUPS || all >= MAX_SMS_LOOKUPS
-        }
-        _ => false,
-    };
-    let found = match &intent {
-        Intent::Folio(digits) if !refused => match Folio::parse(digits) {
-            Ok(folio) => Some((folio.clone(), store.case_status_by_folio(&folio).await?)),
-            Err(_) => None,
-        },
+    let lookup = match &intent {
+        Intent::Folio(digits) => Some(look_up(app, digits, number, now).await?),
         _ => None,
     };
-    let case = match &found {
-        Some((folio, Some(_))) => store.case_by_folio(folio).await?,
+    let case_id = match &lookup {
+        Some(Lookup::Found { case_id, .. }) => *case_id,
         _ => None,
     };
-    let case_id = case.as_ref().map(|c| c.id);
-    // The department's summary may name a place; it goes only to the number that reported.
-    let own_case = case
-        .as_ref()
-        .is_some_and(|c| number.is_some() && (c.sms_number == number || c.caller_number == number));
-    store
+    app.store
         .log_inbound_message(&InboundMessage {
-            channel: channel_of(from_raw),
-            from_number: number.as_deref(),
+            channel: channel_of(form.get("From")),
+            from_number: number,
             to_number: form.get("To"),
             body,
             twilio_sid: form.get("MessageSid"),
@@ -177,52 +178,103 @@ async fn answer(
         })
         .await?;
     let p = &app.prompts;
-    Ok(match intent {
-        Intent::OptOut(word) => {
-            if let Some(n) = &number {
-                store.opt_out(n, &word, now).await?;
+    Ok(match (intent, lookup) {
+        (Intent::OptOut(word), _) => {
+            if let Some(n) = number {
+                app.store.opt_out(n, &word, now).await?;
             }
             tracing::info!(keyword = word, "a citizen opted out of messages");
-            (
-                MessageTemplate::OptedOut,
-                render(p, Key::SmsOptedOut, &[], None),
-                None,
-            )
+            let text = render(p, Key::SmsOptedOut, &[], None);
+            Reply::new(MessageTemplate::OptedOut, text)
         }
-        Intent::OptIn => {
-            if let Some(n) = &number {
-                store.opt_in(n).await?;
+        (Intent::OptIn, _) => {
+            if let Some(n) = number {
+                app.store.opt_in(n).await?;
             }
-            (
+            Reply::new(
                 MessageTemplate::OptedIn,
                 render(p, Key::SmsOptedIn, &[], None),
-                None,
             )
         }
-        Intent::Folio(_) if refused => (
-            MessageTemplate::StatusTooMany,
-            render(p, Key::SmsStatusTooMany, &[], None),
-            None,
-        ),
-        Intent::Folio(digits) => match found {
-            None => (
-                MessageTemplate::StatusInvalid,
-                render(p, Key::SmsStatusInvalid, &[("folio", &digits)], None),
-                None,
+        (Intent::Folio(digits), Some(lookup)) => lookup.reply(app, &digits),
+        _ => Reply::new(MessageTemplate::Help, help_text(app, form)),
+    })
+}
+
+/// What a folio sent by SMS came to.
+enum Lookup {
+    /// The guessing guard: too many lookups from this number lately.
+    TooMany,
+    /// Not a folio (a wrong check digit, say).
+    Invalid,
+    /// A valid folio no case has.
+    Unknown(Folio),
+    /// The case's status; `own` when the message comes from the number that reported it.
+    Found {
+        view: CaseStatusView,
+        case_id: Option<i64>,
+        own: bool,
+    },
+}
+
+/// Looks a folio up for the number that sent it. A few failed lookups, or many lookups, in an
+/// hour from one number end lookups by SMS for that number for a while.
+async fn look_up(
+    app: &AppState,
+    digits: &str,
+    number: Option<&str>,
+    now: Timestamp,
+) -> Result<Lookup, StoreError> {
+    if let Some(n) = number {
+        let since = Timestamp::from_utc(now.as_utc() - chrono::Duration::hours(1));
+        let (failed, all) = app.store.recent_sms_lookups(n, since).await?;
+        if failed >= MAX_FAILED_SMS_LOOKUPS || all >= MAX_SMS_LOOKUPS {
+            return Ok(Lookup::TooMany);
+        }
+    }
+    let Ok(folio) = Folio::parse(digits) else {
+        return Ok(Lookup::Invalid);
+    };
+    let Some(view) = app.store.case_status_by_folio(&folio).await? else {
+        return Ok(Lookup::Unknown(folio));
+    };
+    let case = app.store.case_by_folio(&folio).await?;
+    // The department's summary may name a place; it goes only to the number that reported.
+    let own = case.as_ref().is_some_and(|c| {
+        number.is_some()
+            && (c.sms_number.as_deref() == number || c.caller_number.as_deref() == number)
+    });
+    Ok(Lookup::Found {
+        view,
+        case_id: case.map(|c| c.id),
+        own,
+    })
+}
+
+impl Lookup {
+    /// The answer to the folio `digits`.
+    fn reply(self, app: &AppState, digits: &str) -> Reply {
+        let p = &app.prompts;
+        match self {
+            Lookup::TooMany => Reply::new(
+                MessageTemplate::StatusTooMany,
+                render(p, Key::SmsStatusTooMany, &[], None),
             ),
-            Some((folio, None)) => (
+            Lookup::Invalid => Reply::new(
+                MessageTemplate::StatusInvalid,
+                render(p, Key::SmsStatusInvalid, &[("folio", digits)], None),
+            ),
+            Lookup::Unknown(folio) => Reply::new(
                 MessageTemplate::StatusUnknown,
                 render(p, Key::SmsStatusUnknown, &[("folio", folio.as_str())], None),
-                None,
             ),
-            Some((_, Some(view))) => (
-                MessageTemplate::StatusReply,
-                status_reply(app, &view, own_case),
+            Lookup::Found { view, case_id, own } => Reply {
+                template: MessageTemplate::StatusReply,
+                text: status_reply(app, &view, own),
                 case_id,
-            ),
-        },
-        Intent::Other => (MessageTemplate::Help, help_text(app, form), None),
-    })
+            },
+        }
+    }
 }
 
 /// The help text, with the office's number: the one the citizen wrote to, else ours.

@@ -1,7 +1,7 @@
 //! The call log: one row per call, one event per step.
 
 use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
-use crate::domain::{CallSid, CallerId, Timestamp};
+use crate::domain::{CallOutcome, CallSid, CallerId, Timestamp};
 
 #[derive(Debug, Clone, Copy)]
 enum CallFlag {
@@ -50,7 +50,7 @@ pub struct CallRecord {
     pub last_step: String,
     pub status: Option<String>,
     pub duration_seconds: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<CallOutcome>,
     pub made_report: bool,
     pub found_case: bool,
     pub transferred: bool,
@@ -66,7 +66,7 @@ impl Store {
         let number = step.caller.number().map(|n| n.as_str());
         let withheld = number.is_none();
         let moves_caller = step.kind == StepKind::Caller;
-        let id = with_pool!(self, pool => {
+        let id = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let (id,): (i64,) = sqlx::query_as(
                 r#"
@@ -87,13 +87,15 @@ impl Store {
             .bind(moves_caller)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#)
-                .bind(id)
-                .bind(step.at)
-                .bind(step.step)
-                .bind(step.detail)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#,
+            )
+            .bind(id)
+            .bind(step.at)
+            .bind(step.step)
+            .bind(step.detail)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             id
         });
@@ -103,7 +105,7 @@ impl Store {
     /// Records the end of a call and decides its outcome. A call that made no report, found no
     /// case and was not transferred is abandoned: a callback the office owes.
     pub async fn finish_call(&self, end: &CallEnd<'_>) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 update calls set
@@ -114,10 +116,10 @@ impl Store {
                     pending_sms_number = null,
                     updated_at = $4,
                     outcome = case
-                        when made_report then 'report'
-                        when transferred then 'transferred'
-                        when found_case then 'lookup'
-                        else 'abandoned'
+                        when made_report then $5
+                        when transferred then $6
+                        when found_case then $7
+                        else $8
                     end
                 where call_sid = $1
                 "#,
@@ -126,6 +128,10 @@ impl Store {
             .bind(end.status)
             .bind(end.duration_seconds)
             .bind(end.at)
+            .bind(CallOutcome::Report)
+            .bind(CallOutcome::Transferred)
+            .bind(CallOutcome::Lookup)
+            .bind(CallOutcome::Abandoned)
             .execute(pool)
             .await?;
         });
@@ -138,7 +144,7 @@ impl Store {
         call_sid: &CallSid,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
                 r#"update calls set failed_lookups = failed_lookups + 1, updated_at = $2 where call_sid = $1 returning failed_lookups"#,
             )
@@ -163,16 +169,23 @@ impl Store {
     /// Sets a flag; if the call already ended as abandoned, the flag's outcome replaces that
     /// (a report or a successful lookup outranks "abandoned", whatever order the webhooks came in).
     async fn set_call_flag(&self, call_sid: &CallSid, flag: CallFlag) -> Result<(), StoreError> {
-        let sql = match flag {
-            CallFlag::FoundCase => {
-                r#"update calls set found_case = true, outcome = case when outcome = 'abandoned' then 'lookup' else outcome end where call_sid = $1"#
-            }
-            CallFlag::Transferred => {
-                r#"update calls set transferred = true, outcome = case when outcome = 'abandoned' then 'transferred' else outcome end where call_sid = $1"#
-            }
+        let (sql, outcome) = match flag {
+            CallFlag::FoundCase => (
+                r#"update calls set found_case = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
+                CallOutcome::Lookup,
+            ),
+            CallFlag::Transferred => (
+                r#"update calls set transferred = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
+                CallOutcome::Transferred,
+            ),
         };
-        with_pool!(self, pool => {
-            sqlx::query(sql).bind(call_sid.as_str()).execute(pool).await?;
+        with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(call_sid.as_str())
+                .bind(CallOutcome::Abandoned)
+                .bind(outcome)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
@@ -184,7 +197,7 @@ impl Store {
         call_sid: &CallSid,
         number: Option<&str>,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(r#"update calls set pending_sms_number = $2 where call_sid = $1"#)
                 .bind(call_sid.as_str())
                 .bind(number)
@@ -196,7 +209,7 @@ impl Store {
 
     /// A call by its CallSid.
     pub async fn call(&self, call_sid: &CallSid) -> Result<Option<CallRecord>, StoreError> {
-        let row = with_read_pool!(self, pool => {
+        let row = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, CallRecord>(
                 r#"
                 select id, call_sid, from_number, caller_withheld, started_at, ended_at, last_step, status,
@@ -217,7 +230,7 @@ impl Store {
         &self,
         call_sid: &CallSid,
     ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let rows = with_read_pool!(self, pool => {
+        let rows = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, (String, Option<String>)>(
                 r#"
                 select e.step, e.detail from call_events e join calls c on c.id = e.call_id

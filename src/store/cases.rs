@@ -3,8 +3,8 @@
 use super::tx::{NewCaseEvent, OutboxSms, WriteTx, with_tx};
 use super::{Store, StoreError, with_read_pool};
 use crate::domain::{
-    CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind, MessageTemplate,
-    PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
+    CallOutcome, CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind,
+    MessageTemplate, PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
 };
 
 /// A report left on the phone line.
@@ -165,8 +165,11 @@ impl Store {
     /// A case by its folio.
     pub async fn case_by_folio(&self, folio: &Folio) -> Result<Option<CaseRecord>, StoreError> {
         let sql = format!("{SELECT_CASE} where folio = $1");
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, CaseRecord>(&sql).bind(folio.as_str()).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, CaseRecord>(&sql)
+                .bind(folio.as_str())
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
@@ -176,8 +179,11 @@ impl Store {
         let sql = format!(
             "{SELECT_CASE} where call_id = (select id from calls where call_sid = $1) order by id desc limit 1"
         );
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, CaseRecord>(&sql).bind(call_sid.as_str()).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, CaseRecord>(&sql)
+                .bind(call_sid.as_str())
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
@@ -188,8 +194,11 @@ impl Store {
         folio: &Folio,
     ) -> Result<Option<CaseStatusView>, StoreError> {
         let sql = format!("{SELECT_STATUS_VIEW} where cs.folio = $1");
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, CaseStatusView>(&sql).bind(folio.as_str()).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, CaseStatusView>(&sql)
+                .bind(folio.as_str())
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
@@ -203,7 +212,7 @@ impl Store {
             "{SELECT_STATUS_VIEW} where cs.caller_number = $1 and cs.status <> $2 and cs.status <> $3 \
              order by cs.created_at desc, cs.id desc limit 1"
         );
-        let row = with_read_pool!(self, pool => {
+        let row = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, CaseStatusView>(&sql)
                 .bind(number.as_str())
                 .bind(CaseStatus::Attended)
@@ -223,7 +232,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        with_tx!(tx, conn => {
+        with_tx!(tx, |conn| {
             sqlx::query(r#"update cases set sms_number = $2, updated_at = $3 where id = $1"#)
                 .bind(case_id)
                 .bind(number.as_str())
@@ -291,7 +300,7 @@ impl Store {
 
     /// The history of a case, oldest first.
     pub async fn case_history(&self, case_id: i64) -> Result<Vec<CaseEvent>, StoreError> {
-        let rows = with_read_pool!(self, pool => {
+        let rows = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, CaseEvent>(
                 r#"select id, at, actor, kind, from_status, to_status, note from case_events where case_id = $1 order by id"#,
             )
@@ -304,8 +313,10 @@ impl Store {
 
     /// How many cases there are (tests and the dashboard).
     pub async fn count_cases(&self) -> Result<i64, StoreError> {
-        let n = with_read_pool!(self, pool => {
-            sqlx::query_scalar::<_, i64>(r#"select count(*) from cases"#).fetch_one(pool).await?
+        let n = with_read_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(r#"select count(*) from cases"#)
+                .fetch_one(pool)
+                .await?
         });
         Ok(n)
     }
@@ -326,7 +337,7 @@ fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
 impl WriteTx {
     /// Makes the call's row if no step of the call was logged yet.
     async fn ensure_call(&mut self, new: &NewPhoneCase<'_>) -> Result<(), StoreError> {
-        with_tx!(self, conn => {
+        with_tx!(self, |conn| {
             sqlx::query(
                 r#"
                 insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at, last_step)
@@ -349,7 +360,7 @@ impl WriteTx {
         &mut self,
         new: &NewPhoneCase<'_>,
     ) -> Result<Option<i64>, StoreError> {
-        let id = with_tx!(self, conn => {
+        let id = with_tx!(self, |conn| {
             sqlx::query_scalar::<_, i64>(
                 r#"
                 insert into cases (channel, category_id, department_id, urgency, status, caller_number,
@@ -382,7 +393,7 @@ impl WriteTx {
 
     /// Gives a new case its folio, made from its id.
     async fn assign_folio(&mut self, case_id: i64) -> Result<(), StoreError> {
-        with_tx!(self, conn => {
+        with_tx!(self, |conn| {
             sqlx::query(r#"update cases set folio = $2 where id = $1"#)
                 .bind(case_id)
                 .bind(Folio::from_sequence(case_id).as_str())
@@ -399,7 +410,7 @@ impl WriteTx {
         case_id: i64,
         new: &NewPhoneCase<'_>,
     ) -> Result<(), StoreError> {
-        with_tx!(self, conn => {
+        with_tx!(self, |conn| {
             sqlx::query(
                 r#"
                 insert into recordings (recording_sid, case_id, source_url, status, created_at, updated_at)
@@ -428,7 +439,7 @@ impl WriteTx {
 
     /// The number a case's SMS go to, if it has one.
     async fn sms_number_of(&mut self, case_id: i64) -> Result<Option<String>, StoreError> {
-        let number = with_tx!(self, conn => {
+        let number = with_tx!(self, |conn| {
             sqlx::query_scalar::<_, Option<String>>(r#"select sms_number from cases where id = $1"#)
                 .bind(case_id)
                 .fetch_one(conn)
@@ -439,11 +450,12 @@ impl WriteTx {
 
     /// Notes that the call made a report: its outcome is "report", whatever came first.
     async fn mark_call_reported(&mut self, call_sid: &CallSid) -> Result<(), StoreError> {
-        with_tx!(self, conn => {
+        with_tx!(self, |conn| {
             sqlx::query(
-                r#"update calls set made_report = true, outcome = case when outcome is null then null else 'report' end where call_sid = $1"#,
+                r#"update calls set made_report = true, outcome = case when outcome is null then null else $2 end where call_sid = $1"#,
             )
             .bind(call_sid.as_str())
+            .bind(CallOutcome::Report)
             .execute(conn)
             .await?;
         });
@@ -456,7 +468,7 @@ impl WriteTx {
         sid: &RecordingSid,
         url: &str,
     ) -> Result<bool, StoreError> {
-        let n = with_tx!(self, conn => {
+        let n = with_tx!(self, |conn| {
             sqlx::query(
                 r#"update recordings set source_url = $2 where recording_sid = $1 and source_url is null"#,
             )
@@ -472,7 +484,7 @@ impl WriteTx {
     /// The case of a recording.
     async fn case_of_recording(&mut self, sid: &RecordingSid) -> Result<CaseRecord, StoreError> {
         let sql = format!("{SELECT_CASE} where recording_sid = $1");
-        let case = with_tx!(self, conn => {
+        let case = with_tx!(self, |conn| {
             sqlx::query_as::<_, CaseRecord>(&sql)
                 .bind(sid.as_str())
                 .fetch_one(conn)
@@ -484,7 +496,7 @@ impl WriteTx {
     /// A case by its id.
     async fn case_by_id(&mut self, case_id: i64) -> Result<CaseRecord, StoreError> {
         let sql = format!("{SELECT_CASE} where id = $1");
-        let case = with_tx!(self, conn => {
+        let case = with_tx!(self, |conn| {
             sqlx::query_as::<_, CaseRecord>(&sql)
                 .bind(case_id)
                 .fetch_one(conn)
@@ -495,7 +507,7 @@ impl WriteTx {
 
     /// A case's status, read inside the transaction.
     async fn case_status(&mut self, case_id: i64) -> Result<CaseStatus, StoreError> {
-        let status = with_tx!(self, conn => {
+        let status = with_tx!(self, |conn| {
             sqlx::query_scalar::<_, CaseStatus>(r#"select status from cases where id = $1"#)
                 .bind(case_id)
                 .fetch_optional(conn)
@@ -510,7 +522,7 @@ impl WriteTx {
         change: &StatusChange<'_>,
         from: CaseStatus,
     ) -> Result<(), StoreError> {
-        let n = with_tx!(self, conn => {
+        let n = with_tx!(self, |conn| {
             sqlx::query(
                 r#"
                 update cases set status = $2, closure_reason = $3,

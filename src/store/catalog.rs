@@ -29,7 +29,7 @@ impl Store {
         let sql = format!(
             "{SELECT_CATEGORY} where c.active and c.digit is not null order by c.position, c.id"
         );
-        let rows = with_read_pool!(self, pool => {
+        let rows = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, Category>(&sql).fetch_all(pool).await?
         });
         Ok(rows)
@@ -38,8 +38,11 @@ impl Store {
     /// One category by id, active or not (cases keep pointing at retired categories).
     pub async fn category(&self, id: i64) -> Result<Option<Category>, StoreError> {
         let sql = format!("{SELECT_CATEGORY} where c.id = $1");
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, Category>(&sql).bind(id).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, Category>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }

@@ -26,15 +26,6 @@ pub struct Job {
     pub updated_at: Timestamp,
 }
 
-/// The statement that enqueues a job; used inside other transactions too (the outbox pattern:
-/// the job is written with the change that calls for it, or not at all). Binds: kind, key,
-/// payload, max attempts, time, and [`JobState::Queued`].
-pub(crate) const ENQUEUE: &str = r#"
-    insert into jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
-    values ($1, $2, $3, $6, 0, $4, $5, $5, $5)
-    on conflict (dedup_key) do nothing
-"#;
-
 const JOB_COLUMNS: &str = "id, kind, dedup_key, payload, state, attempts, max_attempts, run_at, last_error, created_at, updated_at";
 
 impl Store {
@@ -46,19 +37,10 @@ impl Store {
         payload: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = with_pool!(self, pool => {
-            sqlx::query(ENQUEUE)
-                .bind(kind)
-                .bind(dedup_key)
-                .bind(payload)
-                .bind(kind.max_attempts())
-                .bind(at)
-                .bind(JobState::Queued)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(added == 1)
+        let mut tx = self.begin_write().await?;
+        let added = tx.enqueue_job(kind, dedup_key, payload, at).await?;
+        tx.commit().await?;
+        Ok(added)
     }
 
     /// Claims the job that has waited longest among those due: queued and due, or running with
@@ -87,7 +69,7 @@ impl Store {
             returning {JOB_COLUMNS}
             "#
         );
-        let job = with_pool!(self, pool => {
+        let job = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let job = sqlx::query_as::<_, Job>(&sql)
                 .bind(worker)
@@ -149,7 +131,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let finished = (state != JobState::Queued).then_some(at);
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 update jobs set state = $3, last_error = coalesce($4, last_error),
@@ -178,7 +160,7 @@ impl Store {
         let sql = format!(
             "select {JOB_COLUMNS} from jobs where ($1 is null and state <> $3) or state = $1 order by id limit $2"
         );
-        let rows = with_read_pool!(self, pool => {
+        let rows = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, Job>(&sql)
                 .bind(state)
                 .bind(limit)
@@ -191,13 +173,15 @@ impl Store {
 
     /// Makes a queued job due now (a recording became ready before its next retry).
     pub async fn hasten_job(&self, dedup_key: &str, at: Timestamp) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("update jobs set run_at = $2 where dedup_key = $1 and state = $3 and run_at > $2")
-                .bind(dedup_key)
-                .bind(at)
-                .bind(JobState::Queued)
-                .execute(pool)
-                .await?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "update jobs set run_at = $2 where dedup_key = $1 and state = $3 and run_at > $2",
+            )
+            .bind(dedup_key)
+            .bind(at)
+            .bind(JobState::Queued)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
@@ -205,8 +189,11 @@ impl Store {
     /// One job by its key.
     pub async fn job_by_key(&self, dedup_key: &str) -> Result<Option<Job>, StoreError> {
         let sql = format!("select {JOB_COLUMNS} from jobs where dedup_key = $1");
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, Job>(&sql).bind(dedup_key).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, Job>(&sql)
+                .bind(dedup_key)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
@@ -214,7 +201,7 @@ impl Store {
     /// Puts a dead job back in the queue with its attempts reset. Returns false if there is no
     /// dead job with that id.
     pub async fn requeue_dead_job(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 update jobs set state = $3, attempts = 0,

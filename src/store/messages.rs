@@ -85,7 +85,7 @@ const MESSAGE_COLUMNS: &str = "id, direction, case_id, channel, to_number, from_
 impl Store {
     /// An outbound message and its case's details, for rendering and sending.
     pub async fn outbound_message(&self, id: i64) -> Result<Option<OutboundMessage>, StoreError> {
-        let row = with_read_pool!(self, pool => {
+        let row = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, OutboundMessage>(
                 r#"
                 select m.id, m.case_id, m.to_number, m.template, m.body, m.status, m.twilio_sid,
@@ -114,7 +114,7 @@ impl Store {
         update: &MessageUpdate<'_>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 update messages set
@@ -169,25 +169,25 @@ impl Store {
               and (case status {ranks}else 1 end) <= $6
             "#
         );
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, |pool| {
             sqlx::query(&sql)
-            .bind(twilio_sid)
-            .bind(message_id)
-            .bind(status)
-            .bind(error_code)
-            .bind(at)
-            .bind(status.rank())
-            .bind(Direction::Outbound)
-            .execute(pool)
-            .await?
-            .rows_affected()
+                .bind(twilio_sid)
+                .bind(message_id)
+                .bind(status)
+                .bind(error_code)
+                .bind(at)
+                .bind(status.rank())
+                .bind(Direction::Outbound)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(n > 0)
     }
 
     /// Logs an incoming message; returns its id.
     pub async fn log_inbound_message(&self, m: &InboundMessage<'_>) -> Result<i64, StoreError> {
-        let id = with_pool!(self, pool => {
+        let id = with_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
                 r#"
                 insert into messages (direction, case_id, channel, to_number, from_number, body, status,
@@ -222,7 +222,7 @@ impl Store {
         body: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 insert into messages (direction, case_id, channel, to_number, template, body, status, created_at, updated_at)
@@ -248,8 +248,11 @@ impl Store {
         let sql = format!(
             "select {MESSAGE_COLUMNS} from messages where $1 is null or case_id = $1 order by id"
         );
-        let rows = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, MessageRecord>(&sql).bind(case_id).fetch_all(pool).await?
+        let rows = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, MessageRecord>(&sql)
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows)
     }
@@ -261,7 +264,7 @@ impl Store {
         number: &str,
         since: Timestamp,
     ) -> Result<(i64, i64), StoreError> {
-        let counts = with_read_pool!(self, pool => {
+        let counts = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, (i64, i64)>(
                 r#"
                 select coalesce(sum(case when template in ($5, $6) then 1 else 0 end), 0),
@@ -286,7 +289,7 @@ impl Store {
 
     /// Whether the citizen at this number asked for no more messages.
     pub async fn is_opted_out(&self, number: &str) -> Result<bool, StoreError> {
-        let found = with_read_pool!(self, pool => {
+        let found = with_read_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>("select count(*) from opt_outs where number = $1")
                 .bind(number)
                 .fetch_one(pool)
@@ -302,7 +305,7 @@ impl Store {
         keyword: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 r#"insert into opt_outs (number, keyword, opted_out_at) values ($1, $2, $3) on conflict (number) do nothing"#,
             )
@@ -317,8 +320,11 @@ impl Store {
 
     /// ALTA/START: messages again.
     pub async fn opt_in(&self, number: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("delete from opt_outs where number = $1").bind(number).execute(pool).await?;
+        with_pool!(self, |pool| {
+            sqlx::query("delete from opt_outs where number = $1")
+                .bind(number)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
@@ -331,7 +337,7 @@ impl Store {
         message: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query(
                 r#"
                 insert into alerts (kind, message, created_at) values ($1, $2, $3)
@@ -350,7 +356,7 @@ impl Store {
 
     /// Open alerts, newest first, as `(kind, message)`.
     pub async fn open_alerts(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = with_read_pool!(self, pool => {
+        let rows = with_read_pool!(self, |pool| {
             sqlx::query_as::<_, (String, String)>(
                 "select kind, message from alerts where resolved_at is null order by created_at desc",
             )

@@ -7,10 +7,12 @@
 //! its own `migrations/` folder with the same version numbers.
 //!
 //! Almost every statement is the same text on both databases (lowercase SQL, `$N` placeholders,
-//! `returning`, `on conflict`), so each method is written once inside [`with_pool!`], which
+//! `returning`, `on conflict`), so each method is written once inside `with_pool!`, which
 //! expands its body once per backend: the compiler checks the body against each driver's types,
 //! and there is no generic-bounds maze. Where the dialects differ, the method matches on the
-//! backend itself.
+//! backend itself. The macros take the pool like a closure takes its argument
+//! (`with_pool!(self, |pool| { ... })`) so that `cargo fmt` formats the bodies like any code.
+//! A change that writes several tables goes through a [`WriteTx`] and its named steps.
 //!
 //! Write transactions on SQLite begin with `BEGIN IMMEDIATE`, which takes the write lock up
 //! front: a deferred transaction that reads first and writes later can fail with SQLITE_BUSY when
@@ -45,7 +47,7 @@ use std::time::Duration;
 /// Expands `$body` once for each backend, with `$pool` bound to the pool that writes: on
 /// SQLite its single write connection, on PostgreSQL the pool.
 macro_rules! with_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
@@ -57,7 +59,7 @@ pub(crate) use with_pool;
 /// Like [`with_pool!`], for statements that only read: on SQLite they use the read pool, so they
 /// never wait behind a write.
 macro_rules! with_read_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
@@ -179,7 +181,7 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_read_pool!(self, pool => {
+        with_read_pool!(self, |pool| {
             sqlx::query("select 1").execute(pool).await?;
         });
         Ok(())

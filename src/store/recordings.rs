@@ -47,8 +47,11 @@ impl Store {
         sid: &RecordingSid,
     ) -> Result<Option<RecordingRecord>, StoreError> {
         let sql = format!("select {COLUMNS} from recordings where recording_sid = $1");
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, RecordingRecord>(&sql).bind(sid.as_str()).fetch_optional(pool).await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, RecordingRecord>(&sql)
+                .bind(sid.as_str())
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
@@ -60,7 +63,7 @@ impl Store {
         stored: &StoredRecording<'_>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r#"
@@ -113,7 +116,7 @@ impl Store {
                 "{problem} is not a recording problem"
             )));
         }
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 r#"
@@ -157,7 +160,7 @@ impl Store {
         sid: &RecordingSid,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, |pool| {
             sqlx::query("update recordings set deleted_from_twilio = true, updated_at = $2 where recording_sid = $1")
                 .bind(sid.as_str())
                 .bind(at)

@@ -27,7 +27,7 @@ pub(super) enum Inner {
 
 /// Expands `$body` once for each backend, with `$conn` bound to the transaction's connection.
 macro_rules! with_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
+    ($tx:expr, |$conn:ident| $body:expr) => {
         match &mut $tx.inner {
             $crate::store::tx::Inner::Sqlite(t) => {
                 let $conn = &mut **t;
@@ -89,7 +89,8 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Enqueues a job unless one with the same key exists. Returns whether it was added.
+    /// Enqueues a job unless one with the same key exists. Returns whether it was added. Written
+    /// with the change that calls for it, the job exists exactly when the change does.
     pub async fn enqueue_job(
         &mut self,
         kind: JobKind,
@@ -97,8 +98,14 @@ impl WriteTx {
         payload: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = with_tx!(self, conn => {
-            sqlx::query(super::jobs::ENQUEUE)
+        let added = with_tx!(self, |conn| {
+            sqlx::query(
+                r#"
+                insert into jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+                values ($1, $2, $3, $6, 0, $4, $5, $5, $5)
+                on conflict (dedup_key) do nothing
+                "#,
+            )
                 .bind(kind)
                 .bind(dedup_key)
                 .bind(payload)
@@ -115,7 +122,7 @@ impl WriteTx {
     /// Puts an SMS in the outbox with its send job (see [`OutboxSms`]). Returns whether it was
     /// added.
     pub async fn put_sms_in_outbox(&mut self, sms: &OutboxSms<'_>) -> Result<bool, StoreError> {
-        let message_id: i64 = with_tx!(self, conn => {
+        let message_id: i64 = with_tx!(self, |conn| {
             sqlx::query_scalar(
                 r#"
                 insert into messages (direction, case_id, channel, to_number, template, status, created_at, updated_at)
@@ -142,7 +149,7 @@ impl WriteTx {
             )
             .await?;
         if !added {
-            with_tx!(self, conn => {
+            with_tx!(self, |conn| {
                 sqlx::query("delete from messages where id = $1")
                     .bind(message_id)
                     .execute(conn)
@@ -154,7 +161,7 @@ impl WriteTx {
 
     /// Adds an entry to a case's history; returns its id.
     pub async fn add_case_event(&mut self, event: &NewCaseEvent<'_>) -> Result<i64, StoreError> {
-        let id = with_tx!(self, conn => {
+        let id = with_tx!(self, |conn| {
             sqlx::query_scalar::<_, i64>(
                 r#"
                 insert into case_events (case_id, at, actor, kind, from_status, to_status, note)

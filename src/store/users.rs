@@ -23,7 +23,7 @@ impl Store {
                 "an area user needs --department".into(),
             ));
         }
-        let created = with_pool!(self, pool => {
+        let created = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let department_id: Option<i64> = match user.department_code {
                 None => None,
@@ -32,13 +32,16 @@ impl Store {
                         .bind(code)
                         .fetch_optional(&mut *tx)
                         .await?
-                        .ok_or_else(|| StoreError::Invalid(format!("no department with code {code:?}")))?,
+                        .ok_or_else(|| {
+                            StoreError::Invalid(format!("no department with code {code:?}"))
+                        })?,
                 ),
             };
-            let existed: Option<i64> = sqlx::query_scalar(r#"select id from users where name = $1"#)
-                .bind(user.name)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existed: Option<i64> =
+                sqlx::query_scalar(r#"select id from users where name = $1"#)
+                    .bind(user.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             sqlx::query(
                 r#"
                 insert into users (name, password_hash, role, department_id, created_at, updated_at)
@@ -63,11 +66,13 @@ impl Store {
 
     /// The stored password hash and role of an active account.
     pub async fn user_credentials(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
-        let row = with_read_pool!(self, pool => {
-            sqlx::query_as::<_, (String, Role)>(r#"select password_hash, role from users where name = $1 and active"#)
-                .bind(name)
-                .fetch_optional(pool)
-                .await?
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, (String, Role)>(
+                r#"select password_hash, role from users where name = $1 and active"#,
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
         });
         Ok(row)
     }

@@ -144,8 +144,8 @@ mod tests {
 
     #[test]
     fn protocol_vector_three_json_body() {
-        // The brief's table prints this URL without `foo=1&bar=2&`; the signature it gives is
-        // that of twilio-python's own test URL, which keeps them (recomputed with HMAC-SHA1).
+        // twilio-python's own test vector for a JSON body: the URL keeps `foo=1&bar=2&` before
+        // `bodySHA256` (the signature recomputed here with HMAC-SHA1).
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
         let body = br#"{"property": "value", "boolean": true}"#;
         assert!(is_valid_json(

@@ -1,0 +1,18 @@
+//! How a call ended, for the call log and the callbacks the office owes.
+
+use super::codes::text_enum;
+
+text_enum!(
+    /// What a finished call came to. A later webhook may raise it (a report outranks a lookup,
+    /// which outranks "abandoned"), whatever order Twilio sent them in.
+    CallOutcome {
+        /// The caller left a report.
+        Report = "report",
+        /// The caller talked to staff.
+        Transferred = "transferred",
+        /// The caller heard the status of a case.
+        Lookup = "lookup",
+        /// None of those: a callback the office owes.
+        Abandoned = "abandoned",
+    }
+);
