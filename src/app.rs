@@ -12,7 +12,7 @@ use crate::prompts::Prompts;
 use crate::state::{AppState, Clock};
 use crate::store::Store;
 use crate::twilio::{TwilioClient, WebhookAuth, verify_webhook};
-use crate::{messages, voice};
+use crate::{console, messages, voice};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -102,7 +102,7 @@ impl Application {
         let workers = Workers::start(&self.state);
         // One service for all connections (serving a plain Router would rebuild its routes for
         // each new connection).
-        let app = router(self.state).into_make_service();
+        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(voice::audio_router())
         .merge(webhooks)
+        .merge(console::router(&state))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

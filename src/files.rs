@@ -33,6 +33,33 @@ impl FileKey {
         FileKey(format!("quarantine/{sid}.wav"))
     }
 
+    /// Where an attachment of a case lives: under the case's folio, by a random name (never
+    /// the uploader's file name), with the extension of what its content was found to be.
+    pub fn attachment(folio: &crate::domain::Folio, extension: &str) -> FileKey {
+        use rand::Rng;
+        let name: String = (0..24)
+            .map(|_| char::from_digit(rand::rng().random_range(0..16), 16).expect("hex"))
+            .collect();
+        let extension: String = extension
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        FileKey(format!("attachments/{folio}/{name}.{extension}"))
+    }
+
+    /// A key read back from the database (written by one of the constructors above).
+    pub fn stored(key: &str) -> Option<FileKey> {
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'));
+        safe.then(|| FileKey(key.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -159,6 +186,59 @@ impl Files {
                     .bytes()
                     .await?;
                 Ok(bytes.to_vec())
+            }
+        }
+    }
+
+    /// Bytes `range` of what is stored under `key` (a player's Range request).
+    pub async fn get_range(
+        &self,
+        key: &FileKey,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, FilesError> {
+        match self {
+            Files::Local { root } => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let mut file = tokio::fs::File::open(root.join(key.as_str())).await?;
+                file.seek(std::io::SeekFrom::Start(range.start)).await?;
+                let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+                file.take(range.end - range.start)
+                    .read_to_end(&mut bytes)
+                    .await?;
+                Ok(bytes)
+            }
+            Files::S3 { store, prefix, .. } => {
+                let bytes = store
+                    .get_range(&Files::object_path(prefix, key), range)
+                    .await?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
+
+    /// Puts `bytes` under `key`, atomically (see [`Files::put_file`]).
+    pub async fn put_bytes(&self, key: &FileKey, bytes: &[u8]) -> Result<(), FilesError> {
+        match self {
+            Files::Local { root } => {
+                let target = root.join(key.as_str());
+                let dir = target.parent().expect("keys have a file name");
+                tokio::fs::create_dir_all(dir).await?;
+                let partial = target.with_extension("partial");
+                let mut file = tokio::fs::File::create(&partial).await?;
+                file.write_all(bytes).await?;
+                file.sync_all().await?;
+                tokio::fs::rename(&partial, &target).await?;
+                tokio::fs::File::open(dir).await?.sync_all().await?;
+                Ok(())
+            }
+            Files::S3 { store, prefix, .. } => {
+                store
+                    .put(
+                        &Files::object_path(prefix, key),
+                        object_store::PutPayload::from(bytes.to_vec()),
+                    )
+                    .await?;
+                Ok(())
             }
         }
     }

@@ -16,6 +16,7 @@
 //! - [`messages`]: text messages, in (`/twilio/messaging`) and out (templates).
 //! - [`jobs`]: the workers and the durable jobs they run, one file per kind.
 //! - [`staff`]: staff accounts (password hashing).
+//! - [`console`]: the staff console (web pages at `/`): sign-in, inbox, case pages.
 //! - [`app`]: the one place that wires it all: builds the state, the router and the workers.
 //! - [`sim`]: the call simulator and the fake of Twilio's REST API, used by `atiende simulate`,
 //!   `atiende bench` and the integration tests.
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod files;
 pub mod jobs;

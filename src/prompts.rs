@@ -108,6 +108,7 @@ keys! {
     SmsClosedDuplicate = "sms"."closed_duplicate" ["folio"],
     SmsClosedNotApplicable = "sms"."closed_not_applicable" ["folio"],
     SmsClosedNotMunicipal = "sms"."closed_not_municipal" ["folio"],
+    SmsDepartmentRouted = "sms"."department_routed" ["folio", "category", "address"],
     SmsStatusReply = "sms"."status_reply" ["folio", "category", "status", "date"],
     SmsStatusReplyAction = "sms"."status_reply_action" ["folio", "category", "status", "date", "summary"],
     SmsStatusUnknown = "sms"."status_unknown" ["folio"],

@@ -81,6 +81,16 @@ text_enum!(
         Status = "status",
         /// A caller without caller ID confirmed a number for the SMS.
         SmsNumber = "sms_number",
+        /// Staff classified it (category, urgency, address, description).
+        Triage = "triage",
+        /// Routed (canalizado) to a department.
+        Routed = "routed",
+        /// An internal note by staff.
+        Note = "note",
+        /// Someone listened to the recording.
+        Listened = "listened",
+        /// A department filed its action report.
+        ActionReport = "action_report",
     }
 );
 

@@ -14,7 +14,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// What an outbound message says, by its catalogue template. The first four are sent on the
+    /// What an outbound message says, by its catalogue template. The first five are sent on the
     /// office's own initiative (from the outbox); the rest answer a citizen's message.
     MessageTemplate {
         /// The folio of a new case.
@@ -25,6 +25,8 @@ text_enum!(
         Attended = "attended",
         /// Closed (with the reason when it was closed without action).
         Closed = "closed",
+        /// To a department's contact number: a case was routed to it.
+        DepartmentRouted = "department_routed",
         /// The status of the folio a citizen asked about.
         StatusReply = "status_reply",
         /// The folio asked about does not exist.

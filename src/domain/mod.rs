@@ -9,10 +9,12 @@
 
 mod codes;
 
+pub mod address;
 pub mod call;
 pub mod case;
 pub mod folio;
 pub mod job;
+pub mod lifecycle;
 pub mod message;
 pub mod phone;
 pub mod recording;
@@ -21,10 +23,12 @@ pub mod staff;
 pub mod time;
 pub mod twilio_ids;
 
+pub use address::Address;
 pub use call::CallOutcome;
 pub use case::{CaseEventKind, CaseStatus, Channel, ClosureReason, Urgency};
 pub use folio::Folio;
 pub use job::{JobKind, JobState};
+pub use lifecycle::Move;
 pub use message::{Direction, MessageStatus, MessageTemplate};
 pub use phone::{CallerId, PhoneNumber};
 pub use recording::RecordingStatus;

@@ -101,6 +101,17 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
             };
             render(prompts, key, &[("folio", folio)], None)
         }
+        // The address is the free text a crew needs most: shortened to fit, never the folio.
+        MessageTemplate::DepartmentRouted => render(
+            prompts,
+            Key::SmsDepartmentRouted,
+            &[
+                ("folio", folio),
+                ("category", &category),
+                ("address", &m.address.one_line()),
+            ],
+            Some("address"),
+        ),
         // Answers to a citizen's message are rendered when they are given, never queued.
         _ => return None,
     })
@@ -117,7 +128,7 @@ pub fn short_date(at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ClosureReason, Folio, MessageStatus};
+    use crate::domain::{Address, ClosureReason, Folio, MessageStatus};
 
     /// The default menu (migrations/*/0001): its longest category and department names.
     const CATEGORIES: &[&str] = &[
@@ -162,6 +173,12 @@ mod tests {
             case_status: Some(status),
             closure_reason: reason,
             action_summary: Some("Se cambió la luminaria de la calle Álvaro Obregón esquina con Niños Héroes, frente a la primaria; también se podó el árbol que la tapaba y se revisó el cableado de toda la cuadra.".into()),
+            address: Address {
+                street: Some("Avenida Ignacio Zaragoza 1234 interior 5".into()),
+                colonia: Some("Ampliación Lomas de San Lorenzo".into()),
+                between: Some("Calzada Ermita Iztapalapa y Eje 6 Sur".into()),
+                references: Some("frente a la primaria, casa azul con portón negro".into()),
+            },
         }
     }
 
@@ -204,10 +221,13 @@ mod tests {
                 ("status", longest_status.as_str()),
                 ("date", "30/11/2026"),
                 ("summary", ""),
+                ("address", ""),
             ];
             let text = full(&prompts, *key, &args);
             assert!(gsm7::is_gsm7(&text), "not GSM-7: {text}");
-            let room = if key.placeholders().contains(&"summary") {
+            let room = if key.placeholders().contains(&"summary")
+                || key.placeholders().contains(&"address")
+            {
                 30
             } else {
                 0
@@ -226,6 +246,7 @@ mod tests {
             (MessageTemplate::FolioCreated, CaseStatus::Received),
             (MessageTemplate::Routed, CaseStatus::Routed),
             (MessageTemplate::Attended, CaseStatus::Attended),
+            (MessageTemplate::DepartmentRouted, CaseStatus::Routed),
         ] {
             sent.push(render_outbound(&prompts, &message(template, status, None)).unwrap());
         }

@@ -77,8 +77,15 @@ pub struct CaseStatusView {
 #[derive(Debug, Clone)]
 pub struct StatusChange<'a> {
     pub case_id: i64,
+    /// The status the change was decided against (checked against the lifecycle): if the case
+    /// is elsewhere by now, the change is a [`StoreError::Conflict`]. `None` takes it as it is.
+    pub expected: Option<CaseStatus>,
     pub to: CaseStatus,
     pub closure_reason: Option<ClosureReason>,
+    /// Routing: the department the case goes to (its users see it from then on).
+    pub department_id: Option<i64>,
+    /// Closing as a duplicate: the other case's folio.
+    pub duplicate_of: Option<&'a str>,
     /// The department's action report summary, when it files one.
     pub action_summary: Option<&'a str>,
     pub actor: &'a str,
@@ -119,6 +126,8 @@ impl Store {
         let created = match tx.insert_phone_case(new).await? {
             Some(id) => {
                 tx.assign_folio(id).await?;
+                let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
+                tx.set_due(id, due).await?;
                 tx.add_case_event(&NewCaseEvent {
                     case_id: id,
                     at: new.at,
@@ -266,34 +275,7 @@ impl Store {
         change: &StatusChange<'_>,
     ) -> Result<CaseRecord, StoreError> {
         let mut tx = self.begin_write().await?;
-        let from = tx.case_status(change.case_id).await?;
-        tx.set_case_status(change, from).await?;
-        let event_id = tx
-            .add_case_event(&NewCaseEvent {
-                case_id: change.case_id,
-                at: change.at,
-                actor: change.actor,
-                kind: CaseEventKind::Status,
-                from_status: Some(from),
-                to_status: Some(change.to),
-                note: change.note,
-            })
-            .await?;
-        let case = tx.case_by_id(change.case_id).await?;
-        // The citizen hears of the changes they care about, one SMS per change.
-        if let (Some(template), Some(to)) = (
-            MessageTemplate::for_status(change.to),
-            case.sms_number.as_deref(),
-        ) {
-            tx.put_sms_in_outbox(&OutboxSms {
-                case_id: case.id,
-                to,
-                template,
-                dedup_key: format!("sms-status:{event_id}"),
-                at: change.at,
-            })
-            .await?;
-        }
+        let case = tx.change_status(change).await?;
         tx.commit().await?;
         Ok(case)
     }
@@ -335,6 +317,61 @@ fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
 
 /// The steps of a case's changes, inside a write transaction.
 impl WriteTx {
+    /// A change of status with its history entry and the SMS it calls for (to the citizen,
+    /// and to the department's contact number when routed).
+    pub(super) async fn change_status(
+        &mut self,
+        change: &StatusChange<'_>,
+    ) -> Result<CaseRecord, StoreError> {
+        let tx = self;
+        let from = tx.case_status(change.case_id).await?;
+        if change.expected.is_some_and(|expected| expected != from) {
+            return Err(StoreError::Conflict("the case changed meanwhile"));
+        }
+        let due = tx.deadline(change.case_id, change.to, change.at).await?;
+        tx.set_case_status(change, from, due).await?;
+        let event_id = tx
+            .add_case_event(&NewCaseEvent {
+                case_id: change.case_id,
+                at: change.at,
+                actor: change.actor,
+                kind: CaseEventKind::Status,
+                from_status: Some(from),
+                to_status: Some(change.to),
+                note: change.note,
+            })
+            .await?;
+        let case = tx.case_by_id(change.case_id).await?;
+        // The department hears of a case routed to it, at its contact number.
+        if change.to == CaseStatus::Routed {
+            if let Some(contact) = tx.department_contact(case.department_id).await? {
+                tx.put_sms_in_outbox(&OutboxSms {
+                    case_id: case.id,
+                    to: &contact,
+                    template: MessageTemplate::DepartmentRouted,
+                    dedup_key: format!("sms-department:{event_id}"),
+                    at: change.at,
+                })
+                .await?;
+            }
+        }
+        // The citizen hears of the changes they care about, one SMS per change.
+        if let (Some(template), Some(to)) = (
+            MessageTemplate::for_status(change.to),
+            case.sms_number.as_deref(),
+        ) {
+            tx.put_sms_in_outbox(&OutboxSms {
+                case_id: case.id,
+                to,
+                template,
+                dedup_key: format!("sms-status:{event_id}"),
+                at: change.at,
+            })
+            .await?;
+        }
+        Ok(case)
+    }
+
     /// Makes the call's row if no step of the call was logged yet.
     async fn ensure_call(&mut self, new: &NewPhoneCase<'_>) -> Result<(), StoreError> {
         with_tx!(self, |conn| {
@@ -365,12 +402,13 @@ impl WriteTx {
                 r#"
                 insert into cases (channel, category_id, department_id, urgency, status, caller_number,
                                    sms_number, call_id, recording_sid, recording_url,
-                                   recording_duration_seconds, created_at, updated_at, status_changed_at)
+                                   recording_duration_seconds, created_at, updated_at, status_changed_at,
+                                   priority)
                 values ($1, (select id from categories where id = $2),
                         (select department_id from categories where id = $2), $3, $4,
                         coalesce($5, (select from_number from calls where call_sid = $6)),
                         coalesce($5, (select from_number from calls where call_sid = $6)),
-                        (select id from calls where call_sid = $6), $7, $8, $9, $10, $10, $10)
+                        (select id from calls where call_sid = $6), $7, $8, $9, $10, $10, $10, $11)
                 on conflict (recording_sid) do nothing
                 returning id
                 "#,
@@ -385,10 +423,23 @@ impl WriteTx {
             .bind(new.recording_url)
             .bind(new.recording_duration_seconds)
             .bind(new.at)
+            .bind(i64::from(new.urgency == Urgency::Urgent))
             .fetch_optional(conn)
             .await?
         });
         Ok(id)
+    }
+
+    /// Sets when a case is overdue.
+    async fn set_due(&mut self, case_id: i64, due: Option<Timestamp>) -> Result<(), StoreError> {
+        with_tx!(self, |conn| {
+            sqlx::query(r#"update cases set due_at = $2 where id = $1"#)
+                .bind(case_id)
+                .bind(due)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Gives a new case its folio, made from its id.
@@ -516,18 +567,81 @@ impl WriteTx {
         status.ok_or(StoreError::NotFound("case"))
     }
 
+    /// When a case in `status` is overdue, from its category's deadlines (24 h, 5 days and 40
+    /// days when it has no category): to classify while received, in review or reopened; to
+    /// answer once routed; to resolve while in progress. None once attended or closed.
+    async fn deadline(
+        &mut self,
+        case_id: i64,
+        status: CaseStatus,
+        at: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let (created, classify_hours, first_response_days, resolve_days) = with_tx!(self, |conn| {
+            sqlx::query_as::<_, (Timestamp, Option<i64>, Option<i64>, Option<i64>)>(
+                r#"
+                select cs.created_at, c.classify_hours, c.first_response_days, c.resolve_days
+                from cases cs left join categories c on c.id = cs.category_id
+                where cs.id = $1
+                "#,
+            )
+            .bind(case_id)
+            .fetch_one(conn)
+            .await?
+        });
+        let after =
+            |from: Timestamp, d: chrono::Duration| Some(Timestamp::from_utc(from.as_utc() + d));
+        Ok(match status {
+            CaseStatus::Received | CaseStatus::InReview | CaseStatus::Reopened => {
+                after(at, chrono::Duration::hours(classify_hours.unwrap_or(24)))
+            }
+            CaseStatus::Routed => {
+                after(at, chrono::Duration::days(first_response_days.unwrap_or(5)))
+            }
+            CaseStatus::InProgress => {
+                after(created, chrono::Duration::days(resolve_days.unwrap_or(40)))
+            }
+            CaseStatus::Attended | CaseStatus::Closed => None,
+        })
+    }
+
+    /// The contact number of a department, if it has one.
+    async fn department_contact(
+        &mut self,
+        department_id: Option<i64>,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(id) = department_id else {
+            return Ok(None);
+        };
+        let number = with_tx!(self, |conn| {
+            sqlx::query_scalar::<_, Option<String>>(
+                r#"select contact_number from departments where id = $1"#,
+            )
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(number.flatten())
+    }
+
     /// Moves a case from `from` to the change's status; a conflict if it was not at `from`.
     async fn set_case_status(
         &mut self,
         change: &StatusChange<'_>,
         from: CaseStatus,
+        due: Option<Timestamp>,
     ) -> Result<(), StoreError> {
+        let routed = change.to == CaseStatus::Routed;
+        let closed = change.to == CaseStatus::Closed;
         let n = with_tx!(self, |conn| {
             sqlx::query(
                 r#"
                 update cases set status = $2, closure_reason = $3,
                        action_summary = coalesce($4, action_summary),
-                       updated_at = $5, status_changed_at = $5
+                       updated_at = $5, status_changed_at = $5,
+                       department_id = coalesce($7, department_id),
+                       routed_at = case when $8 then coalesce(routed_at, $5) else routed_at end,
+                       duplicate_of = case when $9 then $10 else duplicate_of end,
+                       due_at = $11
                 where id = $1 and status = $6
                 "#,
             )
@@ -537,6 +651,11 @@ impl WriteTx {
             .bind(change.action_summary)
             .bind(change.at)
             .bind(from)
+            .bind(change.department_id)
+            .bind(routed)
+            .bind(closed)
+            .bind(change.duplicate_of)
+            .bind(due)
             .execute(conn)
             .await?
             .rows_affected()

@@ -35,6 +35,15 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every category, for staff: active ones, in menu order.
+    pub async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        let sql = format!("{SELECT_CATEGORY} where c.active order by c.position, c.id");
+        let rows = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, Category>(&sql).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// One category by id, active or not (cases keep pointing at retired categories).
     pub async fn category(&self, id: i64) -> Result<Option<Category>, StoreError> {
         let sql = format!("{SELECT_CATEGORY} where c.id = $1");

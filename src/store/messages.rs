@@ -2,7 +2,8 @@
 
 use super::{Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{
-    CaseStatus, Channel, ClosureReason, Direction, MessageStatus, MessageTemplate, Timestamp,
+    Address, CaseStatus, Channel, ClosureReason, Direction, MessageStatus, MessageTemplate,
+    Timestamp,
 };
 
 /// An outbound message with what its template needs from its case.
@@ -21,6 +22,9 @@ pub struct OutboundMessage {
     pub case_status: Option<CaseStatus>,
     pub closure_reason: Option<ClosureReason>,
     pub action_summary: Option<String>,
+    /// The address typed at triage.
+    #[sqlx(flatten)]
+    pub address: Address,
 }
 
 /// A message as logged, for listings and tests.
@@ -90,7 +94,9 @@ impl Store {
                 r#"
                 select m.id, m.case_id, m.to_number, m.template, m.body, m.status, m.twilio_sid,
                        cs.folio, c.name as category_name, d.name as department_name,
-                       cs.status as case_status, cs.closure_reason, cs.action_summary
+                       cs.status as case_status, cs.closure_reason, cs.action_summary,
+                       cs.address_street, cs.address_colonia, cs.address_between,
+                       cs.address_references
                 from messages m
                 left join cases cs on cs.id = m.case_id
                 left join categories c on c.id = cs.category_id

@@ -21,6 +21,7 @@
 mod calls;
 mod cases;
 mod catalog;
+mod console;
 pub(crate) mod jobs;
 mod messages;
 mod recordings;
@@ -30,11 +31,15 @@ mod users;
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
 pub use cases::{CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
 pub use catalog::Category;
+pub use console::{
+    ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,
+    NewAttachment, Triage, Visibility,
+};
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};
 pub use tx::{NewCaseEvent, OutboxSms, WriteTx};
-pub use users::NewUser;
+pub use users::{NewUser, SessionRow, StaffUser, UserChange};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{

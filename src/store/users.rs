@@ -1,9 +1,9 @@
-//! Staff accounts.
+//! Staff accounts, their sessions in the console, and sign-in attempts.
 
 use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{Role, Timestamp};
 
-/// An account to create or update.
+/// An account to create.
 #[derive(Debug, Clone)]
 pub struct NewUser<'a> {
     pub name: &'a str,
@@ -14,41 +14,60 @@ pub struct NewUser<'a> {
     pub at: Timestamp,
 }
 
+/// A staff account as the console needs it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffUser {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// The department of an `area` user.
+    pub department_id: Option<i64>,
+    pub department_name: Option<String>,
+    pub active: bool,
+    pub password_hash: String,
+}
+
+/// A change to an existing account (`atiende user set ...`). `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange<'a> {
+    pub password_hash: Option<&'a str>,
+    /// The role, with the department code it needs (`area`) or none.
+    pub role: Option<(Role, Option<&'a str>)>,
+    pub active: Option<bool>,
+}
+
+const SELECT_USER: &str = r#"
+    select u.id, u.name, u.role, u.department_id, d.name as department_name, u.active,
+           u.password_hash
+    from users u
+    left join departments d on d.id = u.department_id
+"#;
+
+/// A session record of the console (see `console::session`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub data: String,
+    pub expires_at: Timestamp,
+}
+
 impl Store {
-    /// Creates the account, or updates its password, role and department if the name exists.
-    /// Returns whether it was created.
-    pub async fn upsert_user(&self, user: &NewUser<'_>) -> Result<bool, StoreError> {
-        if user.role == Role::Area && user.department_code.is_none() {
-            return Err(StoreError::Invalid(
-                "an area user needs --department".into(),
-            ));
-        }
-        let created = with_pool!(self, |pool| {
+    /// Creates an account. An existing name is refused ([`StoreError::Conflict`]): changing an
+    /// account is [`Store::change_user`], on purpose.
+    pub async fn create_user(&self, user: &NewUser<'_>) -> Result<i64, StoreError> {
+        check_role(user.role, user.department_code)?;
+        let id = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let department_id: Option<i64> = match user.department_code {
+            let department_id = match user.department_code {
                 None => None,
-                Some(code) => Some(
-                    sqlx::query_scalar(r#"select id from departments where code = $1"#)
-                        .bind(code)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Invalid(format!("no department with code {code:?}"))
-                        })?,
-                ),
+                Some(code) => Some(department_id(&mut *tx, code).await?),
             };
-            let existed: Option<i64> =
-                sqlx::query_scalar(r#"select id from users where name = $1"#)
-                    .bind(user.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            sqlx::query(
+            let id: Option<i64> = sqlx::query_scalar(
                 r#"
                 insert into users (name, password_hash, role, department_id, created_at, updated_at)
                 values ($1, $2, $3, $4, $5, $5)
-                on conflict (name) do update set
-                    password_hash = excluded.password_hash, role = excluded.role,
-                    department_id = excluded.department_id, active = true, updated_at = excluded.updated_at
+                on conflict (name) do nothing
+                returning id
                 "#,
             )
             .bind(user.name)
@@ -56,24 +75,216 @@ impl Store {
             .bind(user.role)
             .bind(department_id)
             .bind(user.at)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
             tx.commit().await?;
-            existed.is_none()
+            id
         });
-        Ok(created)
+        id.ok_or(StoreError::Conflict("an account with that name exists"))
     }
 
-    /// The stored password hash and role of an active account.
-    pub async fn user_credentials(&self, name: &str) -> Result<Option<(String, Role)>, StoreError> {
-        let row = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, (String, Role)>(
-                r#"select password_hash, role from users where name = $1 and active"#,
+    /// Changes an existing account. [`StoreError::NotFound`] if there is none by that name.
+    pub async fn change_user(
+        &self,
+        name: &str,
+        change: &UserChange<'_>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if let Some((role, department)) = change.role {
+            check_role(role, department)?;
+        }
+        let n = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let (role, department_id, set_role) = match change.role {
+                Some((role, Some(code))) => {
+                    (Some(role), Some(department_id(&mut *tx, code).await?), true)
+                }
+                Some((role, None)) => (Some(role), None, true),
+                None => (None, None, false),
+            };
+            let n = sqlx::query(
+                r#"
+                update users set
+                    password_hash = coalesce($2, password_hash),
+                    role = coalesce($3, role),
+                    department_id = case when $4 then $5 else department_id end,
+                    active = coalesce($6, active),
+                    updated_at = $7
+                where name = $1
+                "#,
             )
             .bind(name)
+            .bind(change.password_hash)
+            .bind(role)
+            .bind(set_role)
+            .bind(department_id)
+            .bind(change.active)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
+    /// An account by name, active or not.
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<StaffUser>, StoreError> {
+        let sql = format!("{SELECT_USER} where u.name = $1");
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, StaffUser>(&sql)
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// An account by id, active or not.
+    pub async fn user(&self, id: i64) -> Result<Option<StaffUser>, StoreError> {
+        let sql = format!("{SELECT_USER} where u.id = $1");
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, StaffUser>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// Notes a sign-in attempt.
+    pub async fn note_login_attempt(
+        &self,
+        user_name: &str,
+        address: &str,
+        succeeded: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                r#"insert into login_attempts (user_name, address, succeeded, at) values ($1, $2, $3, $4)"#,
+            )
+            .bind(user_name)
+            .bind(address)
+            .bind(succeeded)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Failed sign-ins since `since`: `(for this account, from this address)`. A success resets
+    /// the account's count.
+    pub async fn failed_logins(
+        &self,
+        user_name: &str,
+        address: &str,
+        since: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let counts = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, (i64, i64)>(
+                r#"
+                select
+                    (select count(*) from login_attempts
+                     where user_name = $1 and not succeeded and at >= $3
+                       and at > coalesce((select max(at) from login_attempts
+                                          where user_name = $1 and succeeded), $3)),
+                    (select count(*) from login_attempts
+                     where address = $2 and not succeeded and at >= $3)
+                "#,
+            )
+            .bind(user_name)
+            .bind(address)
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(counts)
+    }
+
+    /// A session record, if it has not expired.
+    pub async fn session(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let row = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, SessionRow>(
+                r#"select id, data, expires_at from sessions where id = $1 and expires_at > $2"#,
+            )
+            .bind(id)
+            .bind(now)
             .fetch_optional(pool)
             .await?
         });
         Ok(row)
     }
+
+    /// Writes a session record. With `only_new`, an existing id is left alone and `false`
+    /// returned (a new session never takes over another's id).
+    pub async fn save_session(&self, row: &SessionRow, only_new: bool) -> Result<bool, StoreError> {
+        let sql = if only_new {
+            r#"insert into sessions (id, data, expires_at) values ($1, $2, $3) on conflict (id) do nothing"#
+        } else {
+            r#"
+            insert into sessions (id, data, expires_at) values ($1, $2, $3)
+            on conflict (id) do update set data = excluded.data, expires_at = excluded.expires_at
+            "#
+        };
+        let n = with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(&row.id)
+                .bind(&row.data)
+                .bind(row.expires_at)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Deletes a session (logout), and those that expired before `now`.
+    pub async fn delete_session(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(r#"delete from sessions where id = $1 or expires_at <= $2"#)
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+fn check_role(role: Role, department: Option<&str>) -> Result<(), StoreError> {
+    match (role, department) {
+        (Role::Area, None) => Err(StoreError::Invalid(
+            "an area user needs --department".into(),
+        )),
+        (Role::Admin | Role::Operador, Some(_)) => Err(StoreError::Invalid(
+            "only an area user belongs to a department".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The id of a department by its code.
+async fn department_id<'e, E>(conn: E, code: &str) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'e>,
+    i64: sqlx::Type<E::Database> + for<'r> sqlx::Decode<'r, E::Database>,
+    for<'q> &'q str: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
+    (i64,): for<'r> sqlx::FromRow<'r, <E::Database as sqlx::Database>::Row>,
+{
+    sqlx::query_scalar::<_, i64>(r#"select id from departments where code = $1"#)
+        .bind(code)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| StoreError::Invalid(format!("no department with code {code:?}")))
 }

@@ -59,9 +59,17 @@ pub const MAX_FAILED_LOOKUPS: i64 = 3;
 
 /// The phone line's routes. The caller adds the signature check and the safety net.
 pub fn router() -> Router<AppState> {
-    Step::ALL.into_iter().fold(Router::new(), |router, step| {
-        router.route(step.path(), handler(step))
-    })
+    Step::ALL
+        .into_iter()
+        .fold(Router::new(), |router, step| {
+            router.route(step.path(), handler(step))
+        })
+        // Any other URL under /twilio/voice is a 404 that the safety net turns into the
+        // apology: a caller sent somewhere unknown still hears how to leave the report.
+        .route(
+            "/twilio/voice/{*unknown}",
+            axum::routing::any(|| async { StatusCode::NOT_FOUND }),
+        )
 }
 
 /// The handler of each step.

@@ -245,51 +245,82 @@ async fn migrate_creates_the_database_and_its_folders() {
 async fn user_add_reads_the_password_from_stdin_and_stores_a_hash() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir.path().join("atiende.db"));
-    let user_add = |args: &[&str], password: &str| {
+    let user = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = atiende(dir.path());
-        cmd.args(["user", "add"])
-            .args(args)
-            .env("DATABASE_URL", &url);
-        run(cmd, Some(&format!("{password}\n")))
+        cmd.arg("user").args(args).env("DATABASE_URL", &url);
+        run(cmd, stdin.map(|p| format!("{p}\n")).as_deref())
     };
     let first = "una contraseña bastante larga";
     let second = "otra contraseña bastante larga";
 
-    // Created, then updated.
-    let out = user_add(&["ana", "--role", "operador"], first);
+    // Created; adding the same name again is refused and changes nothing.
+    let out = user(&["add", "ana", "--role", "operador"], Some(first));
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("created"), "{out:?}");
-    let out = user_add(&["ana", "--role", "operador"], second);
-    assert!(out.status.success(), "{out:?}");
-    assert!(out.stdout.contains("updated"), "{out:?}");
+    let out = user(&["add", "ana", "--role", "admin"], Some(second));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("already an account named ana"),
+        "{out:?}"
+    );
 
     // An area user needs a department.
-    let out = user_add(&["beto", "--role", "area"], first);
+    let out = user(&["add", "beto", "--role", "area"], Some(first));
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("--department"), "{out:?}");
-    let out = user_add(&["beto", "--role", "area", "--department", "agua"], first);
+    let out = user(
+        &["add", "beto", "--role", "area", "--department", "agua"],
+        Some(first),
+    );
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("created"), "{out:?}");
 
     // A short password is refused, and changes nothing.
-    let out = user_add(&["ana", "--role", "admin"], "corta");
+    let out = user(&["add", "carla", "--role", "admin"], Some("corta"));
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stderr.contains("password"), "{out:?}");
-    let out = user_add(&["carla", "--role", "admin"], "corta");
-    assert!(!out.status.success(), "{out:?}");
 
-    // What is stored: an Argon2id hash of the latest password, never the password.
+    // What is stored: an Argon2id hash, never the password.
     let store = Store::connect(&url).await.unwrap();
-    let (hash, role) = store.user_credentials("ana").await.unwrap().expect("ana");
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(!hash.contains(first) && !hash.contains(second));
-    assert!(atiende::staff::password::verify(second, &hash));
-    assert!(!atiende::staff::password::verify(first, &hash));
-    assert_eq!(role, Role::Operador);
-    let (hash, role) = store.user_credentials("beto").await.unwrap().expect("beto");
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert_eq!(role, Role::Area);
-    assert_eq!(store.user_credentials("carla").await.unwrap(), None);
+    let ana = store.user_by_name("ana").await.unwrap().expect("ana");
+    assert!(ana.password_hash.starts_with("$argon2id$"), "{ana:?}");
+    assert!(!ana.password_hash.contains(first));
+    assert!(atiende::staff::password::verify(first, &ana.password_hash));
+    assert!(!atiende::staff::password::verify(
+        second,
+        &ana.password_hash
+    ));
+    assert_eq!(ana.role, Role::Operador, "the second add changed nothing");
+    let beto = store.user_by_name("beto").await.unwrap().expect("beto");
+    assert_eq!(beto.role, Role::Area);
+    assert_eq!(
+        beto.department_name.as_deref(),
+        Some("Dirección de Agua Potable")
+    );
+    assert_eq!(store.user_by_name("carla").await.unwrap(), None);
+
+    // Changing an account is explicit: password, role, deactivate, reactivate.
+    let out = user(&["password", "ana"], Some(second));
+    assert!(out.status.success(), "{out:?}");
+    let out = user(&["role", "ana", "--role", "admin"], None);
+    assert!(out.status.success(), "{out:?}");
+    let out = user(&["role", "ana", "--role", "area"], None);
+    assert!(
+        !out.status.success(),
+        "an area role needs a department: {out:?}"
+    );
+    let out = user(&["deactivate", "beto"], None);
+    assert!(out.status.success(), "{out:?}");
+    let out = user(&["password", "nadie"], Some(second));
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("no account named nadie"), "{out:?}");
+    let ana = store.user_by_name("ana").await.unwrap().expect("ana");
+    assert!(atiende::staff::password::verify(second, &ana.password_hash));
+    assert_eq!(ana.role, Role::Admin);
+    assert!(!store.user_by_name("beto").await.unwrap().unwrap().active);
+    let out = user(&["reactivate", "beto"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(store.user_by_name("beto").await.unwrap().unwrap().active);
     store.close().await;
 }
 

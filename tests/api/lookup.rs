@@ -125,6 +125,9 @@ async fn a_status_change_is_heard_with_the_department_and_what_was_done(db: Db) 
         .store
         .change_case_status(&StatusChange {
             case_id: case.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to: CaseStatus::Routed,
             closure_reason: None,
             action_summary: None,
@@ -158,6 +161,9 @@ async fn a_status_change_is_heard_with_the_department_and_what_was_done(db: Db) 
         .store
         .change_case_status(&StatusChange {
             case_id: case.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to: CaseStatus::Attended,
             closure_reason: None,
             action_summary: Some(summary),
@@ -199,6 +205,9 @@ async fn a_case_closed_as_duplicate_says_why(db: Db) {
         .store
         .change_case_status(&StatusChange {
             case_id: case.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to: CaseStatus::Closed,
             closure_reason: Some(ClosureReason::Duplicate),
             action_summary: None,
@@ -524,6 +533,9 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
         .store
         .change_case_status(&StatusChange {
             case_id: latest.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to: CaseStatus::Routed,
             closure_reason: None,
             action_summary: None,
@@ -544,6 +556,9 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     );
     let close = |case_id| StatusChange {
         case_id,
+        expected: None,
+        department_id: None,
+        duplicate_of: None,
         to: CaseStatus::Closed,
         closure_reason: Some(ClosureReason::Resolved),
         action_summary: None,

@@ -263,6 +263,9 @@ async fn sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter(db: Db) {
         .store
         .change_case_status(&atiende::store::StatusChange {
             case_id: case.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to: atiende::domain::CaseStatus::Attended,
             closure_reason: None,
             action_summary: Some("Se cambio la luminaria frente al numero 20"),

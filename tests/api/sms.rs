@@ -131,6 +131,9 @@ async fn change(
         .store
         .change_case_status(&StatusChange {
             case_id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
             to,
             closure_reason,
             action_summary,

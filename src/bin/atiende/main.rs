@@ -13,7 +13,7 @@ use atiende::app::{Application, shutdown_signal};
 use atiende::domain::{JobState, Role, Timestamp};
 use atiende::sim::terminal::{self, SimulateArgs};
 use atiende::staff::password;
-use atiende::store::{NewUser, Store};
+use atiende::store::{NewUser, Store, StoreError, UserChange};
 use bench::BenchArgs;
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
@@ -63,7 +63,8 @@ enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Create or update an account; the password is read from standard input (one line).
+    /// Create an account (an existing name is refused); the password is read from standard
+    /// input (one line).
     Add {
         name: String,
         /// admin, operador or area.
@@ -73,6 +74,22 @@ enum UserCommand {
         #[arg(long)]
         department: Option<String>,
     },
+    /// Set a new password for an account, read from standard input (one line); its sessions end.
+    Password { name: String },
+    /// Change an account's role (and department, for `area`).
+    Role {
+        name: String,
+        /// admin, operador or area.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The department code, required for the `area` role.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Close an account: it can no longer sign in, and its sessions end.
+    Deactivate { name: String },
+    /// Open a closed account again.
+    Reactivate { name: String },
 }
 
 /// A role as the command line names it.
@@ -126,14 +143,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend_name());
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    name,
-                    role,
-                    department,
-                },
-        } => user_add(&config, &name, role, department.as_deref()).await,
+        Command::User { command } => user(&config, command).await,
         Command::Simulate(args) => terminal::run(&config, args).await,
         Command::Jobs { command: None, all } => list_jobs(&config, all).await,
         Command::Jobs {
@@ -155,6 +165,59 @@ fn now() -> Timestamp {
     Timestamp::from_utc(chrono::Utc::now())
 }
 
+/// `atiende user add | password | role | deactivate | reactivate`.
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let (name, change, done) = match command {
+        UserCommand::Add {
+            name,
+            role,
+            department,
+        } => return user_add(config, &name, role, department.as_deref()).await,
+        UserCommand::Password { name } => {
+            let hash = password::hash(&read_password()?)?;
+            let change = UserChange {
+                password_hash: Some(&hash),
+                ..UserChange::default()
+            };
+            return change_user(config, &name, &change, "password changed").await;
+        }
+        UserCommand::Role {
+            name,
+            role,
+            department,
+        } => {
+            check_area(role, department.as_deref())?;
+            let change = UserChange {
+                role: Some((role, department.as_deref())),
+                ..UserChange::default()
+            };
+            let done = format!("role set to {role}");
+            return change_user(config, &name, &change, &done).await;
+        }
+        UserCommand::Deactivate { name } => (name, Some(false), "deactivated"),
+        UserCommand::Reactivate { name } => (name, Some(true), "reactivated"),
+    };
+    let change = UserChange {
+        active: change,
+        ..UserChange::default()
+    };
+    change_user(config, &name, &change, done).await
+}
+
+/// The password, one line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn check_area(role: Role, department: Option<&str>) -> anyhow::Result<()> {
+    if role == Role::Area && department.is_none() {
+        anyhow::bail!("an area user needs --department (alumbrado, seguridad, agua, ...)");
+    }
+    Ok(())
+}
+
 /// `atiende user add NAME --role ROLE [--department CODE]`, the password from standard input.
 async fn user_add(
     config: &Config,
@@ -166,28 +229,46 @@ async fn user_add(
     if name.is_empty() {
         anyhow::bail!("the user name is empty");
     }
-    if role == Role::Area && department.is_none() {
-        anyhow::bail!("an area user needs --department (alumbrado, seguridad, agua, ...)");
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']);
-    let hash = password::hash(password)?;
+    check_area(role, department)?;
+    let hash = password::hash(&read_password()?)?;
     let store = open_store(config).await?;
     let created = store
-        .upsert_user(&NewUser {
+        .create_user(&NewUser {
             name,
             password_hash: &hash,
             role,
             department_code: department,
             at: now(),
         })
-        .await?;
-    println!(
-        "{} {name} ({role})",
-        if created { "created" } else { "updated" },
-    );
-    Ok(())
+        .await;
+    match created {
+        Ok(_) => {
+            println!("created {name} ({role})");
+            Ok(())
+        }
+        Err(StoreError::Conflict(_)) => anyhow::bail!(
+            "there is already an account named {name}; to change it use `atiende user password`, `user role`, `user deactivate` or `user reactivate`"
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies a change to an existing account.
+async fn change_user(
+    config: &Config,
+    name: &str,
+    change: &UserChange<'_>,
+    done: &str,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match store.change_user(name, change, now()).await {
+        Ok(()) => {
+            println!("{name}: {done}");
+            Ok(())
+        }
+        Err(StoreError::NotFound(_)) => anyhow::bail!("there is no account named {name}"),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `atiende jobs [--all]`: the dead jobs (or every job not done), one line each.

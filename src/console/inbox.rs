@@ -1,0 +1,280 @@
+//! The inbox: the cases a person may see, urgent first then newest, with filters, counts per
+//! status, and keyset pages (a page ends at a place in the order, never at an offset, so a
+//! page costs the same on the thousandth as on the first). The script asks
+//! `/bandeja/nuevos` for cases newer than the newest shown, and shows them without a reload.
+
+use super::views::{self, Choice, Count, Row};
+use super::{ConsoleError, Page, Staff};
+use crate::domain::lifecycle::status_label;
+use crate::domain::{CaseStatus, Folio, PhoneNumber, RecordingStatus, Timestamp, Urgency};
+use crate::state::AppState;
+use crate::store::{CaseFilter, Cursor, InboxRow};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::TimeZone;
+use serde::Deserialize;
+
+/// Rows on a page.
+const PAGE_SIZE: i64 = 50;
+
+/// The inbox's query string (every field optional, read leniently).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    buscar: String,
+    #[serde(default)]
+    estado: String,
+    #[serde(default)]
+    categoria: String,
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    urgencia: String,
+    #[serde(default)]
+    desde: String,
+    #[serde(default)]
+    hasta: String,
+    #[serde(default)]
+    vencidos: String,
+    #[serde(default)]
+    despues: String,
+    #[serde(default)]
+    despues_id: String,
+}
+
+impl InboxQuery {
+    /// The query string of these filters (without the page), for links.
+    fn filters(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("buscar", &self.buscar),
+            ("estado", &self.estado),
+            ("categoria", &self.categoria),
+            ("area", &self.area),
+            ("urgencia", &self.urgencia),
+            ("desde", &self.desde),
+            ("hasta", &self.hasta),
+            ("vencidos", &self.vencidos),
+        ] {
+            if !v.trim().is_empty() {
+                q.append_pair(k, v.trim());
+            }
+        }
+        q.finish()
+    }
+}
+
+/// The start of a day in Mexico City, from `2026-11-27`.
+fn day_start(text: &str, plus_days: i64) -> Option<Timestamp> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    let date = date.checked_add_signed(chrono::Duration::days(plus_days))?;
+    let local = chrono_tz::America::Mexico_City
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()?;
+    Some(Timestamp::from_utc(local.with_timezone(&chrono::Utc)))
+}
+
+/// The store's filter from the query; a search that is neither a folio nor a phone number is
+/// said in words.
+fn filter_of(
+    query: &InboxQuery,
+    staff: &Staff,
+    now: Timestamp,
+) -> (CaseFilter, Option<&'static str>) {
+    let mut problem = None;
+    let search = query.buscar.trim();
+    let (folio, phone) = if search.is_empty() {
+        (None, None)
+    } else {
+        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+        let folio = Folio::parse(&digits).ok().map(|f| f.as_str().to_owned());
+        let phone = PhoneNumber::parse(search)
+            .or_else(|_| PhoneNumber::mexican(&digits))
+            .ok()
+            .map(|p| p.as_str().to_owned());
+        if folio.is_none() && phone.is_none() {
+            problem = Some("Escriba un folio completo o un teléfono de 10 dígitos.");
+            // Nothing matches a search that is neither.
+            (Some(String::from("-")), None)
+        } else {
+            (folio, phone)
+        }
+    };
+    let filter = CaseFilter {
+        status: CaseStatus::from_code(&query.estado),
+        category_id: query.categoria.parse().ok(),
+        department_id: query.area.parse().ok().filter(|_| staff.is_office()),
+        urgency: Urgency::from_code(&query.urgencia),
+        from: day_start(&query.desde, 0),
+        until: day_start(&query.hasta, 1),
+        overdue_at: (!query.vencidos.is_empty()).then_some(now),
+        folio,
+        phone,
+        newer_than: query.despues_id.parse().ok(),
+        after: Cursor::decode(&query.despues),
+    };
+    (filter, problem)
+}
+
+/// A row as the inbox shows it to `staff` (a department sees only the last digits).
+pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
+    let phone = match &row.caller_number {
+        Some(n) if staff.is_office() => n.clone(),
+        Some(n) => views::masked(n),
+        None => "Sin identificador".to_owned(),
+    };
+    let recording = match (row.recording_status, row.recording_duration_seconds) {
+        (Some(RecordingStatus::Missing), _) => "Sin grabación".to_owned(),
+        (Some(RecordingStatus::Quarantined), _) => "Archivo dañado".to_owned(),
+        (Some(RecordingStatus::Refused), _) => "Rechazada".to_owned(),
+        (_, Some(seconds)) => views::duration(seconds),
+        _ => "—".to_owned(),
+    };
+    Row {
+        id: row.id,
+        folio: row.folio.clone(),
+        received: views::date_time(row.created_at),
+        category: row
+            .category_name
+            .clone()
+            .unwrap_or_else(|| "Sin clasificar".to_owned()),
+        urgency: views::urgency_label(row.urgency),
+        urgent: row.urgency == Urgency::Urgent,
+        status: status_label(row.status),
+        department: row.department_name.clone().unwrap_or_default(),
+        phone,
+        recording,
+        due: row.due_at.map(views::date_time).unwrap_or_default(),
+        overdue: row.due_at.is_some_and(|due| due < now),
+    }
+}
+
+/// `GET /`: the inbox.
+pub async fn page(
+    State(app): State<AppState>,
+    staff: Staff,
+    Query(query): Query<InboxQuery>,
+) -> Result<Response, ConsoleError> {
+    let now = app.clock.now();
+    let who = staff.visibility();
+    let (filter, problem) = filter_of(&query, &staff, now);
+    let mut rows = app.store.inbox(who, &filter, PAGE_SIZE + 1).await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let filters = query.filters();
+    let next_page = more
+        .then(|| {
+            rows.last()
+                .map(|r| format!("/?{filters}&despues={}", r.cursor().encode()))
+        })
+        .flatten();
+    let first_page = filter.after.is_some().then(|| format!("/?{filters}"));
+    let counts = counts(&app, &staff, &query).await?;
+    let categories = app.store.categories().await?;
+    let departments = if staff.is_office() {
+        app.store.departments().await?
+    } else {
+        Vec::new()
+    };
+    let newest = rows.iter().map(|r| r.id).max().unwrap_or(0);
+    let page = views::Inbox {
+        page: Page::of(&app, &staff, "Bandeja"),
+        counts,
+        statuses: CaseStatus::ALL
+            .iter()
+            .map(|s| Choice::new(s.code(), status_label(*s), query.estado == s.code()))
+            .collect(),
+        categories: categories
+            .iter()
+            .map(|c| Choice::new(c.id, &c.name, query.categoria == c.id.to_string()))
+            .collect(),
+        departments: departments
+            .iter()
+            .map(|d| Choice::new(d.id, &d.name, query.area == d.id.to_string()))
+            .collect(),
+        urgencies: Urgency::ALL
+            .iter()
+            .map(|u| {
+                Choice::new(
+                    u.code(),
+                    views::urgency_label(*u),
+                    query.urgencia == u.code(),
+                )
+            })
+            .collect(),
+        search: &query.buscar,
+        from: &query.desde,
+        until: &query.hasta,
+        overdue: !query.vencidos.is_empty(),
+        rows: rows.iter().map(|r| row_of(r, &staff, now)).collect(),
+        next_page,
+        first_page,
+        poll: filter
+            .after
+            .is_none()
+            .then(|| format!("/bandeja/nuevos?{filters}")),
+        newest,
+        problem,
+    };
+    Ok(page.into_response())
+}
+
+/// The counts per status, each a link to that status with the other filters kept.
+async fn counts(
+    app: &AppState,
+    staff: &Staff,
+    query: &InboxQuery,
+) -> Result<Vec<Count>, ConsoleError> {
+    let by_status = app.store.status_counts(staff.visibility()).await?;
+    let count_of = |s: CaseStatus| {
+        by_status
+            .iter()
+            .find(|(status, _)| *status == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    let mut rest = query.clone();
+    let mut counts = Vec::new();
+    rest.estado.clear();
+    let open: i64 = CaseStatus::ALL
+        .iter()
+        .filter(|s| **s != CaseStatus::Closed)
+        .map(|s| count_of(*s))
+        .sum();
+    counts.push(Count {
+        label: "Abiertos",
+        count: open,
+        href: format!("/?{}", rest.filters()),
+        current: query.estado.is_empty(),
+    });
+    for status in CaseStatus::ALL {
+        rest.estado = status.code().to_owned();
+        counts.push(Count {
+            label: status_label(*status),
+            count: count_of(*status),
+            href: format!("/?{}", rest.filters()),
+            current: query.estado == status.code(),
+        });
+    }
+    Ok(counts)
+}
+
+/// `GET /bandeja/nuevos?despues_id=N&...`: the rows newer than the newest shown (for the
+/// script), with the same filters.
+pub async fn newer(
+    State(app): State<AppState>,
+    staff: Staff,
+    Query(query): Query<InboxQuery>,
+) -> Result<Response, ConsoleError> {
+    let now = app.clock.now();
+    let (mut filter, _) = filter_of(&query, &staff, now);
+    filter.after = None;
+    if filter.newer_than.is_none() {
+        return Ok(views::InboxRows { rows: &[] }.into_response());
+    }
+    let rows = app
+        .store
+        .inbox(staff.visibility(), &filter, PAGE_SIZE)
+        .await?;
+    let rows: Vec<Row> = rows.iter().map(|r| row_of(r, &staff, now)).collect();
+    Ok(views::InboxRows { rows: &rows }.into_response())
+}
