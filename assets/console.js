@@ -32,6 +32,16 @@
             newest = Math.max(newest, Number(rows[i].getAttribute("data-id")));
           }
           inbox.setAttribute("data-newest", String(newest));
+          // The counts of the status bar take the new cases in.
+          var bump = function (code) {
+            var n = document.querySelector('[data-count="' + code + '"] .n');
+            if (n) { n.textContent = String(Number(n.textContent) + 1); }
+          };
+          for (var j = 0; j < rows.length; j++) {
+            var code = rows[j].getAttribute("data-status");
+            if (code !== "closed") { bump("open"); }
+            bump(code);
+          }
           arrived += rows.length;
           document.title = "(" + arrived + ") " + baseTitle;
           var empty = document.getElementById("empty-inbox");
@@ -56,6 +66,8 @@
     if (el) { el.focus(); if (el.scrollIntoView) { el.scrollIntoView({ block: "center" }); } }
   };
   document.addEventListener("keydown", function (event) {
+    // Escape leaves a field, so the shortcuts work again without the mouse.
+    if (event.key === "Escape" && typing(event)) { event.target.blur(); return; }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) { return; }
     var key = event.key;
     if (audio && (key === " " || key === "k")) {

@@ -243,6 +243,22 @@ impl Files {
         }
     }
 
+    /// Removes what is stored under `key`; nothing there is not an error.
+    pub async fn delete(&self, key: &FileKey) -> Result<(), FilesError> {
+        match self {
+            Files::Local { root } => match tokio::fs::remove_file(root.join(key.as_str())).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            },
+            Files::S3 { store, prefix, .. } => {
+                match store.delete(&Files::object_path(prefix, key)).await {
+                    Err(e) if !matches!(e, object_store::Error::NotFound { .. }) => Err(e.into()),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
     /// The size in bytes of what is stored under `key` (to verify a copy).
     pub async fn size(&self, key: &FileKey) -> Result<u64, FilesError> {
         match self {

@@ -25,6 +25,11 @@ alter table cases add column due_at timestamptz;
 update cases set priority = case when urgency = 'urgent' then 1 else 0 end;
 create index cases_inbox on cases (priority desc, created_at desc, id desc);
 create index cases_due on cases (due_at);
+-- A department's view: only the cases routed to it (counts per status, its inbox).
+create index cases_routed on cases (department_id, status, priority, created_at)
+    where routed_at is not null;
+-- Search by the number SMS go to (the caller's number has its index since 0001).
+create index cases_sms_number on cases (sms_number, created_at);
 
 -- What a department did about a case. Filing one makes the case "atendido".
 create table action_reports (

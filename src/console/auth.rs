@@ -153,10 +153,19 @@ async fn session_token(session: &Session) -> Result<String, ConsoleError> {
     Ok(token)
 }
 
-/// Where to go after signing in: a path of ours, never another site.
+/// Where to go after signing in: a path of ours, never another site. Browsers drop tabs and
+/// line breaks from a URL (so `/\t/evil.example` is `//evil.example`) and read `\` as `/`: a
+/// path with any of those, or any other control character or space, is refused.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -185,8 +194,12 @@ pub async fn login_page(
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     usuario: String,
+    #[serde(default)]
     contrasena: String,
+    /// Missing is the same as wrong: refused as a bad token (403), never a parse error.
+    #[serde(default)]
     csrf: String,
     siguiente: Option<String>,
 }
@@ -195,6 +208,14 @@ pub struct LoginForm {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| password::hash("una contraseña que nadie tiene").expect("hashes"))
+}
+
+/// Makes the dummy hash ahead of the first sign-in, on a thread of its own, so that the first
+/// unknown name does not cost a hash more than a wrong password.
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        dummy_hash();
+    });
 }
 
 /// `POST /entrar`.
@@ -224,8 +245,12 @@ pub async fn login(
         };
         (status, page).into_response()
     };
+    // The attempt is noted (as a failure) before it is counted or checked: guesses sent all at
+    // once each count the others already noted, so no more than the limit are ever checked.
+    // Both counts include this attempt; a refused one stays a failure (waiting means waiting).
+    let attempt = app.store.begin_login_attempt(&name, &address, now).await?;
     let (by_account, by_address) = app.store.failed_logins(&name, &address, since).await?;
-    if by_account >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
+    if by_account > MAX_FAILURES_PER_ACCOUNT || by_address > MAX_FAILURES_PER_ADDRESS {
         tracing::warn!(
             user = name,
             address,
@@ -238,17 +263,18 @@ pub async fn login(
     }
     let user = app.store.user_by_name(&name).await?.filter(|u| u.active);
     // One Argon2 verification whatever the name: the same time for an unknown user.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    // Off the async threads, the dummy hash included (made once, see `warm_up`).
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let typed = form.contrasena.clone();
-    let matches = tokio::task::spawn_blocking(move || password::verify(&typed, &hash))
-        .await
-        .unwrap_or(false);
+    let matches = tokio::task::spawn_blocking(move || {
+        password::verify(&typed, hash.as_deref().unwrap_or_else(|| dummy_hash()))
+    })
+    .await
+    .unwrap_or(false);
     let user = user.filter(|_| matches);
-    app.store
-        .note_login_attempt(&name, &address, user.is_some(), now)
-        .await?;
+    if user.is_some() {
+        app.store.login_succeeded(attempt).await?;
+    }
     let Some(user) = user else {
         tracing::info!(user = name, address, "sign-in refused");
         return Ok(retry(
@@ -278,6 +304,7 @@ pub async fn login(
 
 #[derive(Debug, Deserialize)]
 pub struct TokenForm {
+    #[serde(default)]
     pub csrf: String,
 }
 
@@ -302,6 +329,9 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/");
         assert_eq!(safe_next(None), "/");
     }
 

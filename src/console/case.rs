@@ -78,7 +78,8 @@ async fn render(
     let next_case = next_case(app, staff, case).await?;
     let (audio, no_audio) = audio(case);
     let bars = bars(case.peaks.as_deref());
-    let moves = Move::available(case.status, staff.role)
+    let routed = case.routed_at.is_some();
+    let moves = Move::available_for(case.status, staff.role, routed)
         .into_iter()
         .filter_map(|m| button(m, case.status))
         .collect();
@@ -116,7 +117,9 @@ async fn render(
             .map(|d| Choice::new(d.id, &d.name, case.department_id == Some(d.id)))
             .collect(),
         moves,
-        can_report: Move::Attend.check(case.status, staff.role).is_ok(),
+        can_report: Move::Attend
+            .check_case(case.status, staff.role, routed)
+            .is_ok(),
         today: views::date_value(app.clock.now()),
         reports,
         timeline,
@@ -408,8 +411,16 @@ fn text(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
+/// A trimmed, non-empty value of a form, cut to `max` characters (the form's `maxlength`,
+/// which only the browser enforces).
+fn text_max(value: &str, max: usize) -> Option<String> {
+    text(value).map(|v| v.chars().take(max).collect())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct TriageForm {
+    /// Missing is the same as wrong: refused as a bad token (403), never a parse error.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     categoria: String,
@@ -454,12 +465,12 @@ pub async fn triage(
         return render(&app, &staff, &case, None, Some("Elija la urgencia.".into())).await;
     };
     let address = Address {
-        street: text(&form.calle),
-        colonia: text(&form.colonia),
-        between: text(&form.entre),
-        references: text(&form.referencias),
+        street: text_max(&form.calle, 200),
+        colonia: text_max(&form.colonia, 200),
+        between: text_max(&form.entre, 200),
+        references: text_max(&form.referencias, 300),
     };
-    let description = text(&form.descripcion);
+    let description = text_max(&form.descripcion, 1000);
     app.store
         .triage_case(&Triage {
             case_id: case.id,
@@ -476,6 +487,8 @@ pub async fn triage(
 
 #[derive(Debug, Deserialize)]
 pub struct RouteForm {
+    /// Missing is the same as wrong: refused as a bad token (403), never a parse error.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     area: String,
@@ -505,7 +518,8 @@ pub async fn route(
     else {
         return render(&app, &staff, &case, None, Some("Elija un área.".into())).await;
     };
-    let note = text(&form.nota).unwrap_or_else(|| format!("Canalizado a {}", department.name));
+    let note =
+        text_max(&form.nota, 500).unwrap_or_else(|| format!("Canalizado a {}", department.name));
     app.store
         .change_case_status(&StatusChange {
             case_id: case.id,
@@ -525,6 +539,8 @@ pub async fn route(
 
 #[derive(Debug, Deserialize)]
 pub struct StatusForm {
+    /// Missing is the same as wrong: refused as a bad token (403), never a parse error.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     accion: String,
@@ -553,7 +569,7 @@ pub async fn change_status(
         )
         .await;
     };
-    if let Err(why) = m.check(case.status, staff.role) {
+    if let Err(why) = m.check_case(case.status, staff.role, case.routed_at.is_some()) {
         return render(&app, &staff, &case, None, Some(why.into())).await;
     }
     let duplicate_of = match m {
@@ -580,7 +596,7 @@ pub async fn change_status(
         Move::Close(reason) => Some(reason),
         _ => None,
     };
-    let note = text(&form.nota);
+    let note = text_max(&form.nota, 500);
     app.store
         .change_case_status(&StatusChange {
             case_id: case.id,
@@ -600,6 +616,8 @@ pub async fn change_status(
 
 #[derive(Debug, Deserialize)]
 pub struct NoteForm {
+    /// Missing is the same as wrong: refused as a bad token (403), never a parse error.
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     nota: String,

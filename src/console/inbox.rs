@@ -16,6 +16,9 @@ use serde::Deserialize;
 
 /// Rows on a page.
 const PAGE_SIZE: i64 = 50;
+/// New rows one poll brings at most: enough for a blackout's burst of calls between two polls
+/// (the script takes the newest id it was given, so rows past this would be skipped).
+const NEWER_LIMIT: i64 = 500;
 
 /// The inbox's query string (every field optional, read leniently).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -141,6 +144,7 @@ pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
         urgency: views::urgency_label(row.urgency),
         urgent: row.urgency == Urgency::Urgent,
         status: status_label(row.status),
+        status_code: row.status.code(),
         department: row.department_name.clone().unwrap_or_default(),
         phone,
         recording,
@@ -241,6 +245,7 @@ async fn counts(
         .map(|s| count_of(*s))
         .sum();
     counts.push(Count {
+        code: "open",
         label: "Abiertos",
         count: open,
         href: format!("/?{}", rest.filters()),
@@ -249,6 +254,7 @@ async fn counts(
     for status in CaseStatus::ALL {
         rest.estado = status.code().to_owned();
         counts.push(Count {
+            code: status.code(),
             label: status_label(*status),
             count: count_of(*status),
             href: format!("/?{}", rest.filters()),
@@ -273,7 +279,7 @@ pub async fn newer(
     }
     let rows = app
         .store
-        .inbox(staff.visibility(), &filter, PAGE_SIZE)
+        .inbox(staff.visibility(), &filter, NEWER_LIMIT)
         .await?;
     let rows: Vec<Row> = rows.iter().map(|r| row_of(r, &staff, now)).collect();
     Ok(views::InboxRows { rows: &rows }.into_response())

@@ -13,7 +13,7 @@ use crate::files::FileKey;
 use crate::state::AppState;
 use crate::store::{NewActionReport, NewAttachment, StatusChange};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeZone;
 use sha2::{Digest, Sha256};
@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 /// How many files one report may carry.
 pub const MAX_ATTACHMENTS: usize = 5;
+/// The largest action report form: its files at their largest, and room for the text fields
+/// and the multipart framing.
+pub const MAX_REPORT_BYTES: usize = MAX_ATTACHMENTS * MAX_ATTACHMENT_BYTES + 64 * 1024;
 
 /// What a file's first bytes say it is: its media type and extension, if we accept it.
 pub fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
@@ -80,6 +83,7 @@ pub async fn recording(
     State(app): State<AppState>,
     staff: Staff,
     Path(folio): Path<String>,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ConsoleError> {
     let case = load(&app, &staff, &folio).await?;
@@ -93,8 +97,9 @@ pub async fn recording(
     let size = app.files.size(&key).await?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let wanted = wanted(range, size);
-    // A listen starts at the beginning; the player's later pieces are the same listen.
-    if matches!(wanted, Wanted::Whole | Wanted::Part(0, _)) {
+    // A listen starts at the beginning; the player's later pieces are the same listen, and a
+    // HEAD request (the headers alone) is no listen at all.
+    if method != Method::HEAD && matches!(wanted, Wanted::Whole | Wanted::Part(0, _)) {
         app.store
             .note_listen(case.id, &staff.name, app.clock.now())
             .await?;
@@ -189,40 +194,49 @@ struct ReportForm {
     files: Vec<(String, Vec<u8>)>,
 }
 
-/// Reads the multipart form; a file over the limit or too many files are refused as they come.
+/// The largest text field of the report form (the summary is cut to 1000 characters anyway).
+const MAX_TEXT_FIELD_BYTES: usize = 16 * 1024;
+
+/// Reads the multipart form; a file over the limit or too many files are refused as they come,
+/// without reading more of a field than its limit.
 async fn read_form(mut multipart: Multipart) -> Result<ReportForm, String> {
+    let incomplete = |_| "El formulario llegó incompleto; intente de nuevo.".to_owned();
     let mut form = ReportForm::default();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|_| "El formulario llegó incompleto; intente de nuevo.".to_owned())?
-    {
+    while let Some(mut field) = multipart.next_field().await.map_err(incomplete)? {
         let name = field.name().unwrap_or("").to_owned();
         let file_name = field.file_name().map(str::to_owned);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|_| "Un archivo es demasiado grande (máximo 10 MB cada uno).".to_owned())?;
+        let is_file = name == "archivo";
+        let limit = if is_file {
+            MAX_ATTACHMENT_BYTES
+        } else {
+            MAX_TEXT_FIELD_BYTES
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|_| {
+            "El formulario llegó incompleto o es demasiado grande (máximo 10 MB por archivo)."
+                .to_owned()
+        })? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(match file_name {
+                    Some(file) if is_file => format!("El archivo «{file}» pasa de 10 MB."),
+                    _ => "Un campo del formulario es demasiado largo.".to_owned(),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let text = || String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
             "csrf" => form.csrf = text(),
             "resumen" => form.summary = text(),
             "fecha" => form.done_on = text(),
             "responsable" => form.done_by = text(),
+            // A file input left empty sends an empty part.
             "archivo" if !bytes.is_empty() => {
-                if bytes.len() > MAX_ATTACHMENT_BYTES {
-                    return Err(format!(
-                        "El archivo «{}» pasa de 10 MB.",
-                        file_name.unwrap_or_default()
-                    ));
-                }
                 if form.files.len() == MAX_ATTACHMENTS {
                     return Err(format!("Se aceptan hasta {MAX_ATTACHMENTS} archivos."));
                 }
-                form.files.push((
-                    file_name.unwrap_or_else(|| "archivo".into()),
-                    bytes.to_vec(),
-                ));
+                form.files
+                    .push((file_name.unwrap_or_else(|| "archivo".into()), bytes));
             }
             _ => {}
         }
@@ -242,7 +256,7 @@ pub async fn action_report(
     staff.check_csrf(&form.csrf)?;
     let case = load(&app, &staff, &folio).await?;
     Move::Attend
-        .check(case.status, staff.role)
+        .check_case(case.status, staff.role, case.routed_at.is_some())
         .map_err(|why| ConsoleError::Refused(why.into()))?;
     let summary = form.summary.trim();
     let done_by = form.done_by.trim();
@@ -252,6 +266,7 @@ pub async fn action_report(
         ));
     }
     let summary: String = summary.chars().take(1000).collect();
+    let done_by: String = done_by.chars().take(200).collect();
     let done_on = chrono::NaiveDate::parse_from_str(form.done_on.trim(), "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(12, 0, 0))
@@ -290,13 +305,14 @@ pub async fn action_report(
         });
     }
     let now = app.clock.now();
-    app.store
+    let filed = app
+        .store
         .file_action_report(
             &NewActionReport {
                 case_id: case.id,
                 summary: &summary,
                 done_on,
-                done_by,
+                done_by: &done_by,
                 user_id: staff.id,
                 attachments: &attachments,
                 at: now,
@@ -314,7 +330,18 @@ pub async fn action_report(
                 at: now,
             },
         )
-        .await?;
+        .await;
+    if let Err(e) = filed {
+        // Nothing of the report was written: the files stored for it go too.
+        for file in &attachments {
+            if let Some(key) = FileKey::stored(&file.storage_key) {
+                if let Err(gone) = app.files.delete(&key).await {
+                    tracing::warn!(key = key.as_str(), error = %gone, "could not remove an attachment of a report that was not filed");
+                }
+            }
+        }
+        return Err(e.into());
+    }
     app.wake_workers();
     Ok(Redirect::to(&format!("/casos/{}?hecho=informe", case.folio)).into_response())
 }

@@ -28,7 +28,7 @@ pub use auth::Staff;
 use crate::state::AppState;
 use crate::store::StoreError;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -41,6 +41,7 @@ const SESSION_IDLE: time::Duration = time::Duration::hours(10);
 
 /// The console's routes, with their session layer and security headers.
 pub fn router(app: &AppState) -> Router<AppState> {
+    auth::warm_up();
     let secure = app.config.public_url.scheme() == "https";
     let sessions = SessionManagerLayer::new(session::DbSessions::new(
         app.store.clone(),
@@ -51,7 +52,9 @@ pub fn router(app: &AppState) -> Router<AppState> {
     .with_same_site(SameSite::Strict)
     .with_secure(secure)
     .with_path("/")
-    .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
+    // Saved on every request, so the session lasts ten hours from its last use, not its first.
+    .with_always_save(true);
     Router::new()
         .route("/", get(inbox::page))
         .route("/bandeja/nuevos", get(inbox::newer))
@@ -62,7 +65,11 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route("/casos/{folio}/canalizar", post(case::route))
         .route("/casos/{folio}/estado", post(case::change_status))
         .route("/casos/{folio}/nota", post(case::note))
-        .route("/casos/{folio}/informe", post(media::action_report))
+        // Up to five files of 10 MB each: far above axum's default limit of 2 MB per body.
+        .route(
+            "/casos/{folio}/informe",
+            post(media::action_report).layer(DefaultBodyLimit::max(media::MAX_REPORT_BYTES)),
+        )
         .route("/casos/{folio}/orden", get(case::work_order))
         .route("/casos/{folio}/grabacion", get(media::recording))
         .route("/adjuntos/{id}", get(media::attachment))

@@ -70,6 +70,8 @@ impl Choice {
 /// A count of the inbox's status bar.
 #[derive(Debug, Clone)]
 pub struct Count {
+    /// `open`, or a status's code: the script adds new cases to it.
+    pub code: &'static str,
     pub label: &'static str,
     pub count: i64,
     pub href: String,
@@ -80,6 +82,8 @@ pub struct Count {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub id: i64,
+    /// The status's code, for the script's counts.
+    pub status_code: &'static str,
     pub folio: String,
     pub received: String,
     pub category: String,

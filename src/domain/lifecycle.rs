@@ -83,7 +83,32 @@ impl Move {
         Ok(())
     }
 
-    /// The moves `role` may make on a case in `from` (for the buttons on the case page).
+    /// Like [`Move::check`], knowing whether the case was ever routed to a department: work
+    /// on it (starting it, the action report) needs a department to do it, so a case closed
+    /// before it was routed and then reopened is routed first.
+    pub fn check_case(
+        self,
+        from: CaseStatus,
+        role: Role,
+        routed: bool,
+    ) -> Result<(), &'static str> {
+        self.check(from, role)?;
+        if matches!(self, Move::Start | Move::Attend) && !routed {
+            return Err("El caso aún no se ha canalizado a un área.");
+        }
+        Ok(())
+    }
+
+    /// The moves `role` may make on a case in `from`, routed or not (for the buttons on the
+    /// case page).
+    pub fn available_for(from: CaseStatus, role: Role, routed: bool) -> Vec<Move> {
+        Move::available(from, role)
+            .into_iter()
+            .filter(|m| m.check_case(from, role, routed).is_ok())
+            .collect()
+    }
+
+    /// The moves `role` may make on a case in `from`, by its status alone.
     pub fn available(from: CaseStatus, role: Role) -> Vec<Move> {
         let all = [
             Move::Review,
@@ -159,6 +184,27 @@ mod tests {
             vec![Move::Start, Move::Attend]
         );
         assert!(Move::available(Closed, area).is_empty());
+    }
+
+    #[test]
+    fn work_starts_only_on_a_routed_case() {
+        let op = Role::Operador;
+        // Closed before routing, then reopened: route it first.
+        assert_eq!(
+            Move::Start.check_case(Reopened, op, false),
+            Err("El caso aún no se ha canalizado a un área.")
+        );
+        assert!(Move::Attend.check_case(Reopened, op, false).is_err());
+        assert!(Move::Start.check_case(Reopened, op, true).is_ok());
+        assert!(Move::Attend.check_case(Reopened, Role::Area, true).is_ok());
+        assert!(!Move::available_for(Reopened, op, false).contains(&Move::Start));
+        assert!(Move::available_for(Reopened, op, false).contains(&Move::Route));
+        // Otherwise the same as by status alone.
+        assert!(Move::Route.check_case(Received, op, false).is_ok());
+        assert_eq!(
+            Move::available_for(Routed, Role::Area, true),
+            Move::available(Routed, Role::Area)
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! ([`Visibility`]): the filter is in the SQL, so a department's user can never be handed
 //! another department's case, whatever the handler above does.
 
+use super::query::{Arg, Built, bind_all};
 use super::tx::{NewCaseEvent, WriteTx, with_tx};
 use super::{StatusChange, Store, StoreError, with_read_pool};
 use crate::domain::{
@@ -219,26 +220,6 @@ const SELECT_INBOX: &str = r#"
     left join departments d on d.id = cs.department_id
 "#;
 
-/// The inbox's conditions. Binds: $1 restricted, $2 department (visibility); $3 status,
-/// $4 closed; $5 category; $6 department; $7 urgency; $8 from; $9 until; $10 overdue at;
-/// $11 folio; $12 phone; $13 newer than; $14-$16 the cursor.
-const INBOX_WHERE: &str = r#"
-    where cs.folio is not null
-      and ($1 = false or (cs.department_id = $2 and cs.routed_at is not null))
-      and (($3 is null and cs.status <> $4) or cs.status = $3)
-      and ($5 is null or cs.category_id = $5)
-      and ($6 is null or cs.department_id = $6)
-      and ($7 is null or cs.urgency = $7)
-      and ($8 is null or cs.created_at >= $8)
-      and ($9 is null or cs.created_at < $9)
-      and ($10 is null or cs.due_at < $10)
-      and (($11 is null and $12 is null) or cs.folio = $11
-           or cs.caller_number = $12 or cs.sms_number = $12)
-      and ($13 is null or cs.id > $13)
-      and ($14 is null or cs.priority < $14
-           or (cs.priority = $14 and (cs.created_at < $15 or (cs.created_at = $15 and cs.id < $16))))
-"#;
-
 const SELECT_CASE_VIEW: &str = r#"
     select cs.id, cs.folio, cs.channel, cs.status, cs.closure_reason, cs.urgency, cs.category_id,
            c.name as category_name, cs.department_id, d.name as department_name,
@@ -258,61 +239,104 @@ const SELECT_CASE_VIEW: &str = r#"
 "#;
 
 impl Store {
-    /// A page of the inbox, urgent first then newest, `limit` rows at most.
+    /// A page of the inbox, urgent first then newest, `limit` rows at most. Only the filters
+    /// in use reach the SQL (see `store::query`), so each page is read from an index.
     pub async fn inbox(
         &self,
         who: Visibility,
         filter: &CaseFilter,
         limit: i64,
     ) -> Result<Vec<InboxRow>, StoreError> {
-        let sql = format!(
-            "{SELECT_INBOX} {INBOX_WHERE} order by cs.priority desc, cs.created_at desc, cs.id desc limit $17"
+        let mut q = Built::new(SELECT_INBOX);
+        q.push(" where cs.folio is not null", []);
+        if let Visibility::Department(id) = who {
+            q.and(
+                "cs.department_id = ? and cs.routed_at is not null",
+                [Arg::I64(id)],
+            );
+        }
+        match filter.status {
+            Some(status) => q.and("cs.status = ?", [Arg::Status(status)]),
+            None => q.and("cs.status <> ?", [Arg::Status(CaseStatus::Closed)]),
+        }
+        if let Some(id) = filter.category_id {
+            q.and("cs.category_id = ?", [Arg::I64(id)]);
+        }
+        if let Some(id) = filter.department_id {
+            q.and("cs.department_id = ?", [Arg::I64(id)]);
+        }
+        if let Some(urgency) = filter.urgency {
+            q.and("cs.urgency = ?", [Arg::Urgency(urgency)]);
+        }
+        if let Some(from) = filter.from {
+            q.and("cs.created_at >= ?", [Arg::Time(from)]);
+        }
+        if let Some(until) = filter.until {
+            q.and("cs.created_at < ?", [Arg::Time(until)]);
+        }
+        if let Some(at) = filter.overdue_at {
+            q.and("cs.due_at < ?", [Arg::Time(at)]);
+        }
+        match (&filter.folio, &filter.phone) {
+            (Some(folio), Some(phone)) => q.and(
+                "(cs.folio = ? or cs.caller_number = ? or cs.sms_number = ?)",
+                [
+                    Arg::Text(folio.clone()),
+                    Arg::Text(phone.clone()),
+                    Arg::Text(phone.clone()),
+                ],
+            ),
+            (Some(folio), None) => q.and("cs.folio = ?", [Arg::Text(folio.clone())]),
+            (None, Some(phone)) => q.and(
+                "(cs.caller_number = ? or cs.sms_number = ?)",
+                [Arg::Text(phone.clone()), Arg::Text(phone.clone())],
+            ),
+            (None, None) => {}
+        }
+        if let Some(id) = filter.newer_than {
+            q.and("cs.id > ?", [Arg::I64(id)]);
+        }
+        if let Some(c) = filter.after {
+            q.and(
+                "(cs.priority < ? or (cs.priority = ? and (cs.created_at < ? or (cs.created_at = ? and cs.id < ?))))",
+                [
+                    Arg::I64(c.priority),
+                    Arg::I64(c.priority),
+                    Arg::Time(c.created_at),
+                    Arg::Time(c.created_at),
+                    Arg::I64(c.id),
+                ],
+            );
+        }
+        q.push(
+            " order by cs.priority desc, cs.created_at desc, cs.id desc limit ?",
+            [Arg::I64(limit)],
         );
-        let (restricted, department) = who.binds();
         let rows = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, InboxRow>(&sql)
-                .bind(restricted)
-                .bind(department)
-                .bind(filter.status)
-                .bind(CaseStatus::Closed)
-                .bind(filter.category_id)
-                .bind(filter.department_id)
-                .bind(filter.urgency)
-                .bind(filter.from)
-                .bind(filter.until)
-                .bind(filter.overdue_at)
-                .bind(filter.folio.as_deref())
-                .bind(filter.phone.as_deref())
-                .bind(filter.newer_than)
-                .bind(filter.after.map(|c| c.priority))
-                .bind(filter.after.map(|c| c.created_at))
-                .bind(filter.after.map(|c| c.id))
-                .bind(limit)
+            bind_all!(sqlx::query_as::<_, InboxRow>(&q.sql), &q.args)
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows)
     }
 
-    /// How many cases the viewer may see are in each status.
+    /// How many cases the viewer may see are in each status (from an index alone).
     pub async fn status_counts(
         &self,
         who: Visibility,
     ) -> Result<Vec<(CaseStatus, i64)>, StoreError> {
-        let (restricted, department) = who.binds();
+        let mut q = Built::new("select status, count(*) from cases");
+        if let Visibility::Department(id) = who {
+            q.push(
+                " where department_id = ? and routed_at is not null",
+                [Arg::I64(id)],
+            );
+        }
+        q.push(" group by status", []);
         let rows = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, (CaseStatus, i64)>(
-                r#"
-                select status, count(*) from cases cs
-                where cs.folio is not null
-                  and ($1 = false or (cs.department_id = $2 and cs.routed_at is not null))
-                group by status
-                "#,
-            )
-            .bind(restricted)
-            .bind(department)
-            .fetch_all(pool)
-            .await?
+            bind_all!(sqlx::query_as::<_, (CaseStatus, i64)>(&q.sql), &q.args)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows)
     }
@@ -447,6 +471,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let since = Timestamp::from_utc(at.as_utc() - chrono::Duration::minutes(10));
         let mut tx = self.begin_write().await?;
+        // One at a time per case: a player asks for several pieces at once, and on PostgreSQL
+        // two transactions would both count none and both note a listen. This no-op update
+        // takes the case's row lock until commit, and the count below then sees the other's
+        // note (SQLite runs write transactions one at a time already).
+        with_tx!(tx, |conn| {
+            sqlx::query(r#"update cases set id = id where id = $1"#)
+                .bind(case_id)
+                .execute(conn)
+                .await?;
+        });
         let recent = with_tx!(tx, |conn| {
             sqlx::query_scalar::<_, i64>(
                 r#"select count(*) from case_events where case_id = $1 and actor = $2 and kind = $3 and at >= $4"#,
@@ -487,10 +521,12 @@ impl Store {
             tx.insert_attachment(report.case_id, Some(id), report.user_id, file, report.at)
                 .await?;
         }
+        // The history names the account that filed the report (whoever did the work is in the
+        // report itself): a name typed in a form is no one's signature.
         tx.add_case_event(&NewCaseEvent {
             case_id: report.case_id,
             at: report.at,
-            actor: report.done_by,
+            actor: change.actor,
             kind: CaseEventKind::ActionReport,
             from_status: None,
             to_status: None,

@@ -24,7 +24,9 @@ mod catalog;
 mod console;
 pub(crate) mod jobs;
 mod messages;
+pub(crate) mod query;
 mod recordings;
+mod seed;
 mod tx;
 mod users;
 
@@ -38,6 +40,7 @@ pub use console::{
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};
+pub use seed::SeedCase;
 pub use tx::{NewCaseEvent, OutboxSms, WriteTx};
 pub use users::{NewUser, SessionRow, StaffUser, UserChange};
 

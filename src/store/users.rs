@@ -156,24 +156,35 @@ impl Store {
         Ok(row)
     }
 
-    /// Notes a sign-in attempt.
-    pub async fn note_login_attempt(
+    /// Notes a sign-in attempt before it is checked, as a failure until
+    /// [`Store::login_succeeded`] says otherwise; returns its id. Attempts still being checked
+    /// count too, so that guesses sent all at once cannot all pass [`Store::failed_logins`].
+    pub async fn begin_login_attempt(
         &self,
         user_name: &str,
         address: &str,
-        succeeded: bool,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                r#"insert into login_attempts (user_name, address, succeeded, at) values ($1, $2, $3, $4)"#,
+    ) -> Result<i64, StoreError> {
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                r#"insert into login_attempts (user_name, address, succeeded, at) values ($1, $2, false, $3) returning id"#,
             )
             .bind(user_name)
             .bind(address)
-            .bind(succeeded)
             .bind(at)
-            .execute(pool)
-            .await?;
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Marks a sign-in attempt as the right password.
+    pub async fn login_succeeded(&self, attempt_id: i64) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(r#"update login_attempts set succeeded = true where id = $1"#)
+                .bind(attempt_id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

@@ -727,3 +727,261 @@ macro_rules! app_or_skip {
         }
     };
 }
+
+// The staff console over HTTP (tests/api/console.rs): accounts, and a client that keeps its
+// session cookie by hand (reqwest is built without its `cookies` feature) and follows no
+// redirect, so each 303 is seen as it is.
+
+/// The password of every account `TestApp::add_staff` makes.
+pub const STAFF_PASSWORD: &str = "una contraseña de prueba";
+
+/// The name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "atiende_sesion";
+
+/// An answer of the console, read whole.
+#[derive(Debug)]
+pub struct ConsoleReply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl ConsoleReply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Where a redirect points.
+    pub fn location(&self) -> String {
+        self.header("location")
+    }
+}
+
+/// One part of a `multipart/form-data` body.
+pub enum FormPart<'a> {
+    Text(&'a str, &'a str),
+    File {
+        name: &'a str,
+        file_name: &'a str,
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
+}
+
+/// A person at the console: a session cookie (or none) and the service's address.
+pub struct ConsoleClient {
+    pub base: String,
+    http: reqwest::Client,
+    cookie: std::sync::Mutex<Option<String>>,
+}
+
+impl ConsoleClient {
+    pub fn new(base: &str) -> ConsoleClient {
+        ConsoleClient {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            cookie: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The session cookie's value now.
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    /// Uses this session cookie from now on (`None`: none).
+    pub fn set_cookie(&self, value: Option<String>) {
+        *self.cookie.lock().unwrap() = value;
+    }
+
+    pub async fn get(&self, path: &str) -> ConsoleReply {
+        self.get_with(path, &[]).await
+    }
+
+    /// A GET with extra headers (e.g. `Range`).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> ConsoleReply {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    /// A POST of an urlencoded form with exactly these fields.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> ConsoleReply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// A POST of a `multipart/form-data` body, built by hand.
+    pub async fn post_multipart(&self, path: &str, parts: &[FormPart<'_>]) -> ConsoleReply {
+        let boundary = format!("----atiende{}", random_hex());
+        let mut body: Vec<u8> = Vec::new();
+        for part in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match part {
+                FormPart::Text(name, value) => {
+                    body.extend_from_slice(
+                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                            .as_bytes(),
+                    );
+                    body.extend_from_slice(value.as_bytes());
+                }
+                FormPart::File {
+                    name,
+                    file_name,
+                    content_type,
+                    bytes,
+                } => {
+                    body.extend_from_slice(
+                        format!(
+                            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                    body.extend_from_slice(bytes);
+                }
+            }
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn send(&self, mut req: reqwest::RequestBuilder) -> ConsoleReply {
+        if let Some(cookie) = self.cookie() {
+            req = req.header("cookie", format!("{SESSION_COOKIE}={cookie}"));
+        }
+        let res = req.send().await.expect("request sent");
+        for set in res.headers().get_all("set-cookie") {
+            let Ok(set) = set.to_str() else { continue };
+            let Some(rest) = set.strip_prefix(&format!("{SESSION_COOKIE}=")) else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or_default().trim().to_owned();
+            let removed = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
+            self.set_cookie((!removed).then_some(value));
+        }
+        ConsoleReply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// The CSRF token of the page at `path` (the first form's).
+    pub async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "GET {path}: {}", page.text());
+        csrf_of(&page.text())
+    }
+
+    /// Signs in through the sign-in page (a fresh form, then the POST); returns the answer.
+    pub async fn sign_in(&self, name: &str, password: &str) -> ConsoleReply {
+        let token = self.csrf("/entrar").await;
+        self.post_form(
+            "/entrar",
+            &[
+                ("usuario", name),
+                ("contrasena", password),
+                ("csrf", &token),
+                ("siguiente", "/"),
+            ],
+        )
+        .await
+    }
+}
+
+/// The value of the first `<input type="hidden" name="csrf">` of a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF token in the page: {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("a closed value")
+        .to_owned()
+}
+
+/// An attribute value or link as the browser reads it back from escaped HTML.
+pub fn unescape_html(text: &str) -> String {
+    text.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+}
+
+impl TestApp {
+    /// Makes a staff account (password [`STAFF_PASSWORD`]); `department` is the code of an
+    /// `area` user's department. Returns its id.
+    pub async fn add_staff(
+        &self,
+        name: &str,
+        role: atiende::domain::Role,
+        department: Option<&str>,
+    ) -> i64 {
+        let hash = atiende::staff::password::hash(STAFF_PASSWORD).expect("hashes");
+        self.state
+            .store
+            .create_user(&atiende::store::NewUser {
+                name,
+                password_hash: &hash,
+                role,
+                department_code: department,
+                at: self.state.clock.now(),
+            })
+            .await
+            .expect("the account is made")
+    }
+
+    /// A console client that has not signed in.
+    pub fn console_client(&self) -> ConsoleClient {
+        ConsoleClient::new(&self.caller.connect_base)
+    }
+
+    /// A new account, signed in at the console.
+    pub async fn signed_in(
+        &self,
+        name: &str,
+        role: atiende::domain::Role,
+        department: Option<&str>,
+    ) -> ConsoleClient {
+        self.add_staff(name, role, department).await;
+        let client = self.console_client();
+        let res = client.sign_in(name, STAFF_PASSWORD).await;
+        assert_eq!(res.status, 303, "{name} signs in: {}", res.text());
+        client
+    }
+}

@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
+mod console;
 mod golden;
 mod jobs;
 mod lookup;

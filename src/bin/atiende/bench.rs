@@ -125,6 +125,11 @@ pub struct BenchArgs {
     /// given number of calls can make.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub pause_ms: u64,
+    /// Instead of calls: fill a scratch database with this many realistic cases and time the
+    /// staff console's pages over HTTP (inbox with and without filters, a deep page, a search,
+    /// a case page).
+    #[arg(long, value_name = "N", conflicts_with = "url", value_parser = clap::value_parser!(u64).range(1..))]
+    pub seed_cases: Option<u64>,
 }
 
 /// Latency figures of a set of webhooks.
@@ -757,12 +762,12 @@ fn open_files_limit() -> Option<u64> {
 
 /// A temporary folder for the in-process service's data, removed when dropped (also when the
 /// run fails half-way).
-struct ScratchDir {
-    path: PathBuf,
+pub(crate) struct ScratchDir {
+    pub(crate) path: PathBuf,
 }
 
 impl ScratchDir {
-    fn create() -> anyhow::Result<ScratchDir> {
+    pub(crate) fn create() -> anyhow::Result<ScratchDir> {
         let path = std::env::temp_dir().join(format!(
             "atiende-bench-{}-{}",
             std::process::id(),
@@ -790,6 +795,7 @@ mod tests {
             database_url,
             url: None,
             pause_ms: 0,
+            seed_cases: None,
         }
     }
 

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod console_bench;
 
 use atiende::Config;
 use atiende::app::{Application, shutdown_signal};
@@ -316,6 +317,11 @@ async fn retry_job(config: &Config, id: i64) -> anyhow::Result<()> {
 /// `atiende bench`: the report on standard output; a run with failures exits non-zero, so a
 /// script or CI job notices.
 async fn run_bench(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(cases) = args.seed_cases {
+        let report = console_bench::run(config, cases, args.database_url.as_deref()).await?;
+        print!("{report}");
+        return Ok(());
+    }
     for warning in bench::preflight(config, args) {
         eprintln!("atiende bench: warning: {warning}");
     }

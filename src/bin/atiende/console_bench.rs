@@ -1,0 +1,278 @@
+//! `atiende bench --seed-cases N`: the staff console with N cases in the database.
+//!
+//! It fills a scratch database (a fresh SQLite file, or `--database-url`) with N realistic
+//! cases in bulk: five categories, statuses spread the way an office's are (most old cases
+//! closed, the last weeks open), one in five urgent, dates over two years, callers who call
+//! again. Then it starts the service in-process, signs an operador in over HTTP, and times
+//! the pages staff open most: the inbox's first page with and without filters, a deep keyset
+//! page, a search by phone number, a case page. Each is asked `ROUNDS` times; the report
+//! gives the median and the 95th percentile of the whole HTTP answer (query and rendering).
+
+use super::bench::ScratchDir;
+use anyhow::{Context, ensure};
+use atiende::config::Config;
+use atiende::domain::{CaseStatus, ClosureReason, Role, Timestamp, Urgency};
+use atiende::store::{CaseFilter, NewUser, SeedCase, Visibility};
+use atiende::{Application, Clock};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// How many times each page is asked.
+const ROUNDS: usize = 30;
+/// Cases written per transaction.
+const BATCH: usize = 5_000;
+const USER: &str = "bench.operador";
+const PASSWORD: &str = "una contraseña de prueba";
+
+/// What `atiende bench --seed-cases` measured.
+pub struct ConsoleReport {
+    pub cases: u64,
+    pub backend: &'static str,
+    pub seeded_in: Duration,
+    pub pages: Vec<(String, Duration, Duration)>,
+}
+
+impl std::fmt::Display for ConsoleReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} cases on {}, written in {:.1} s; each page asked {ROUNDS} times over HTTP:",
+            self.cases,
+            self.backend,
+            self.seeded_in.as_secs_f64()
+        )?;
+        writeln!(f, "{:<46} {:>8} {:>8}", "page", "p50 ms", "p95 ms")?;
+        for (page, p50, p95) in &self.pages {
+            writeln!(
+                f,
+                "{page:<46} {:>8.1} {:>8.1}",
+                p50.as_secs_f64() * 1000.0,
+                p95.as_secs_f64() * 1000.0
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A synthetic case `age` old, shaped like the office's.
+fn synthetic(rng: &mut impl Rng, now: Timestamp, callers: &[String]) -> SeedCase {
+    let age = chrono::Duration::minutes(rng.random_range(0..2 * 365 * 24 * 60));
+    let created = Timestamp::from_utc(now.as_utc() - age);
+    let category_id = rng.random_range(1..=5);
+    let old = age > chrono::Duration::days(45);
+    let status = if old && rng.random_bool(0.92) {
+        CaseStatus::Closed
+    } else {
+        *[
+            CaseStatus::Received,
+            CaseStatus::InReview,
+            CaseStatus::Routed,
+            CaseStatus::InProgress,
+            CaseStatus::Attended,
+            CaseStatus::Closed,
+        ]
+        .get(rng.random_range(0..6))
+        .expect("in range")
+    };
+    let closure_reason = (status == CaseStatus::Closed).then(|| {
+        if rng.random_bool(0.8) {
+            ClosureReason::Resolved
+        } else {
+            ClosureReason::Duplicate
+        }
+    });
+    // Cases still being classified, and duplicates closed at once, never reached a department.
+    let duplicate = closure_reason == Some(ClosureReason::Duplicate);
+    let routed = !matches!(status, CaseStatus::Received | CaseStatus::InReview) && !duplicate;
+    let urgency = match rng.random_range(0..10) {
+        0 | 1 => Urgency::Urgent,
+        2..=5 => Urgency::NotUrgent,
+        _ => Urgency::Unknown,
+    };
+    let due = match status {
+        CaseStatus::Attended | CaseStatus::Closed => None,
+        _ => Some(Timestamp::from_utc(
+            created.as_utc() + chrono::Duration::days(rng.random_range(1..40)),
+        )),
+    };
+    SeedCase {
+        category_id,
+        department_id: category_id,
+        urgency,
+        status,
+        closure_reason,
+        caller_number: callers[rng.random_range(0..callers.len())].clone(),
+        created_at: created,
+        routed_at: routed
+            .then(|| Timestamp::from_utc(created.as_utc() + chrono::Duration::hours(20))),
+        due_at: due,
+        recording_seconds: rng.random_range(8..170),
+    }
+}
+
+/// Fills the database, starts the service, signs in, times the pages.
+pub async fn run(
+    config: &Config,
+    cases: u64,
+    database_url: Option<&str>,
+) -> anyhow::Result<ConsoleReport> {
+    let dir = ScratchDir::create()?;
+    let database_url = match database_url {
+        Some(url) => {
+            ensure!(
+                url.trim() != config.database_url,
+                "--database-url is the configured DATABASE_URL; give a scratch database instead"
+            );
+            url.trim().to_owned()
+        }
+        None => format!("sqlite://{}", dir.path.join("atiende.db").display()),
+    };
+    let data_dir = dir.path.display().to_string();
+    let prompts_dir = config.prompts_dir.display().to_string();
+    let service_config = Config::from_pairs([
+        ("ATIENDE_LISTEN", "127.0.0.1:0"),
+        ("DATABASE_URL", database_url.as_str()),
+        ("ATIENDE_DATA_DIR", data_dir.as_str()),
+        ("ATIENDE_PROMPTS_DIR", prompts_dir.as_str()),
+        ("ATIENDE_WORKERS", "0"),
+    ])?;
+    let service = Application::build_with_clock(service_config, Clock::system())
+        .await
+        .context("starting the service in-process")?
+        .spawn();
+    let store = service.state.store.clone();
+    let backend = store.backend_name();
+    let now = service.state.clock.now();
+
+    // The cases, in batches.
+    let started = Instant::now();
+    let mut rng = rand::rng();
+    let callers: Vec<String> = (0..(cases / 4).max(1))
+        .map(|_| format!("+52155{:08}", rng.random_range(0..100_000_000u32)))
+        .collect();
+    let mut left = cases;
+    while left > 0 {
+        let n = left.min(BATCH as u64);
+        let batch: Vec<SeedCase> = (0..n).map(|_| synthetic(&mut rng, now, &callers)).collect();
+        store.insert_seed_cases(&batch).await?;
+        left -= n;
+    }
+    let seeded_in = started.elapsed();
+
+    // An operador, signed in over HTTP.
+    let hash = atiende::staff::password::hash(PASSWORD)?;
+    store
+        .create_user(&NewUser {
+            name: USER,
+            password_hash: &hash,
+            role: Role::Operador,
+            department_code: None,
+            at: now,
+        })
+        .await?;
+    let base = service.connect_base.clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()?;
+    let cookie = sign_in(&client, &base).await?;
+
+    // The pages: a deep cursor and a phone number from the data itself.
+    let deep = store
+        .inbox(Visibility::All, &CaseFilter::default(), 2_000)
+        .await?
+        .last()
+        .map(|r| r.cursor().encode())
+        .unwrap_or_default();
+    let any = store
+        .inbox(Visibility::All, &CaseFilter::default(), 1)
+        .await?;
+    let (phone, folio) = any
+        .first()
+        .map(|r| (r.caller_number.clone().unwrap_or_default(), r.folio.clone()))
+        .unwrap_or_default();
+    let phone_query: String = url::form_urlencoded::byte_serialize(phone.as_bytes()).collect();
+    let pages = [
+        ("inbox, first page (open cases)", "/".to_owned()),
+        ("inbox, status routed", "/?estado=routed".to_owned()),
+        (
+            "inbox, water + urgent",
+            "/?categoria=3&urgencia=urgent".to_owned(),
+        ),
+        ("inbox, overdue", "/?vencidos=1".to_owned()),
+        (
+            "inbox, all closed (the largest set)",
+            "/?estado=closed".to_owned(),
+        ),
+        ("inbox, a page 2,000 rows deep", format!("/?despues={deep}")),
+        ("search by phone number", format!("/?buscar={phone_query}")),
+        ("a case page", format!("/casos/{folio}")),
+    ];
+    let mut measured = Vec::new();
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            let response = client
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
+            let status = response.status();
+            let body = response.text().await?;
+            times.push(started.elapsed());
+            ensure!(status.is_success(), "{path}: HTTP {status}: {body}");
+        }
+        times.sort_unstable();
+        let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+        measured.push((name.to_owned(), times[times.len() / 2], p95));
+    }
+    service.stop(Duration::from_secs(30)).await?;
+    Ok(ConsoleReport {
+        cases,
+        backend,
+        seeded_in,
+        pages: measured,
+    })
+}
+
+/// Signs the bench's operador in: the session cookie.
+async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let login = client.get(format!("{base}/entrar")).send().await?;
+    let cookie = session_cookie(&login).context("no session cookie from /entrar")?;
+    let page = login.text().await?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("no CSRF token on /entrar")?
+        .to_owned();
+    let answer = client
+        .post(format!("{base}/entrar"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("usuario", USER),
+            ("contrasena", PASSWORD),
+            ("csrf", csrf.as_str()),
+            ("siguiente", "/"),
+        ])
+        .send()
+        .await?;
+    ensure!(
+        answer.status().is_redirection(),
+        "sign-in refused: HTTP {}",
+        answer.status()
+    );
+    session_cookie(&answer).context("no new session cookie after signing in")
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("atiende_sesion="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}

@@ -1,0 +1,79 @@
+//! Synthetic cases in bulk, for benchmarks (`atiende bench --seed-cases N`): the shapes and
+//! spreads of a real office (categories, statuses, urgency, dates over years, repeat callers),
+//! written fast enough to fill a scratch database with a hundred thousand cases in seconds.
+//! Never used by the service itself.
+
+use super::{Backend, Store, StoreError, with_pool};
+use crate::domain::{
+    CaseStatus, Channel, ClosureReason, Folio, RecordingStatus, Timestamp, Urgency,
+};
+
+/// One synthetic case.
+#[derive(Debug, Clone)]
+pub struct SeedCase {
+    pub category_id: i64,
+    pub department_id: i64,
+    pub urgency: Urgency,
+    pub status: CaseStatus,
+    pub closure_reason: Option<ClosureReason>,
+    pub caller_number: String,
+    pub created_at: Timestamp,
+    pub routed_at: Option<Timestamp>,
+    pub due_at: Option<Timestamp>,
+    pub recording_seconds: i64,
+}
+
+impl Store {
+    /// Inserts `cases` after the last case there is, with their folios; returns the first id.
+    pub async fn insert_seed_cases(&self, cases: &[SeedCase]) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let first: i64 = super::tx::with_tx!(tx, |conn| {
+            sqlx::query_scalar::<_, i64>("select coalesce(max(id), 0) + 1 from cases")
+                .fetch_one(&mut *conn)
+                .await?
+        });
+        for (n, case) in cases.iter().enumerate() {
+            let id = first + n as i64;
+            super::tx::with_tx!(tx, |conn| {
+                sqlx::query(
+                    r#"
+                    insert into cases (id, folio, channel, category_id, department_id, urgency, status,
+                                       closure_reason, caller_number, sms_number, recording_status,
+                                       recording_duration_seconds, created_at, updated_at,
+                                       status_changed_at, priority, routed_at, due_at, description)
+                    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $12, $12, $13, $14,
+                            $15, $16)
+                    "#,
+                )
+                .bind(id)
+                .bind(Folio::from_sequence(id).as_str())
+                .bind(Channel::Phone)
+                .bind(case.category_id)
+                .bind(case.department_id)
+                .bind(case.urgency)
+                .bind(case.status)
+                .bind(case.closure_reason)
+                .bind(&case.caller_number)
+                .bind(RecordingStatus::Stored)
+                .bind(case.recording_seconds)
+                .bind(case.created_at)
+                .bind(i64::from(case.urgency == Urgency::Urgent))
+                .bind(case.routed_at)
+                .bind(case.due_at)
+                .bind("Caso de prueba para medir la consola")
+                .execute(conn)
+                .await?;
+            });
+        }
+        tx.commit().await?;
+        // PostgreSQL hands out ids from a sequence that explicit ids did not move.
+        if let Backend::Postgres(_) = self.backend {
+            with_pool!(self, |pool| {
+                sqlx::query("select setval(pg_get_serial_sequence('cases', 'id'), (select max(id) from cases))")
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(first)
+    }
+}
