@@ -24,6 +24,9 @@ alter table cases add column priority integer not null default 0;
 alter table cases add column due_at text;
 update cases set priority = case when urgency = 'urgent' then 1 else 0 end;
 create index cases_inbox on cases (priority desc, created_at desc, id desc);
+-- The inbox of one status, in the same order (without it, the closed cases, most of them, were
+-- read by status and then sorted).
+create index cases_status_inbox on cases (status, priority desc, created_at desc, id desc);
 create index cases_due on cases (due_at);
 -- A department's view: only the cases routed to it (counts per status, its inbox).
 create index cases_routed on cases (department_id, status, priority, created_at)

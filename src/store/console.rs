@@ -297,12 +297,11 @@ impl Store {
             q.and("cs.id > ?", [Arg::I64(id)]);
         }
         if let Some(c) = filter.after {
+            // A row value: both databases read it as one range of the inbox's index.
             q.and(
-                "(cs.priority < ? or (cs.priority = ? and (cs.created_at < ? or (cs.created_at = ? and cs.id < ?))))",
+                "(cs.priority, cs.created_at, cs.id) < (?, ?, ?)",
                 [
                     Arg::I64(c.priority),
-                    Arg::I64(c.priority),
-                    Arg::Time(c.created_at),
                     Arg::Time(c.created_at),
                     Arg::I64(c.id),
                 ],

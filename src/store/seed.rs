@@ -76,4 +76,19 @@ impl Store {
         }
         Ok(first)
     }
+
+    /// What a database does on its own some time after a bulk load (PostgreSQL's autovacuum,
+    /// SQLite's `PRAGMA optimize`), done at once so the figures are those of a settled
+    /// database: statistics for the planner, and (PostgreSQL) the visibility map that lets a
+    /// count be read from an index alone.
+    pub async fn settle_after_seed(&self) -> Result<(), StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite { .. } => "analyze",
+            Backend::Postgres(_) => "vacuum analyze cases",
+        };
+        with_pool!(self, |pool| {
+            sqlx::query(sql).execute(pool).await?;
+        });
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@ use crate::helpers::{
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{
     CallSid, CaseEventKind, CaseStatus, ClosureReason, Direction, Folio, MessageTemplate,
-    PhoneNumber, RecordingSid, Role, Timestamp, Urgency,
+    PhoneNumber, RecordingSid, RecordingStatus, Role, Timestamp, Urgency,
 };
 use atiende::files::FileKey;
 use atiende::store::{
@@ -1863,5 +1863,81 @@ async fn guesses_sent_at_once_are_paused_after_five_all_the_same(db: Db) {
     assert!(checked <= 5, "{statuses:?}");
     assert_eq!(checked + paused, statuses.len(), "{statuses:?}");
     assert_eq!(right.status, 429, "{}", right.text());
+    app.stop().await;
+}
+
+on_both_databases!(
+    a_case_without_a_playable_recording_says_why_in_words,
+    under_https_the_session_cookie_is_secure,
+);
+
+/// A case whose recording is still being copied, missing, quarantined or refused has no
+/// player: the page says what happened, in words a person can act on.
+async fn a_case_without_a_playable_recording_says_why_in_words(db: Db) {
+    // Arrange: one case per state of its recording.
+    let app = app_or_skip!(db);
+    let ana = app.signed_in("ana.op", Role::Operador, None).await;
+    let states = [
+        (None, "aún se está copiando desde Twilio"),
+        (Some(RecordingStatus::Missing), "Sin grabación"),
+        (Some(RecordingStatus::Quarantined), "llegó dañado"),
+        (
+            Some(RecordingStatus::Refused),
+            "su dirección no es de Twilio",
+        ),
+    ];
+    for (status, words) in states {
+        let case = new_case(&app).await;
+        if let Some(status) = status {
+            let sid = RecordingSid::parse(case.recording_sid.as_deref().unwrap()).unwrap();
+            app.state
+                .store
+                .mark_recording_problem(&sid, status, "prueba", None, None, app.state.clock.now())
+                .await
+                .unwrap();
+        }
+
+        // Act
+        let page = ana.get(&format!("/casos/{}", case.folio)).await;
+
+        // Assert: no player, the reason in words; the recording URL gives no audio.
+        assert_eq!(page.status, 200);
+        let text = page.text();
+        assert!(!text.contains("<audio"), "{status:?}: {text}");
+        assert!(
+            text.contains(words),
+            "{status:?} should say {words:?}: {text}"
+        );
+        let audio = ana.get(&format!("/casos/{}/grabacion", case.folio)).await;
+        assert_eq!(audio.status, 404, "{status:?}");
+    }
+    app.stop().await;
+}
+
+/// Behind https the session cookie is marked `Secure` (with `HttpOnly` and `SameSite=Strict`),
+/// so a browser never sends it over plain http.
+async fn under_https_the_session_cookie_is_secure(db: Db) {
+    // Arrange: a service whose public URL is https (a proxy in front, as in production).
+    let app = app_or_skip!(
+        db,
+        Options::default().with("ATIENDE_PUBLIC_URL", "https://atiende.example.org")
+    );
+    let client = app.console_client();
+
+    // Act
+    let page = client.get("/entrar").await;
+
+    // Assert
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("atiende_sesion="))
+        .expect("a session cookie")
+        .to_owned();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+    }
     app.stop().await;
 }
