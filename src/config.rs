@@ -10,6 +10,7 @@
 //! all-digit token into a number and then fails to read it back as a string.
 
 use crate::domain::{OfficeHours, PhoneNumber};
+use crate::twiml::SAY_MAX_CHARS;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -53,6 +54,31 @@ pub const KEYS: &[&str] = &[
     "TWILIO_PHONE_NUMBER",
     "TWILIO_API_BASE",
 ];
+
+/// The `<Say>` voices that speak Mexican Spanish, as Twilio names them (its text-to-speech voice
+/// list): Amazon Polly's es-MX voices, Google's (whose names carry their language: a trailing `*`
+/// stands for any ending), and the basic `alice`, which speaks es-MX. `ATIENDE_VOICE` must be one.
+pub const ES_MX_VOICES: &[&str] = &[
+    "Polly.Mia",
+    "Polly.Mia-Neural",
+    "Polly.Andres-Neural",
+    "Google.es-MX-*",
+    "alice",
+];
+
+/// Whether `voice` is one of [`ES_MX_VOICES`] (Twilio's voice names ignore case).
+fn speaks_es_mx(voice: &str) -> bool {
+    ES_MX_VOICES
+        .iter()
+        .any(|known| match known.strip_suffix('*') {
+            Some(prefix) => {
+                voice.len() > prefix.len()
+                    && voice.is_char_boundary(prefix.len())
+                    && voice[..prefix.len()].eq_ignore_ascii_case(prefix)
+            }
+            None => voice.eq_ignore_ascii_case(known),
+        })
+}
 
 /// Where Twilio's REST API is in demo mode, unless `TWILIO_API_BASE` says otherwise: the port
 /// on which `atiende simulate` serves the recordings it makes (and takes the SMS).
@@ -475,16 +501,36 @@ impl Values {
             .unwrap_or("mon-fri 09:00-15:00")
             .parse::<OfficeHours>()
             .map_err(|e| bad("ATIENDE_OFFICE_HOURS", e.to_string()))?;
+        let privacy_notice = self.get("ATIENDE_PRIVACY_NOTICE");
+        if let Some(notice) = privacy_notice {
+            let chars = notice.chars().count();
+            if chars > SAY_MAX_CHARS {
+                return Err(bad(
+                    "ATIENDE_PRIVACY_NOTICE",
+                    format!(
+                        "{chars} characters; the line says it in one <Say>, which holds at most \
+                         {SAY_MAX_CHARS}: shorten it and publish the full notice elsewhere"
+                    ),
+                ));
+            }
+        }
+        let voice = self.get("ATIENDE_VOICE").unwrap_or("Polly.Mia-Neural");
+        if !speaks_es_mx(voice) {
+            return Err(bad(
+                "ATIENDE_VOICE",
+                format!(
+                    "{voice:?} is not a voice that speaks Mexican Spanish (es-MX); use one of {}",
+                    ES_MX_VOICES.join(", ")
+                ),
+            ));
+        }
         Ok(PhoneLineConfig {
             office_name: self
                 .get("ATIENDE_OFFICE_NAME")
                 .unwrap_or("la Dirección de Participación Ciudadana")
                 .to_owned(),
-            privacy_notice: self.get("ATIENDE_PRIVACY_NOTICE").map(str::to_owned),
-            voice: self
-                .get("ATIENDE_VOICE")
-                .unwrap_or("Polly.Mia-Neural")
-                .to_owned(),
+            privacy_notice: privacy_notice.map(str::to_owned),
+            voice: voice.to_owned(),
             office_hours,
             transfer_number: self.phone_number("ATIENDE_TRANSFER_NUMBER", "")?,
             transfer_timeout_seconds: self.seconds(
@@ -590,6 +636,45 @@ mod tests {
         assert!(!e.to_string().contains("secret"));
         let e = Config::from_pairs([("ATIENDE_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.key, "ATIENDE_PUBLIC_URL");
+    }
+
+    #[test]
+    fn the_voice_must_speak_mexican_spanish() {
+        for voice in [
+            "Polly.Mia-Neural",
+            "Polly.Mia",
+            "Polly.Andres-Neural",
+            "polly.mia-neural",
+            "Google.es-MX-Standard-A",
+            "alice",
+        ] {
+            let c = Config::from_pairs([("ATIENDE_VOICE", voice)]).unwrap();
+            assert_eq!(c.phone.voice, voice);
+        }
+        for voice in [
+            "Polly.Lupe-Neural",
+            "Polly.Lucia",
+            "Polly.Joanna",
+            "Google.es-US-Neural2-A",
+            "Google.es-MX-",
+            "man",
+        ] {
+            let e = Config::from_pairs([("ATIENDE_VOICE", voice)]).unwrap_err();
+            assert_eq!(e.key, "ATIENDE_VOICE", "{voice}");
+            assert!(e.to_string().contains("es-MX"), "{e}");
+            assert!(e.to_string().contains("Polly.Mia-Neural"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_privacy_notice_must_fit_in_one_say() {
+        let fits = "a ".repeat(SAY_MAX_CHARS / 2);
+        let c = Config::from_pairs([("ATIENDE_PRIVACY_NOTICE", fits.as_str())]).unwrap();
+        assert_eq!(c.phone.privacy_notice.as_deref(), Some(fits.trim()));
+        let long = "á".repeat(SAY_MAX_CHARS + 1);
+        let e = Config::from_pairs([("ATIENDE_PRIVACY_NOTICE", long.as_str())]).unwrap_err();
+        assert_eq!(e.key, "ATIENDE_PRIVACY_NOTICE");
+        assert!(!e.to_string().contains('\n'));
     }
 
     #[test]

@@ -80,8 +80,10 @@ keys! {
     StatusCheckDigits = "ivr"."status_check_digits" [],
     StatusUnknown = "ivr"."status_unknown" ["folio"],
     StatusFound = "ivr"."status_found" ["folio", "category", "status", "date"],
+    StatusFoundPrivate = "ivr"."status_found_private" ["folio", "status", "date"],
     StatusAction = "ivr"."status_action" ["summary"],
     StatusTooMany = "ivr"."status_too_many" [],
+    StatusLimit = "ivr"."status_limit" [],
     StatusNext = "ivr"."status_next" [],
     Transfer = "ivr"."transfer" [],
     TransferNoAnswer = "ivr"."transfer_no_answer" [],
@@ -101,6 +103,16 @@ keys! {
     StatusClosedNotApplicable = "status"."closed_not_applicable" [],
     StatusClosedNotMunicipal = "status"."closed_not_municipal" [],
     StatusReopened = "status"."reopened" [],
+    StatusShortReceived = "status_short"."received" [],
+    StatusShortInReview = "status_short"."in_review" [],
+    StatusShortRouted = "status_short"."routed" [],
+    StatusShortInProgress = "status_short"."in_progress" [],
+    StatusShortAttended = "status_short"."attended" [],
+    StatusShortClosed = "status_short"."closed" [],
+    StatusShortClosedDuplicate = "status_short"."closed_duplicate" [],
+    StatusShortClosedNotApplicable = "status_short"."closed_not_applicable" [],
+    StatusShortClosedNotMunicipal = "status_short"."closed_not_municipal" [],
+    StatusShortReopened = "status_short"."reopened" [],
     SmsFolioCreated = "sms"."folio_created" ["category", "folio"],
     SmsRouted = "sms"."routed" ["folio", "department"],
     SmsAttended = "sms"."attended" ["folio", "department", "summary"],
@@ -138,6 +150,12 @@ impl Key {
     /// How a status (and closing reason) is said.
     pub fn for_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
         Key::of_status("status", status, reason)
+    }
+
+    /// How a status (and closing reason) is said without naming the department: to whoever
+    /// calls from a case's number (caller ID can be faked), and in lookups of sensitive cases.
+    pub fn short_status(status: CaseStatus, reason: Option<ClosureReason>) -> Key {
+        Key::of_status("status_short", status, reason)
     }
 
     /// The key of a status in `section`: named after the status's code, or, for a case closed
@@ -391,11 +409,14 @@ mod tests {
             for reason in reasons.clone() {
                 let said = Key::for_status(*status, reason);
                 let written = Key::sms_status(*status, reason);
+                let short = Key::short_status(*status, reason);
                 assert_eq!(
-                    (said.section(), written.section()),
-                    ("status", "sms_status")
+                    (said.section(), written.section(), short.section()),
+                    ("status", "sms_status", "status_short")
                 );
                 assert_eq!(said.name(), written.name(), "{status:?} {reason:?}");
+                assert_eq!(said.name(), short.name(), "{status:?} {reason:?}");
+                assert!(short.placeholders().is_empty(), "never the department");
             }
         }
         let closed = |r| Key::for_status(CaseStatus::Closed, r);

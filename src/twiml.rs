@@ -8,7 +8,8 @@
 //! verb or attribute outside the model, so a test fails if the service ever emits one.
 //!
 //! Every `<Say>` carries `language="es-MX"` and the configured voice: [`Response::new`] takes
-//! the voice once and the builder applies it, so no handler can forget.
+//! the voice once and the builder applies it, so no handler can forget. Every `<Say>` is written
+//! with at most [`SAY_MAX_CHARS`] characters, cut at a word, whatever text it was given.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -21,6 +22,27 @@ pub const LANGUAGE: &str = "es-MX";
 
 /// The media type of every TwiML answer.
 pub const CONTENT_TYPE: &str = "application/xml";
+
+/// The most characters a `<Say>` with an Amazon Polly voice may hold; Twilio fails a longer one.
+/// Texts from data (a department's summary, the configured privacy notice) could exceed it.
+pub const SAY_MAX_CHARS: usize = 3_000;
+
+/// `text` cut to [`SAY_MAX_CHARS`] characters, at the last white space before the limit (or at
+/// the limit, for a text without any), without trailing white space.
+pub fn say_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some((limit, _)) = text.char_indices().nth(SAY_MAX_CHARS) else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let head = &text[..limit];
+    // Cut at a word when the text goes on mid-word; keep the whole head when a word ends there.
+    let head = if text[limit..].starts_with(char::is_whitespace) {
+        head
+    } else {
+        head.rfind(char::is_whitespace)
+            .map_or(head, |at| &head[..at])
+    };
+    std::borrow::Cow::Borrowed(head.trim_end())
+}
 
 /// A TwiML document as an HTTP answer (`application/xml`).
 #[derive(Debug)]
@@ -343,7 +365,7 @@ pub enum ParseError {
 
 fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> std::io::Result<()> {
     match verb {
-        Verb::Say(v) => text_element(w, "Say", |s| v.write_attrs(s), &v.text),
+        Verb::Say(v) => text_element(w, "Say", |s| v.write_attrs(s), &say_text(&v.text)),
         Verb::Play(v) => text_element(w, "Play", |s| v.write_attrs(s), &v.url),
         Verb::Pause(v) => empty_element(w, "Pause", |s| v.write_attrs(s)),
         Verb::Gather(v) => {
@@ -355,7 +377,9 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> std::io::Result<()> {
             w.write_event(Event::Start(start))?;
             for child in &v.children {
                 match child {
-                    Prompt::Say(c) => text_element(w, "Say", |s| c.write_attrs(s), &c.text)?,
+                    Prompt::Say(c) => {
+                        text_element(w, "Say", |s| c.write_attrs(s), &say_text(&c.text))?
+                    }
                     Prompt::Play(c) => text_element(w, "Play", |s| c.write_attrs(s), &c.url)?,
                     Prompt::Pause(c) => empty_element(w, "Pause", |s| c.write_attrs(s))?,
                 }
@@ -738,6 +762,64 @@ mod tests {
         let back = Response::parse(&r.to_xml()).unwrap();
         assert_eq!(back.verbs, r.verbs);
         assert_eq!(back.spoken_text(), "Bienvenido Hola");
+    }
+
+    #[test]
+    fn a_say_is_cut_to_its_limit_at_a_word() {
+        // Short texts pass untouched.
+        assert_eq!(
+            say_text("Se cambió la luminaria."),
+            "Se cambió la luminaria."
+        );
+        // A long summary (multi-byte letters, a word across the limit) is cut before that word.
+        let word = "reparación ";
+        let long = word.repeat(SAY_MAX_CHARS / word.chars().count() + 5);
+        let cut = say_text(&long);
+        assert!(
+            cut.chars().count() <= SAY_MAX_CHARS,
+            "{}",
+            cut.chars().count()
+        );
+        assert!(
+            cut.chars().count() > SAY_MAX_CHARS - word.len(),
+            "not cut too short"
+        );
+        assert!(
+            cut.ends_with("reparación"),
+            "cut at a word: {:?}",
+            &cut[cut.len() - 20..]
+        );
+        // A word ending exactly at the limit is kept; a text without spaces is cut at the limit.
+        let exact = format!("{} siguiente", "a".repeat(SAY_MAX_CHARS));
+        assert_eq!(say_text(&exact).chars().count(), SAY_MAX_CHARS);
+        assert_eq!(
+            say_text(&"á".repeat(SAY_MAX_CHARS + 1)).chars().count(),
+            SAY_MAX_CHARS
+        );
+
+        // The builder applies it to every <Say>, top-level and in a <Gather>.
+        let mut r = Response::new("Polly.Mia-Neural");
+        let inner = r.say_verb(&long);
+        r.say(&long)
+            .gather(Gather::digits("https://x.org/a").prompt(Prompt::Say(inner)));
+        let back = Response::parse(&r.to_xml()).unwrap();
+        let said: Vec<usize> = back
+            .verbs
+            .iter()
+            .flat_map(|v| match v {
+                Verb::Say(s) => vec![s.text.chars().count()],
+                Verb::Gather(g) => g
+                    .children
+                    .iter()
+                    .filter_map(|c| match c {
+                        Prompt::Say(s) => Some(s.text.chars().count()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(said, vec![cut.chars().count(); 2]);
     }
 
     #[test]

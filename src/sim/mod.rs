@@ -325,13 +325,22 @@ impl SimCall {
         }
     }
 
-    /// Presses keys at the current `<Gather>`. A trailing finish key (`#`) is not sent, as with
-    /// Twilio; keys beyond `numDigits` are cut.
+    /// Presses keys at the current `<Gather>`, as Twilio takes them: the finish key (`#`) ends
+    /// the entry only after at least one other key and is not sent; a finish key pressed before
+    /// any other key ends nothing (Twilio's docs: finishOnKey cannot stop a `<Gather>` without
+    /// digits before it), so a lone `#` is silence: the `<Gather>` times out and the call falls
+    /// through to the next verb. Keys beyond `numDigits` are cut; keys with no finish key after
+    /// them are sent as Twilio sends them at the time-out.
     pub async fn press(&mut self, keys: &str) -> anyhow::Result<()> {
         let gather = self.current_gather()?;
         let finish = gather.finish_on_key.clone().unwrap_or_else(|| "#".into());
         let mut digits: String = match finish.chars().next() {
-            Some(f) => keys.split(f).next().unwrap_or_default().to_owned(),
+            Some(f) => keys
+                .trim_start_matches(f)
+                .split(f)
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
             None => keys.to_owned(),
         };
         if let Some(n) = gather.num_digits {

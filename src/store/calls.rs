@@ -5,7 +5,6 @@ use crate::domain::{CallOutcome, CallSid, CallerId, Timestamp};
 
 #[derive(Debug, Clone, Copy)]
 enum CallFlag {
-    FoundCase,
     Transferred,
 }
 
@@ -55,6 +54,8 @@ pub struct CallRecord {
     pub found_case: bool,
     pub transferred: bool,
     pub failed_lookups: i64,
+    /// Folio lookups that found a case in this call.
+    pub found_lookups: i64,
     pub pending_sms_number: Option<String>,
 }
 
@@ -156,9 +157,60 @@ impl Store {
         Ok(n.unwrap_or(1))
     }
 
-    /// Marks that the caller found a case by folio (the call was not abandoned).
-    pub async fn note_case_found(&self, call_sid: &CallSid) -> Result<(), StoreError> {
-        self.set_call_flag(call_sid, CallFlag::FoundCase).await
+    /// Counts one more folio lookup that found a case in this call, and marks that the caller
+    /// found one (the call was not abandoned: a lookup outranks "abandoned", whatever order the
+    /// webhooks came in). Returns how many there have been in the call.
+    ///
+    /// A counter on the call rather than a count of the call log's `lookup` events: the log is
+    /// written best effort (a step that cannot be logged does not interrupt the call) and its
+    /// details are for people to read, while this guard must count every lookup it lets through.
+    pub async fn note_found_lookup(
+        &self,
+        call_sid: &CallSid,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                update calls set
+                    found_lookups = found_lookups + 1,
+                    found_case = true,
+                    outcome = case when outcome = $3 then $4 else outcome end,
+                    updated_at = $2
+                where call_sid = $1
+                returning found_lookups
+                "#,
+            )
+            .bind(call_sid.as_str())
+            .bind(at)
+            .bind(CallOutcome::Abandoned)
+            .bind(CallOutcome::Lookup)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(n.unwrap_or(1))
+    }
+
+    /// Folio lookups that found a case in the calls from `number` active since `since` (the
+    /// current one included): the per-number cap of the phone line.
+    pub async fn recent_found_lookups(
+        &self,
+        number: &str,
+        since: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let n = with_read_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                select cast(coalesce(sum(found_lookups), 0) as bigint) from calls
+                where from_number = $1 and updated_at >= $2
+                "#,
+            )
+            .bind(number)
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(n)
     }
 
     /// Marks that the caller talked to staff.
@@ -170,10 +222,6 @@ impl Store {
     /// (a report or a successful lookup outranks "abandoned", whatever order the webhooks came in).
     async fn set_call_flag(&self, call_sid: &CallSid, flag: CallFlag) -> Result<(), StoreError> {
         let (sql, outcome) = match flag {
-            CallFlag::FoundCase => (
-                r#"update calls set found_case = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
-                CallOutcome::Lookup,
-            ),
             CallFlag::Transferred => (
                 r#"update calls set transferred = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
                 CallOutcome::Transferred,
@@ -214,7 +262,7 @@ impl Store {
                 r#"
                 select id, call_sid, from_number, caller_withheld, started_at, ended_at, last_step, status,
                        duration_seconds, outcome, made_report, found_case, transferred, failed_lookups,
-                       pending_sms_number
+                       found_lookups, pending_sms_number
                 from calls where call_sid = $1
                 "#,
             )

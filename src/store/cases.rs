@@ -71,6 +71,9 @@ pub struct CaseStatusView {
     pub department_name: Option<String>,
     pub status_changed_at: Timestamp,
     pub action_summary: Option<String>,
+    /// Whether the case's category is sensitive (see [`super::Category::sensitive`]); a case
+    /// without a category is not.
+    pub sensitive: bool,
 }
 
 /// A change of status by staff (or the system), kept in the case's history.
@@ -103,7 +106,8 @@ const SELECT_CASE: &str = r#"
 
 const SELECT_STATUS_VIEW: &str = r#"
     select cs.folio, c.name as category_name, cs.status, cs.closure_reason,
-           d.name as department_name, cs.status_changed_at, cs.action_summary
+           d.name as department_name, cs.status_changed_at, cs.action_summary,
+           coalesce(c.sensitive, false) as sensitive
     from cases cs
     left join categories c on c.id = cs.category_id
     left join departments d on d.id = cs.department_id

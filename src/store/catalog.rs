@@ -15,10 +15,15 @@ pub struct Category {
     pub department_name: String,
     /// Whether the phone line asks if there is immediate risk.
     pub asks_urgency: bool,
+    /// Whether a lookup by voice keeps the category, the department and what was done to itself
+    /// (status and date only): caller ID can be faked, and for some reports (Seguridad pública)
+    /// even that much is too much to tell whoever holds the folio.
+    pub sensitive: bool,
 }
 
 const SELECT_CATEGORY: &str = r#"
-    select c.id, c.code, c.name, c.digit, c.department_id, d.name as department_name, c.asks_urgency
+    select c.id, c.code, c.name, c.digit, c.department_id, d.name as department_name, c.asks_urgency,
+           c.sensitive
     from categories c
     join departments d on d.id = c.department_id
 "#;

@@ -37,10 +37,13 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     s.say(Key::Greeting, &[("office", &app.config.phone.office_name)]);
     push_notices(&mut s);
     if let Some(number) = call.caller.number() {
-        // A courtesy: if the database cannot tell, the caller still gets the menu.
+        // A courtesy: if the database cannot tell, the caller still gets the menu. Caller ID
+        // can be faked, so whoever calls from the number hears no more than the folio and the
+        // status, never the category or the department (those come by SMS, which reaches the
+        // real phone, or with the folio at the lookup).
         match app.store.latest_open_case_of(number).await {
             Ok(Some(case)) => {
-                let status = super::lookup::spoken_status(app, &case);
+                let status = super::lookup::short_status(app, &case);
                 s.say(
                     Key::OpenCase,
                     &[("folio", &speech::digits(&case.folio)), ("status", &status)],

@@ -2,14 +2,21 @@
 //!
 //! Only what is safe to say to anyone holding the folio is read out: category, status,
 //! department, date of the last change and, once attended, the department's summary of what it
-//! did. Never a name, a number or the recording. Three failed lookups in one call (a wrong check
-//! digit or an unknown folio) end lookups for that call, so folios cannot be guessed by trying.
+//! did. Never a name, a number or the recording. For a sensitive category (Seguridad pública),
+//! only the status, without the department, and the date: the category, who handles it and what
+//! was done go only by SMS to the number that reported, the one channel that reaches the real
+//! phone (caller ID is easy to fake, and Mexican calls carry no STIR/SHAKEN attestation).
+//!
+//! Three failed lookups in one call (a wrong check digit or an unknown folio) end lookups for
+//! that call, so folios cannot be guessed by trying; and successful ones are capped too, per call
+//! and per number and hour, so that the line cannot be used to sweep through folios. A refused
+//! caller goes back to the main menu: a report can always be made.
 
 use super::menu::{self, push_main_menu, retry_or_goodbye};
 use super::{
     Key, MAX_FAILED_LOOKUPS, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech,
 };
-use crate::domain::{CaseStatus, Folio};
+use crate::domain::{CaseStatus, Folio, Timestamp};
 use crate::state::AppState;
 use crate::store::{CaseStatusView, StoreError};
 use crate::twiml::Gather;
@@ -17,6 +24,82 @@ use axum::extract::State;
 
 /// Seconds between digits before a typed folio is taken as complete (so the final # is optional).
 const FOLIO_TIMEOUT: u32 = 5;
+
+/// Lookups that found a case, in one call, before lookups end for the call. A citizen follows one
+/// or two reports; five leaves room for a family's or a neighbourhood's.
+pub const MAX_FOUND_LOOKUPS_PER_CALL: i64 = 5;
+
+/// Lookups that found a case, from one number in an hour (over all its calls), before lookups
+/// by voice are refused to that number: two full calls' worth.
+pub const MAX_FOUND_LOOKUPS_PER_NUMBER_HOUR: i64 = 10;
+
+/// Why folio lookups are refused in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many failed lookups in this call (the guessing guard).
+    Failed,
+    /// This call found as many cases as a call may.
+    CallLimit,
+    /// Calls from this number found as many cases as they may in an hour.
+    NumberLimit,
+}
+
+impl Refusal {
+    /// What the main menu logs when 2 is refused.
+    pub fn menu_detail(self) -> &'static str {
+        match self {
+            Refusal::Failed => "2: lookup refused, too many failed lookups",
+            Refusal::CallLimit => "2: lookup refused, lookup limit of the call",
+            Refusal::NumberLimit => "2: lookup refused, hourly lookup limit of the number",
+        }
+    }
+
+    /// Why, for the call log.
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::Failed => "too many failed lookups",
+            Refusal::CallLimit => "lookup limit of the call",
+            Refusal::NumberLimit => "hourly lookup limit of the number",
+        }
+    }
+}
+
+/// Whether folio lookups are refused in this call now, and why.
+pub async fn refusal(app: &AppState, call: &VoiceCall) -> Result<Option<Refusal>, StoreError> {
+    let (failed, found) = app
+        .store
+        .call(&call.sid)
+        .await?
+        .map_or((0, 0), |c| (c.failed_lookups, c.found_lookups));
+    if failed >= MAX_FAILED_LOOKUPS {
+        return Ok(Some(Refusal::Failed));
+    }
+    if found >= MAX_FOUND_LOOKUPS_PER_CALL {
+        return Ok(Some(Refusal::CallLimit));
+    }
+    // A withheld number has only the per-call cap; a faked one is still one number an hour.
+    if let Some(number) = call.caller.number() {
+        let since = Timestamp::from_utc(app.clock.now().as_utc() - chrono::Duration::hours(1));
+        let recent = app
+            .store
+            .recent_found_lookups(number.as_str(), since)
+            .await?;
+        if recent >= MAX_FOUND_LOOKUPS_PER_NUMBER_HOUR {
+            return Ok(Some(Refusal::NumberLimit));
+        }
+    }
+    Ok(None)
+}
+
+/// Says that lookups are refused and goes back to the main menu, where a report can be made.
+pub fn push_refusal(s: &mut Speaker<'_>, refusal: Refusal) {
+    let key = match refusal {
+        Refusal::Failed => Key::StatusTooMany,
+        Refusal::CallLimit | Refusal::NumberLimit => Key::StatusLimit,
+    };
+    s.say(key, &[]);
+    push_main_menu(s, &StepQuery::default());
+}
 
 /// "Type your folio, then #".
 pub fn push_lookup_prompt(s: &mut Speaker<'_>, query: &StepQuery) {
@@ -27,6 +110,13 @@ pub fn push_lookup_prompt(s: &mut Speaker<'_>, query: &StepQuery) {
         Gather::keypad().timeout(FOLIO_TIMEOUT).finish_on_key("#"),
         prompts,
     );
+}
+
+/// How a case's status is said without its department ("canalizado al área responsable"): to
+/// whoever calls from the number of an open case, and for sensitive cases.
+pub fn short_status(app: &AppState, case: &CaseStatusView) -> String {
+    app.prompts
+        .text(Key::short_status(case.status, case.closure_reason), &[])
 }
 
 /// How a case's status is said: "canalizado al área responsable: Dirección de Agua Potable".
@@ -48,15 +138,10 @@ pub async fn lookup(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 
 async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
-    let failed = app
-        .store
-        .call(&call.sid)
-        .await?
-        .map_or(0, |c| c.failed_lookups);
-    let detail = if failed >= MAX_FAILED_LOOKUPS {
-        s.say(Key::StatusTooMany, &[]);
-        push_main_menu(&mut s, &StepQuery::default());
-        "refused, too many failed lookups".to_owned()
+    // Checked before the folio is even read: a refused lookup says nothing about it.
+    let detail = if let Some(refused) = refusal(app, call).await? {
+        push_refusal(&mut s, refused);
+        format!("refused, {}", refused.reason())
     } else {
         match call.digits() {
             None => retry_or_goodbye(&mut s, call, push_lookup_prompt).to_owned(),
@@ -73,7 +158,9 @@ async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> 
                         format!("unknown folio {folio}")
                     }
                     Some(case) => {
-                        app.store.note_case_found(&call.sid).await?;
+                        app.store
+                            .note_found_lookup(&call.sid, app.clock.now())
+                            .await?;
                         say_status(&mut s, &case);
                         let prompts = vec![s.prompt(Key::StatusNext, &[])];
                         s.menu(
@@ -119,6 +206,18 @@ async fn failed_lookup(
 
 fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
     let app = s.app();
+    if case.sensitive {
+        let status = short_status(app, case);
+        s.say(
+            Key::StatusFoundPrivate,
+            &[
+                ("folio", &speech::digits(&case.folio)),
+                ("status", &status),
+                ("date", &case.status_changed_at.spoken_date_es()),
+            ],
+        );
+        return;
+    }
     let category = case
         .category_name
         .as_deref()
@@ -139,7 +238,8 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
     }
 }
 
-/// `POST /twilio/voice/lookup-next`: 1 another folio, 2 main menu, anything else goodbye.
+/// `POST /twilio/voice/lookup-next`: 1 another folio (unless lookups are refused by now), 2 main
+/// menu, anything else goodbye.
 pub async fn lookup_next(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     answer(&app, &call, Moment::MidCall, after_lookup(&app, &call)).await
 }
@@ -147,20 +247,26 @@ pub async fn lookup_next(State(app): State<AppState>, call: VoiceCall) -> Twiml 
 async fn after_lookup(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
     let detail = match call.digits() {
-        Some("1") => {
-            push_lookup_prompt(&mut s, &StepQuery::default());
-            "another folio"
-        }
+        Some("1") => match refusal(app, call).await? {
+            Some(refused) => {
+                push_refusal(&mut s, refused);
+                format!("another folio refused, {}", refused.reason())
+            }
+            None => {
+                push_lookup_prompt(&mut s, &StepQuery::default());
+                "another folio".to_owned()
+            }
+        },
         Some("2") => {
             push_main_menu(&mut s, &StepQuery::default());
-            "main menu"
+            "main menu".to_owned()
         }
         _ => {
             let office = app.config.phone.office_name.clone();
             s.say(Key::Goodbye, &[("office", &office)]).hangup();
-            "goodbye"
+            "goodbye".to_owned()
         }
     };
-    call.log(app, "lookup_next", Some(detail)).await;
+    call.log(app, "lookup_next", Some(&detail)).await;
     Ok(s.finish())
 }

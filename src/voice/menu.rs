@@ -1,8 +1,7 @@
 //! The main menu and the transfer to staff.
 
 use super::{
-    Key, MAX_FAILED_LOOKUPS, MAX_FAILURES, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall,
-    answer, lookup, report,
+    Key, MAX_FAILURES, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, lookup, report,
 };
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -83,21 +82,16 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
             report::push_category_menu(&mut s, &StepQuery::default()).await?;
             "1: report"
         }
-        Some("2") => {
-            let failed = app
-                .store
-                .call(&call.sid)
-                .await?
-                .map_or(0, |c| c.failed_lookups);
-            if failed >= MAX_FAILED_LOOKUPS {
-                s.say(Key::StatusTooMany, &[]);
-                push_main_menu(&mut s, &StepQuery::default());
-                "2: lookup refused, too many failed lookups"
-            } else {
+        Some("2") => match lookup::refusal(app, call).await? {
+            Some(refused) => {
+                lookup::push_refusal(&mut s, refused);
+                refused.menu_detail()
+            }
+            None => {
                 lookup::push_lookup_prompt(&mut s, &StepQuery::default());
                 "2: lookup"
             }
-        }
+        },
         Some("0") if staff_available(app) => {
             let number = app.config.phone.transfer_number.as_ref().expect("checked");
             s.say(Key::Transfer, &[]);

@@ -192,6 +192,25 @@ pub fn push_record_verb(s: &mut Speaker<'_>, query: &StepQuery) {
         .redirect(&action);
 }
 
+/// The longest recording that counts as silence while the caller is still on the line. Twilio
+/// may keep a recording of a breath or a key press (even with `trim-silence`) and call the action
+/// for it; after a hang-up a short recording is still a report (someone spoke, then hung up).
+const SILENT_SECONDS: i64 = 1;
+
+/// The recording's SID: `RecordingSid` if sent (the status callback documents it), otherwise the
+/// last segment of `RecordingUrl` (all the `<Record>` action documents:
+/// `.../Accounts/AC.../Recordings/RE...`).
+fn recording_sid(call: &VoiceCall) -> Option<RecordingSid> {
+    match call.form.get("RecordingSid") {
+        Some(sid) => RecordingSid::parse(sid),
+        None => {
+            let url = url::Url::parse(call.form.get("RecordingUrl")?).ok()?;
+            let last = url.path_segments()?.next_back()?;
+            RecordingSid::parse(last.split('.').next().unwrap_or(last))
+        }
+    }
+}
+
 /// The recording Twilio describes in a webhook, if it describes one with sound in it.
 struct RecordingInfo<'a> {
     sid: RecordingSid,
@@ -200,19 +219,23 @@ struct RecordingInfo<'a> {
 }
 
 impl<'a> RecordingInfo<'a> {
+    /// `None` for no recording, an empty one, or a silent one (at most [`SILENT_SECONDS`]) while
+    /// the caller was on the line. Only the action says whether the caller hung up
+    /// (`Digits=hangup`); the status callback does not, so a short recording there is taken as
+    /// silence: if the caller did hang up, the action makes the case.
     fn from_call(call: &'a VoiceCall) -> Option<RecordingInfo<'a>> {
-        let sid = call
-            .form
-            .get("RecordingSid")
-            .and_then(RecordingSid::parse)?;
+        let sid = recording_sid(call)?;
         let duration = call
             .form
             .get("RecordingDuration")
             .and_then(|d| d.parse::<i64>().ok());
         // Zero means nothing was recorded; a negative value is not Twilio's: treat it as unknown.
         let duration = duration.filter(|d| *d >= 0);
-        if duration == Some(0) {
-            return None;
+        let hung_up = call.digits() == Some("hangup");
+        match duration {
+            Some(0) => return None,
+            Some(d) if d <= SILENT_SECONDS && !hung_up => return None,
+            _ => {}
         }
         Some(RecordingInfo {
             sid,
@@ -305,8 +328,7 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
     call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
         .await;
     let result: Result<(), StoreError> = async {
-        let sid = call.form.get("RecordingSid").and_then(RecordingSid::parse);
-        match (status, sid) {
+        match (status, recording_sid(&call)) {
             ("completed", Some(sid)) => {
                 if let Some(rec) = RecordingInfo::from_call(&call) {
                     make_case(&app, &call, &rec).await?;
@@ -400,6 +422,12 @@ async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreEr
     Ok(s.finish())
 }
 
+/// The key that skips the number entry: `*`, then `#` to send it at once (or nothing more: Twilio
+/// sends it at the time-out). A lone `#` cannot be the skip: Twilio's finishOnKey ends an entry
+/// only after another key, so `#` alone is silence, heard only when the `<Gather>` times out.
+const SKIP_NUMBER: char = '*';
+
+/// The number entry for the SMS (the prompt says how to skip it: [`SKIP_NUMBER`]).
 fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
     let prompts = vec![s.prompt(Key::NumberEntry, &[])];
     s.menu(
@@ -433,7 +461,10 @@ pub async fn sms_number(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 
 async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
-    let detail = match call.digits().map(PhoneNumber::mexican) {
+    let typed = call
+        .digits()
+        .filter(|d| !d.chars().all(|c| c == SKIP_NUMBER));
+    let detail = match typed.map(PhoneNumber::mexican) {
         None => {
             s.say(Key::ReportGoodbye, &[]).hangup();
             "skipped".to_owned()

@@ -156,8 +156,18 @@ fn assert_config_error(out: &Finished, key: &str) {
 
 #[test]
 fn a_malformed_value_stops_start_up_naming_the_key() {
+    let long_notice = "Aviso de privacidad. ".repeat(200);
     for (key, settings) in [
         ("ATIENDE_LISTEN", vec![("ATIENDE_LISTEN", "nope")]),
+        // A voice of another language (US Spanish), and a notice too long for one <Say>.
+        (
+            "ATIENDE_VOICE",
+            vec![("ATIENDE_VOICE", "Polly.Lupe-Neural")],
+        ),
+        (
+            "ATIENDE_PRIVACY_NOTICE",
+            vec![("ATIENDE_PRIVACY_NOTICE", long_notice.as_str())],
+        ),
         (
             "ATIENDE_OFFICE_HOURS",
             vec![("ATIENDE_OFFICE_HOURS", "whenever")],

@@ -3,7 +3,8 @@
 use crate::helpers::{CALLER, Db, STREET_LIGHTING, TestApp, office_hours_now};
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CallOutcome, CallSid, CaseStatus, ClosureReason, Folio, Timestamp};
-use atiende::sim::{SimCall, Waiting};
+use atiende::prompts::Key;
+use atiende::sim::{RecordingEnd, SimCall, Waiting};
 use atiende::store::{CaseRecord, StatusChange};
 use atiende::voice::speech_digits;
 use chrono::Duration;
@@ -21,11 +22,53 @@ on_both_databases!(
     after_a_lookup_another_folio_the_main_menu_or_goodbye,
     a_successful_lookup_is_not_an_abandoned_call,
     the_greeting_mentions_the_callers_open_case,
+    the_greeting_never_names_the_category_or_the_department,
+    a_sensitive_case_is_heard_with_its_status_and_date_only,
+    successful_lookups_are_capped_per_call,
+    successful_lookups_are_capped_per_number_and_hour,
 );
 
 /// Makes a case the way a citizen does: a call about a street light, recorded and hung up.
 async fn report_by_phone(app: &TestApp, from: &str) -> CaseRecord {
     app.report_and_hang_up(Some(from), STREET_LIGHTING).await
+}
+
+/// Makes a public safety case (menu key 2, a sensitive category), not urgent, from `from`.
+async fn report_public_safety(app: &TestApp, from: &str) -> CaseRecord {
+    let mut call = app.call(Some(from)).await;
+    for key in ["1", "2", "2"] {
+        call.press(key).await.unwrap();
+    }
+    call.record(30, RecordingEnd::Key).await.unwrap();
+    call.hang_up(60).await.unwrap();
+    app.case_of(&call).await
+}
+
+/// Moves a case to `to` (with the department's `summary`, for "attended"), `days` after the
+/// report.
+async fn move_case(
+    app: &TestApp,
+    case: &CaseRecord,
+    to: CaseStatus,
+    summary: Option<&str>,
+    days: i64,
+) {
+    app.state
+        .store
+        .change_case_status(&StatusChange {
+            case_id: case.id,
+            expected: None,
+            department_id: None,
+            duplicate_of: None,
+            to,
+            closure_reason: None,
+            action_summary: summary,
+            actor: "operador",
+            note: None,
+            at: Timestamp::from_utc(office_hours_now() + Duration::days(days)),
+        })
+        .await
+        .unwrap();
 }
 
 /// A new call from `from` that presses 2 and types `keys` at the folio prompt.
@@ -548,9 +591,14 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
     let call = app.call(Some(CALLER)).await;
     assert!(
         call.heard().contains(&format!(
-            "con el folio {}. Su estado es: canalizado al área responsable: Dirección de Alumbrado Público.",
+            "con el folio {}. Su estado es: canalizado al área responsable.",
             speech_digits(&latest.folio)
         )),
+        "the status, without the department: {}",
+        call.heard()
+    );
+    assert!(
+        !call.heard().contains("Dirección de Alumbrado Público"),
         "{}",
         call.heard()
     );
@@ -599,5 +647,220 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
         call.heard()
     );
     assert!(call.heard().contains("Para hacer un reporte"));
+    app.stop().await;
+}
+
+async fn the_greeting_never_names_the_category_or_the_department(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a public safety report and a street lighting one, both from CALLER, both routed
+    // and then in progress (every status that, looked up, names the department).
+    let safety = report_public_safety(&app, CALLER).await;
+    let lighting = report_by_phone(&app, OTHER).await;
+    for (case, from) in [(&safety, CALLER), (&lighting, OTHER)] {
+        for (status, said) in [
+            (CaseStatus::Routed, "canalizado al área responsable."),
+            (
+                CaseStatus::InProgress,
+                "en atención por el área responsable.",
+            ),
+        ] {
+            move_case(&app, case, status, None, 1).await;
+
+            // Act: anyone calling with the number (caller ID is easy to fake).
+            let call = app.call(Some(from)).await;
+
+            // Assert: the folio and the status; not the category, not the department.
+            let heard = call.heard().to_lowercase();
+            let expected = format!(
+                "tiene un reporte abierto con el folio {}. su estado es: {said}",
+                speech_digits(&case.folio)
+            );
+            assert!(heard.contains(&expected), "{status:?}: {heard}");
+            for never in [
+                "seguridad pública",
+                "alumbrado público",
+                "dirección de seguridad",
+                "dirección de alumbrado",
+                "tipo de reporte",
+            ] {
+                assert!(!heard.contains(never), "{status:?}: {never}: {heard}");
+            }
+        }
+    }
+    app.stop().await;
+}
+
+async fn a_sensitive_case_is_heard_with_its_status_and_date_only(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: public safety is sensitive by default; street lighting is not.
+    let case = report_public_safety(&app, CALLER).await;
+    assert!(app.category_of(&case).await.sensitive);
+    let lighting = report_by_phone(&app, CALLER).await;
+    assert!(!app.category_of(&lighting).await.sensitive);
+    let summary = "Se reforzó el patrullaje en la calle Hidalgo";
+    move_case(&app, &case, CaseStatus::Routed, None, 1).await;
+    move_case(&app, &case, CaseStatus::Attended, Some(summary), 3).await;
+
+    // Act: someone else holding the folio.
+    let call = look_up(&app, OTHER, &case.folio).await;
+
+    // Assert: folio, status without the department, date; and what to do next.
+    let heard = call.heard();
+    let expected = format!(
+        "Folio {}. Su estado es: atendido por el área responsable. Última actualización: 30 de noviembre de 2026.",
+        speech_digits(&case.folio)
+    );
+    assert!(heard.contains(&expected), "{heard}");
+    assert!(
+        heard.contains("Para consultar otro folio, marque 1."),
+        "{heard}"
+    );
+    for never in [
+        "Tipo de reporte",
+        "eguridad",
+        "Dirección de",
+        "Lo que hizo el área",
+        "patrullaje",
+    ] {
+        assert!(!heard.contains(never), "{never}: {heard}");
+        assert!(
+            !call.last_xml().contains(never),
+            "{never}: {}",
+            call.last_xml()
+        );
+    }
+    let logged = app.step_details(&call, "lookup").await;
+    assert_eq!(logged, [format!("found folio {}: attended", case.folio)]);
+
+    // The SMS reply to the number that reported keeps the category and the summary.
+    let (_, reply) = app.text_in(CALLER, &case.folio).await;
+    assert!(reply.contains("seguridad publica"), "{reply}");
+    assert!(reply.contains("Se reforzo el patrullaje"), "{reply}");
+    app.stop().await;
+}
+
+async fn successful_lookups_are_capped_per_call(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a case, looked up five times in one call (the cap).
+    let case = report_by_phone(&app, OTHER).await;
+    let mut call = look_up(&app, CALLER, &case.folio).await;
+    for _ in 1..5 {
+        assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+        call.press("1").await.unwrap();
+        call.press(&case.folio).await.unwrap();
+    }
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+    let limit = app.text(Key::StatusLimit);
+    assert!(limit.starts_with("Por seguridad"), "{limit}");
+
+    // Act: a sixth, from the menu after the lookup.
+    call.press("1").await.unwrap();
+
+    // Assert: refused politely, back to the main menu, no folio prompt.
+    let heard = call.heard();
+    assert!(heard.contains(&limit), "{heard}");
+    assert!(
+        heard.contains("Para hacer un reporte, marque 1."),
+        "{heard}"
+    );
+    assert!(!heard.contains("Marque su número de folio"), "{heard}");
+
+    // Act / Assert: 2 at the main menu is refused the same way.
+    call.press("2").await.unwrap();
+    assert!(call.heard().contains(&limit), "{}", call.heard());
+    assert!(!call.heard().contains("Marque su número de folio"));
+
+    // Act / Assert: a lookup URL posted directly is refused before the folio is read.
+    let (status, body) = app
+        .post_signed(
+            "/twilio/voice/lookup?t=0",
+            &[
+                ("CallSid", call.call_sid()),
+                ("From", CALLER),
+                ("Digits", &case.folio),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Por seguridad"), "{body}");
+    assert!(!body.contains("Su estado es"), "{body}");
+
+    // Act / Assert: the caller can still make a report.
+    call.press("1").await.unwrap();
+    assert!(
+        call.heard().contains("¿Sobre qué es su reporte?"),
+        "{}",
+        call.heard()
+    );
+
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+    assert_eq!(logged.found_lookups, 5);
+    assert_eq!(logged.failed_lookups, 0, "a refusal is not a failed lookup");
+    assert_eq!(
+        app.step_details(&call, "lookup_next").await.last().unwrap(),
+        "another folio refused, lookup limit of the call"
+    );
+    assert!(
+        app.step_details(&call, "main_menu")
+            .await
+            .contains(&"2: lookup refused, lookup limit of the call".to_owned())
+    );
+
+    // A withheld number has the cap of its call too, and a new call may look up again.
+    let mut call = app.call(None).await;
+    call.press("2").await.unwrap();
+    call.press(&case.folio).await.unwrap();
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+    app.stop().await;
+}
+
+async fn successful_lookups_are_capped_per_number_and_hour(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: ten lookups from CALLER over three calls within the hour.
+    let case = report_by_phone(&app, OTHER).await;
+    for per_call in [4, 4, 2] {
+        let mut call = look_up(&app, CALLER, &case.folio).await;
+        for _ in 1..per_call {
+            call.press("1").await.unwrap();
+            call.press(&case.folio).await.unwrap();
+        }
+        assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+        call.hang_up(40).await.unwrap();
+    }
+
+    // Act: another call from CALLER, the same hour.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("2").await.unwrap();
+
+    // Assert: refused before the folio prompt, with the main menu.
+    let heard = call.heard();
+    assert!(heard.contains(&app.text(Key::StatusLimit)), "{heard}");
+    assert!(!heard.contains("Marque su número de folio"), "{heard}");
+    assert!(
+        heard.contains("Para hacer un reporte, marque 1."),
+        "{heard}"
+    );
+    assert_eq!(
+        app.step_details(&call, "main_menu").await,
+        ["2: lookup refused, hourly lookup limit of the number"]
+    );
+
+    // Another number may still look up; and the count is of the last hour only.
+    let call = look_up(&app, "+525598765432", &case.folio).await;
+    assert!(call.heard().contains("Su estado es"), "{}", call.heard());
+    let now = app.state.clock.now().as_utc();
+    let number = "+525512345678";
+    let in_the_hour = Timestamp::from_utc(now - Duration::hours(1));
+    let after = Timestamp::from_utc(now + Duration::minutes(1));
+    let store = &app.state.store;
+    assert_eq!(
+        store
+            .recent_found_lookups(number, in_the_hour)
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(store.recent_found_lookups(number, after).await.unwrap(), 0);
     app.stop().await;
 }

@@ -1,8 +1,9 @@
 //! Making a report by phone, start to end.
 
-use crate::helpers::{CALLER, Db};
+use crate::helpers::{CALLER, Db, WATER, at_the_beep, fields};
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CallOutcome, CallSid, CaseStatus, Channel, Folio, RecordingSid, Urgency};
+use atiende::prompts::Key;
 use atiende::sim::{RecordingEnd, Waiting};
 
 on_both_databases!(
@@ -10,6 +11,8 @@ on_both_databases!(
     hang_up_during_recording_still_makes_the_case,
     callbacks_in_either_order_and_repeated_make_one_case,
     nothing_recorded_retries_once_then_says_goodbye,
+    the_action_without_recording_sid_takes_it_from_the_url,
+    a_silent_recording_is_nothing_recorded_unless_the_caller_hung_up,
 );
 
 async fn a_report_in_every_category(db: Db) {
@@ -229,5 +232,112 @@ async fn nothing_recorded_retries_once_then_says_goodbye(db: Db) {
     let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
     assert_eq!(logged.outcome, Some(CallOutcome::Abandoned));
     assert_eq!(logged.last_step, "nothing_recorded");
+    app.stop().await;
+}
+
+async fn the_action_without_recording_sid_takes_it_from_the_url(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a caller at the beep, and the action request as Twilio documents it: the URL,
+    // the duration and the digits, no RecordingSid.
+    let call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
+    let recording = call.new_recording(20);
+    let action = call.action().expect("the <Record> action").to_owned();
+    let duration = recording.duration_seconds.to_string();
+    let params = fields(&[
+        ("AccountSid", app.caller.account_sid.as_str()),
+        ("CallSid", call.call_sid()),
+        ("From", CALLER),
+        ("CallStatus", "in-progress"),
+        ("RecordingUrl", recording.url.as_str()),
+        ("RecordingDuration", duration.as_str()),
+        ("Digits", "#"),
+    ]);
+
+    // Act
+    let (status, answer) = app.caller.post(&action, &params).await.unwrap();
+
+    // Assert: the case is made, with the SID from the URL's last segment; the folio is said.
+    assert_eq!(status, 200, "{answer}");
+    let case = app.case_of(&call).await;
+    assert_eq!(case.recording_sid.as_deref(), Some(recording.sid.as_str()));
+    assert_eq!(case.recording_url.as_deref(), Some(recording.url.as_str()));
+    assert!(
+        answer.contains(&atiende::voice::speech_digits(&case.folio)),
+        "{answer}"
+    );
+    // The status callback (which carries the SID) finds the same case.
+    call.send_recording_status(&recording, "completed")
+        .await
+        .unwrap();
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn a_silent_recording_is_nothing_recorded_unless_the_caller_hung_up(db: Db) {
+    let app = app_or_skip!(db);
+    let retry = app.text(Key::NothingRecordedRetry);
+    for (seconds, callback_first) in [(1, false), (1, true), (0, true)] {
+        // Arrange: a caller at the beep; Twilio kept a silent recording of 0 or 1 seconds and
+        // the caller is still on the line (# or the silence time-out ended it).
+        let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
+        let recording = call.new_recording(seconds);
+
+        // Act: the action and the status callback, in either order.
+        if callback_first {
+            call.send_recording_status(&recording, "completed")
+                .await
+                .unwrap();
+        }
+        call.send_record_action(&recording, RecordingEnd::Key)
+            .await
+            .unwrap();
+        let heard = call.heard();
+        if !callback_first {
+            call.send_recording_status(&recording, "completed")
+                .await
+                .unwrap();
+        }
+
+        // Assert: "we did not hear you", another <Record>, no case.
+        let what = format!("{seconds} s, callback first: {callback_first}");
+        assert!(heard.contains(&retry), "{what}: {heard}");
+        assert_eq!(call.waiting(), Waiting::Recording, "{what}");
+        assert_eq!(app.state.store.count_cases().await.unwrap(), 0, "{what}");
+        assert_eq!(
+            app.step_details(&call, "nothing_recorded").await,
+            vec!["retry".to_owned()],
+            "{what}"
+        );
+    }
+
+    for callback_first in [false, true] {
+        // Arrange: a caller who says a word and hangs up: a 1-second recording.
+        let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
+        let recording = call.new_recording(1);
+
+        // Act: the action (Digits=hangup) and the callback, in either order.
+        if callback_first {
+            call.send_recording_status(&recording, "completed")
+                .await
+                .unwrap();
+        }
+        call.send_record_action(&recording, RecordingEnd::Hangup)
+            .await
+            .unwrap();
+        call.send_recording_status(&recording, "completed")
+            .await
+            .unwrap();
+        call.hang_up(30).await.unwrap();
+
+        // Assert: someone spoke; the case is made, once.
+        let case = app.case_of(&call).await;
+        assert_eq!(
+            case.recording_sid.as_deref(),
+            Some(recording.sid.as_str()),
+            "callback first: {callback_first}"
+        );
+        assert_eq!(case.recording_duration_seconds, Some(1));
+    }
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 2);
     app.stop().await;
 }

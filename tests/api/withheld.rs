@@ -147,8 +147,11 @@ async fn the_number_can_be_typed_again_and_wrong_numbers_are_refused(db: Db) {
     );
     app.assert_at_number_entry(&call);
 
-    // The right number this time, confirmed.
-    call.press(CALLER.trim_start_matches("+52")).await.unwrap();
+    // The right number this time (a "#" before it ends nothing: Twilio's finishOnKey needs a
+    // key before it), confirmed.
+    call.press(&format!("#{}", CALLER.trim_start_matches("+52")))
+        .await
+        .unwrap();
     assert!(
         call.heard()
             .contains(&speech_digits(CALLER.trim_start_matches("+52"))),
@@ -207,12 +210,21 @@ async fn three_wrong_numbers_say_goodbye_without_a_number(db: Db) {
 
 async fn skipping_the_number_entry_promises_nothing(db: Db) {
     let app = app_or_skip!(db);
-    for skip in ["#", "silence"] {
+    // The prompt tells how to skip: "*" then "#" (Twilio sends "*" at once), or "*" alone (sent
+    // at the time-out). "#" alone is silence to Twilio (finishOnKey needs a key before it), and
+    // silence skips too.
+    assert!(
+        app.text(Key::NumberEntry)
+            .contains("marque asterisco y después la tecla de gato"),
+        "{}",
+        app.text(Key::NumberEntry)
+    );
+    for skip in ["*#", "*", "#", "silence"] {
         // Arrange: a withheld caller at the number entry.
         let mut call = app.report(Some("restricted"), STREET_LIGHTING).await;
         app.assert_at_number_entry(&call);
 
-        // Act: "#" alone, or nothing at all.
+        // Act: the skip key, "#" alone, or nothing at all.
         if skip == "silence" {
             call.silence().await.unwrap();
         } else {
@@ -226,7 +238,16 @@ async fn skipping_the_number_entry_promises_nothing(db: Db) {
             "{skip}: {heard}"
         );
         assert!(!heard.contains("mensaje de texto"), "{skip}: {heard}");
+        assert!(
+            !heard.contains(&app.text(Key::NumberInvalid)),
+            "{skip}: {heard}"
+        );
         assert_eq!(call.waiting(), Waiting::Ended, "{skip}");
+        assert_eq!(
+            app.step_details(&call, "sms_number").await,
+            vec!["skipped".to_owned()],
+            "{skip}"
+        );
         call.hang_up(70).await.unwrap();
         let case = app.case_of(&call).await;
         assert_eq!(case.sms_number, None, "{skip}");
