@@ -52,6 +52,7 @@ pub const KEYS: &[&str] = &[
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN",
     "TWILIO_PHONE_NUMBER",
+    "TWILIO_MESSAGING_SERVICE_SID",
     "TWILIO_API_BASE",
 ];
 
@@ -99,14 +100,52 @@ fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Twilio credentials and numbers. Present only outside demo mode.
+/// Twilio credentials and numbers. Present only outside demo mode, and then with at least one
+/// sender for SMS: a Messaging Service or the office number.
 #[derive(Clone, Debug)]
 pub struct TwilioConfig {
     pub account_sid: String,
     /// Signs webhooks and authenticates REST calls; `Debug` prints it redacted.
     pub auth_token: SecretString,
-    /// The office number SMS are sent from.
-    pub phone_number: PhoneNumber,
+    /// The office number: what the help text tells citizens to call, and the number SMS are
+    /// sent from when there is no Messaging Service.
+    pub phone_number: Option<PhoneNumber>,
+    /// A Messaging Service (`MG...`): SMS are sent with `MessagingServiceSid` and Twilio picks
+    /// the sender from the service's pool. Wins over `phone_number` for sending: Twilio's Mexico
+    /// guidelines do not allow one-way automated SMS from a Mexican mobile number.
+    pub messaging_service_sid: Option<String>,
+}
+
+/// Who an SMS is sent as: the one field of Twilio's `Messages.json` that names the sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsSender<'a> {
+    /// `MessagingServiceSid=MG...`: Twilio picks a number of the service's pool.
+    MessagingService(&'a str),
+    /// `From=+52...`: the office number itself.
+    Number(&'a PhoneNumber),
+}
+
+impl<'a> SmsSender<'a> {
+    /// The form field and its value.
+    pub fn field(self) -> (&'static str, &'a str) {
+        match self {
+            SmsSender::MessagingService(sid) => ("MessagingServiceSid", sid),
+            SmsSender::Number(n) => ("From", n.as_str()),
+        }
+    }
+}
+
+impl TwilioConfig {
+    /// Who our SMS are sent as: the Messaging Service when there is one, else the office
+    /// number. The configuration refuses an account with neither, so only a value built by
+    /// hand can have none.
+    pub fn sms_sender(&self) -> Option<SmsSender<'_>> {
+        match (&self.messaging_service_sid, &self.phone_number) {
+            (Some(sid), _) => Some(SmsSender::MessagingService(sid)),
+            (None, Some(number)) => Some(SmsSender::Number(number)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The voice and behaviour of the phone line.
@@ -298,6 +337,11 @@ fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     Ok(values)
 }
 
+/// Whether `sid` is a Twilio SID with this prefix: two letters and 32 hexadecimal digits.
+fn is_twilio_sid(sid: &str, prefix: &str) -> bool {
+    sid.len() == 34 && sid.starts_with(prefix) && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
 fn parse_base_url(key: &'static str, v: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(v).map_err(|e| bad(key, format!("{e}: {v:?}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -465,6 +509,15 @@ impl Values {
             self.get("TWILIO_API_BASE").unwrap_or(default_api),
         )?;
         let phone_number = self.phone_number("TWILIO_PHONE_NUMBER", " (use E.164, +52...)")?;
+        let messaging_service_sid = self.get("TWILIO_MESSAGING_SERVICE_SID");
+        if let Some(sid) = messaging_service_sid {
+            if !is_twilio_sid(sid, "MG") {
+                return Err(bad(
+                    "TWILIO_MESSAGING_SERVICE_SID",
+                    "expected MG followed by 32 hexadecimal digits (the Messaging Service's SID)",
+                ));
+            }
+        }
         let Some(token) = self.get("TWILIO_AUTH_TOKEN") else {
             return Ok((None, api_base));
         };
@@ -480,16 +533,19 @@ impl Values {
                 "expected AC followed by 32 characters",
             ));
         }
-        let Some(phone_number) = phone_number else {
+        if phone_number.is_none() && messaging_service_sid.is_none() {
             return Err(bad(
-                "TWILIO_PHONE_NUMBER",
-                "required when TWILIO_AUTH_TOKEN is set: the number SMS are sent from",
+                "TWILIO_MESSAGING_SERVICE_SID",
+                "required when TWILIO_AUTH_TOKEN is set, unless TWILIO_PHONE_NUMBER is: SMS need \
+                 a sender (in Mexico, a Messaging Service whose pool Twilio allows for automated \
+                 SMS)",
             ));
-        };
+        }
         let account = TwilioConfig {
             account_sid: account_sid.to_owned(),
             auth_token: SecretString::from(token.to_owned()),
             phone_number,
+            messaging_service_sid: messaging_service_sid.map(str::to_owned),
         };
         Ok((Some(account), api_base))
     }
@@ -627,9 +683,10 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(
-            e.key, "TWILIO_PHONE_NUMBER",
-            "SMS need a number to be sent from"
+            e.key, "TWILIO_MESSAGING_SERVICE_SID",
+            "SMS need a sender: a Messaging Service or a number"
         );
+        assert!(e.to_string().contains("TWILIO_PHONE_NUMBER"), "{e}");
         let e = Config::from_pairs([("ATIENDE_RECORD_MAX_SECONDS", "0")]).unwrap_err();
         assert_eq!(e.key, "ATIENDE_RECORD_MAX_SECONDS");
         let e = Config::from_pairs([("DATABASE_URL", "mysql://u:secret@h/db")]).unwrap_err();
@@ -687,7 +744,71 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("12345"));
         assert_eq!(c.auth_token(), Some("12345"));
-        assert_eq!(c.twilio.unwrap().phone_number.as_str(), "+525512345678");
+        assert_eq!(
+            c.twilio.unwrap().phone_number.unwrap().as_str(),
+            "+525512345678"
+        );
+    }
+
+    const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn sms_go_from_the_messaging_service_when_there_is_one() {
+        let account = [
+            ("TWILIO_AUTH_TOKEN", "12345"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ];
+        // The office number alone: SMS go from it.
+        let c = Config::from_pairs(
+            account
+                .into_iter()
+                .chain([("TWILIO_PHONE_NUMBER", "+525500000000")]),
+        )
+        .unwrap();
+        let t = c.twilio.unwrap();
+        assert_eq!(
+            t.sms_sender().map(|s| s.field()),
+            Some(("From", "+525500000000"))
+        );
+        // A Messaging Service alone is enough: no number needed.
+        let c = Config::from_pairs(
+            account
+                .into_iter()
+                .chain([("TWILIO_MESSAGING_SERVICE_SID", SERVICE)]),
+        )
+        .unwrap();
+        let t = c.twilio.unwrap();
+        assert_eq!(t.phone_number, None);
+        assert_eq!(
+            t.sms_sender().map(|s| s.field()),
+            Some(("MessagingServiceSid", SERVICE))
+        );
+        // Both: the service sends, the number stays for the help text.
+        let c = Config::from_pairs(account.into_iter().chain([
+            ("TWILIO_MESSAGING_SERVICE_SID", SERVICE),
+            ("TWILIO_PHONE_NUMBER", "+525500000000"),
+        ]))
+        .unwrap();
+        let t = c.twilio.unwrap();
+        assert_eq!(t.sms_sender(), Some(SmsSender::MessagingService(SERVICE)));
+        assert_eq!(t.phone_number.unwrap().as_str(), "+525500000000");
+        // Neither: refused, naming the key and mentioning the other.
+        let e = Config::from_pairs(account).unwrap_err();
+        assert_eq!(e.key, "TWILIO_MESSAGING_SERVICE_SID");
+        assert!(e.to_string().contains("TWILIO_PHONE_NUMBER"), "{e}");
+        // A SID that is not a Messaging Service's.
+        for wrong in ["PN0123456789abcdef0123456789abcdef", "MG123", "MGxyz"] {
+            let e = Config::from_pairs(
+                account
+                    .into_iter()
+                    .chain([("TWILIO_MESSAGING_SERVICE_SID", wrong)]),
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "TWILIO_MESSAGING_SERVICE_SID", "{wrong}");
+        }
+        // Checked in demo mode too, like the number.
+        let e = Config::from_pairs([("TWILIO_MESSAGING_SERVICE_SID", "MG1")]).unwrap_err();
+        assert_eq!(e.key, "TWILIO_MESSAGING_SERVICE_SID");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! already sent, refused or kept is left alone, so a repeated job sends nothing twice. A citizen
 //! who answered BAJA gets nothing; demo mode keeps the message in the outbox, rendered but not
 //! sent. Twilio's answer decides the rest: accepted; retried later (429, 5xx, time-outs);
-//! rejected for good (a permanent error code); or, on bad credentials, an alert for staff and a
-//! dead job that `atiende jobs retry` sends once the configuration is fixed.
+//! rejected for good (a permanent error code; 21610, a number that opted out with Twilio, is
+//! also recorded as opted out); or, on bad credentials, an alert for staff and a dead job that
+//! `atiende jobs retry` sends once the configuration is fixed.
 
 use super::Outcome;
 use crate::domain::MessageStatus;
@@ -15,7 +16,7 @@ use crate::messages::outbound::render_outbound;
 use crate::state::AppState;
 use crate::store::{MessageUpdate, OutboundMessage, StoreError};
 use crate::twilio::RestError;
-use crate::twilio::rest::BAD_CREDENTIALS;
+use crate::twilio::rest::{BAD_CREDENTIALS, UNSUBSCRIBED_RECIPIENT};
 
 /// Runs a `send_sms` job. Its payload is the message's id.
 pub async fn run(app: &AppState, payload: &str) -> Outcome {
@@ -119,6 +120,14 @@ async fn failed(
         return Ok(Outcome::Retry(error));
     }
     let code = e.twilio_code().map(|c| c.to_string());
+    // 21610: the number answered STOP (or another opt-out word) to Twilio itself, which now
+    // refuses every message to it. Record it like a BAJA, so nothing more is tried until the
+    // citizen answers ALTA or START.
+    if e.twilio_code() == Some(UNSUBSCRIBED_RECIPIENT) {
+        if let Some(to) = m.to_number.as_deref() {
+            store.opt_out(to, "21610", now()).await?;
+        }
+    }
     tracing::warn!(
         message_id = m.id,
         error,

@@ -3,8 +3,9 @@
 //!
 //! An incoming SMS or WhatsApp message is logged, then answered in one short GSM-7 message
 //! (TwiML `<Message>`): a folio ("123456", "folio 123456", "FOLIO: 123 456") gets the case's
-//! status; BAJA or STOP records the opt-out (no more messages from us), ALTA or START lifts it;
-//! anything else gets a short help text. Like on the phone, nothing personal is ever sent back.
+//! status; BAJA, STOP or another of Twilio's opt-out words records the opt-out (no more messages
+//! from us), ALTA, START, YES or UNSTOP lifts it; AYUDA or HELP, and anything else, gets a short
+//! help text. Like on the phone, nothing personal is ever sent back.
 
 use super::gsm7;
 use super::outbound::{self as sms, render};
@@ -25,18 +26,23 @@ use axum::{Extension, Router};
 const MAX_FAILED_SMS_LOOKUPS: i64 = 3;
 const MAX_SMS_LOOKUPS: i64 = 20;
 
-/// Words that stop our messages, and words that allow them again (folded, upper case).
+/// Words that stop our messages, and words that allow them again (folded, upper case): ours in
+/// Spanish, and Twilio's standard set, which Twilio itself honours on long codes and Messaging
+/// Services (so we must too, or our records would disagree with what Twilio lets through).
 const OPT_OUT_WORDS: &[&str] = &[
     "BAJA",
-    "STOP",
     "ALTO",
     "CANCELAR",
+    "STOP",
     "STOPALL",
     "UNSUBSCRIBE",
+    "CANCEL",
     "END",
     "QUIT",
 ];
-const OPT_IN_WORDS: &[&str] = &["ALTA", "START", "UNSTOP", "INICIAR"];
+const OPT_IN_WORDS: &[&str] = &["ALTA", "INICIAR", "START", "YES", "UNSTOP"];
+/// Words that ask for the help text (Twilio's HELP and INFO, and AYUDA).
+const HELP_WORDS: &[&str] = &["AYUDA", "HELP", "INFO"];
 
 /// The messaging routes (under the signature check).
 pub fn router() -> Router<AppState> {
@@ -50,6 +56,8 @@ pub fn router() -> Router<AppState> {
 pub enum Intent {
     OptOut(String),
     OptIn,
+    /// AYUDA or HELP: the help text.
+    Help,
     /// Digits that should be a folio (valid or not).
     Folio(String),
     Other,
@@ -69,6 +77,9 @@ impl Intent {
             }
             if OPT_IN_WORDS.contains(word) {
                 return Intent::OptIn;
+            }
+            if HELP_WORDS.contains(word) {
+                return Intent::Help;
             }
         }
         // A folio: digits, perhaps split by spaces or dashes, perhaps after "FOLIO", "NO" or "#".
@@ -197,7 +208,9 @@ async fn answer(app: &AppState, form: &WebhookForm) -> Result<Reply, StoreError>
             )
         }
         (Intent::Folio(digits), Some(lookup)) => lookup.reply(app, &digits),
-        _ => Reply::new(MessageTemplate::Help, help_text(app, form)),
+        (Intent::Help | Intent::Other | Intent::Folio(_), _) => {
+            Reply::new(MessageTemplate::Help, help_text(app, form))
+        }
     })
 }
 
@@ -277,13 +290,16 @@ impl Lookup {
     }
 }
 
-/// The help text, with the office's number: the one the citizen wrote to, else ours.
+/// The help text, with the office's number (`TWILIO_PHONE_NUMBER`), else the one the citizen
+/// wrote to. The office number comes first: with a Messaging Service the citizen may have
+/// written to a number of its pool, which takes messages but not calls.
 fn help_text(app: &AppState, form: &WebhookForm) -> String {
-    let ours = app.config.twilio.as_ref().map(|t| t.phone_number.clone());
-    let number = match CallerId::parse(form.get("To")) {
-        CallerId::Known(n) => Some(n),
-        CallerId::Withheld => ours,
-    };
+    let ours = app
+        .config
+        .twilio
+        .as_ref()
+        .and_then(|t| t.phone_number.clone());
+    let number = ours.or_else(|| CallerId::parse(form.get("To")).number().cloned());
     let phone = number.map_or_else(
         || "este mismo numero".to_owned(),
         |n| n.national_digits().to_owned(),
@@ -382,6 +398,21 @@ mod tests {
         assert_eq!(Intent::parse("baja"), Intent::OptOut("BAJA".into()));
         assert_eq!(Intent::parse(" STOP "), Intent::OptOut("STOP".into()));
         assert_eq!(Intent::parse("Alta"), Intent::OptIn);
+        // Twilio's standard words, whatever the case.
+        for word in ["stop", "STOPALL", "Unsubscribe", "cancel", "END", "quit"] {
+            assert_eq!(
+                Intent::parse(word),
+                Intent::OptOut(word.to_uppercase()),
+                "{word}"
+            );
+        }
+        for word in ["start", "YES", "Unstop"] {
+            assert_eq!(Intent::parse(word), Intent::OptIn, "{word}");
+        }
+        for word in ["ayuda", "AYUDA", "Help", "info"] {
+            assert_eq!(Intent::parse(word), Intent::Help, "{word}");
+        }
+        assert_eq!(Intent::parse("ayuda con mi folio"), Intent::Other);
         assert_eq!(Intent::parse("100014"), Intent::Folio("100014".into()));
         assert_eq!(
             Intent::parse("Folio: 100 014"),

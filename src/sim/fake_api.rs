@@ -373,8 +373,38 @@ async fn messages(State(api): State<FakeTwilioApi>, body: Bytes) -> Response {
         return twilio_error(400, 21000, &format!("unknown parameter {unknown}"));
     }
     let has = |k: &str| fields.iter().any(|(name, v)| name == k && !v.is_empty());
-    if !has("To") || !(has("From") || has("MessagingServiceSid")) || !has("Body") {
-        return twilio_error(400, 21604, "A 'To', 'From' and 'Body' are required");
+    if !has("To") || !has("Body") {
+        return twilio_error(400, 21604, "A 'To' and a 'Body' are required");
+    }
+    // The sender: a number (`From`) or a Messaging Service that picks one from its pool, one
+    // of the two.
+    match (has("From"), has("MessagingServiceSid")) {
+        (false, false) => {
+            return twilio_error(
+                400,
+                21603,
+                "A 'From' or 'MessagingServiceSid' parameter is required",
+            );
+        }
+        (true, true) => {
+            return twilio_error(
+                400,
+                21603,
+                "Send either 'From' or 'MessagingServiceSid', not both",
+            );
+        }
+        _ => {}
+    }
+    let service = fields
+        .iter()
+        .find(|(k, _)| k == "MessagingServiceSid")
+        .map(|(_, v)| v.as_str());
+    if service.is_some_and(|sid| {
+        !(sid.len() == 34
+            && sid.starts_with("MG")
+            && sid[2..].chars().all(|c| c.is_ascii_hexdigit()))
+    }) {
+        return twilio_error(400, 21701, "The Messaging Service Sid is invalid");
     }
     let reply = api
         .lock()
@@ -551,11 +581,30 @@ mod tests {
             ("Body", "hola"),
         ];
         let mut statuses = Vec::new();
+        const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
         for form in [
             &message[..],
             &message[..],
             &[("To", "+525512345678"), ("Body", "hola")][..],
             &[("To", "+525512345678"), ("Text", "hola")][..],
+            // A Messaging Service instead of `From`: taken.
+            &[
+                ("To", "+525512345678"),
+                ("MessagingServiceSid", SERVICE),
+                ("Body", "hola"),
+            ][..],
+            // Both senders, or a SID that is not a Messaging Service's: refused.
+            &[
+                ("To", "+525512345678"),
+                ("From", "+525500000000"),
+                ("MessagingServiceSid", SERVICE),
+                ("Body", "hola"),
+            ][..],
+            &[
+                ("To", "+525512345678"),
+                ("MessagingServiceSid", "PN0123456789abcdef0123456789abcdef"),
+                ("Body", "hola"),
+            ][..],
         ] {
             let res = client
                 .post(sms_url(&api, "AC1"))
@@ -566,10 +615,12 @@ mod tests {
             statuses.push(res.status().as_u16());
         }
 
-        assert_eq!(statuses, [400, 201, 400, 400]);
+        assert_eq!(statuses, [400, 201, 400, 400, 201, 400, 400]);
         let sms = api.sms();
-        assert_eq!(sms.len(), 2, "only well-formed requests are logged");
+        assert_eq!(sms.len(), 3, "only well-formed requests are logged");
         assert_eq!(sms[0].sid, None, "refused");
         assert!(sms[1].sid.is_some(), "accepted");
+        assert_eq!(sms[2].get("MessagingServiceSid"), Some(SERVICE));
+        assert!(sms[2].sid.is_some(), "accepted");
     }
 }

@@ -1,6 +1,6 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
-use super::tx::{NewCaseEvent, OutboxSms, WriteTx, with_tx};
+use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
 use super::{Store, StoreError, with_read_pool};
 use crate::domain::{
     CallOutcome, CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind,
@@ -316,13 +316,16 @@ fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
         template: MessageTemplate::FolioCreated,
         dedup_key: format!("sms-folio:{case_id}"),
         at,
+        // The caller just asked for it: at once, even at night.
+        timing: SmsTiming::AtOnce,
     }
 }
 
 /// The steps of a case's changes, inside a write transaction.
 impl WriteTx {
     /// A change of status with its history entry and the SMS it calls for (to the citizen,
-    /// and to the department's contact number when routed).
+    /// held until 09:00 when the change is made at night, and to the department's contact
+    /// number when routed, at once).
     pub(super) async fn change_status(
         &mut self,
         change: &StatusChange<'_>,
@@ -355,6 +358,9 @@ impl WriteTx {
                     template: MessageTemplate::DepartmentRouted,
                     dedup_key: format!("sms-department:{event_id}"),
                     at: change.at,
+                    // Staff, not a citizen: a case routed at night (an urgent one) must be
+                    // known at once.
+                    timing: SmsTiming::AtOnce,
                 })
                 .await?;
             }
@@ -370,6 +376,8 @@ impl WriteTx {
                 template,
                 dedup_key: format!("sms-status:{event_id}"),
                 at: change.at,
+                // Caused by staff work, not asked for now: not at night.
+                timing: SmsTiming::Daytime,
             })
             .await?;
         }

@@ -6,6 +6,42 @@ use crate::domain::{
     Timestamp,
 };
 
+/// When the quiet hours begin and end, in America/Mexico_City: Twilio's Mexico guidelines
+/// advise no messages between 21:00 and 09:00.
+pub const QUIET_FROM_HOUR: u32 = 21;
+pub const QUIET_UNTIL_HOUR: u32 = 9;
+
+/// When a message written at `at` may go out without breaking the quiet hours: `at` itself
+/// from 09:00 to 20:59:59 in Mexico City, else the next 09:00 there (the same day after
+/// midnight, the next day from 21:00).
+pub fn after_quiet_hours(at: Timestamp) -> Timestamp {
+    use chrono::{Days, NaiveTime, TimeZone, Timelike};
+    use chrono_tz::America::Mexico_City;
+    let local = at.as_utc().with_timezone(&Mexico_City);
+    let hour = local.hour();
+    if (QUIET_UNTIL_HOUR..QUIET_FROM_HOUR).contains(&hour) {
+        return at;
+    }
+    let day = if hour >= QUIET_FROM_HOUR {
+        local.date_naive() + Days::new(1)
+    } else {
+        local.date_naive()
+    };
+    let nine = day.and_time(NaiveTime::from_hms_opt(QUIET_UNTIL_HOUR, 0, 0).expect("a time"));
+    // Mexico City has kept standard time all year since 2022; were 09:00 ever skipped or
+    // repeated, the earliest instant of it (or, for a gap, an hour later) would do.
+    let local_nine = Mexico_City
+        .from_local_datetime(&nine)
+        .earliest()
+        .or_else(|| {
+            Mexico_City
+                .from_local_datetime(&(nine + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .expect("09:00 or 10:00 exists in Mexico City");
+    Timestamp::from_utc(local_nine.with_timezone(&chrono::Utc))
+}
+
 /// An outbound message with what its template needs from its case.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboundMessage {
@@ -370,5 +406,64 @@ impl Store {
             .await?
         });
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::America::Mexico_City;
+
+    /// An instant given in Mexico City time.
+    fn mx(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Timestamp {
+        Timestamp::from_utc(
+            Mexico_City
+                .with_ymd_and_hms(y, mo, d, h, mi, s)
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        )
+    }
+
+    #[test]
+    fn daytime_messages_go_at_once() {
+        for at in [
+            mx(2026, 11, 27, 9, 0, 0),
+            mx(2026, 11, 27, 14, 30, 0),
+            mx(2026, 11, 27, 20, 59, 59),
+        ] {
+            assert_eq!(after_quiet_hours(at), at, "{at}");
+        }
+    }
+
+    #[test]
+    fn night_messages_wait_until_nine_in_mexico_city() {
+        let cases = [
+            // 21:00 exactly is night: the next morning.
+            (mx(2026, 11, 27, 21, 0, 0), mx(2026, 11, 28, 9, 0, 0)),
+            (mx(2026, 11, 27, 23, 59, 59), mx(2026, 11, 28, 9, 0, 0)),
+            // After midnight (the date changed): the same day's 09:00.
+            (mx(2026, 11, 28, 0, 0, 0), mx(2026, 11, 28, 9, 0, 0)),
+            (mx(2026, 11, 28, 0, 30, 0), mx(2026, 11, 28, 9, 0, 0)),
+            (mx(2026, 11, 28, 8, 59, 0), mx(2026, 11, 28, 9, 0, 0)),
+            (mx(2026, 11, 28, 8, 59, 59), mx(2026, 11, 28, 9, 0, 0)),
+            // The end of a month and of a year.
+            (mx(2026, 11, 30, 22, 15, 0), mx(2026, 12, 1, 9, 0, 0)),
+            (mx(2026, 12, 31, 21, 30, 0), mx(2027, 1, 1, 9, 0, 0)),
+        ];
+        for (at, due) in cases {
+            assert_eq!(after_quiet_hours(at), due, "{at}");
+        }
+        // 09:00 in Mexico City is 15:00 UTC (UTC-6 all year since 2022), whatever the UTC date.
+        let late = mx(2026, 11, 27, 20, 0, 0);
+        let due = after_quiet_hours(Timestamp::from_utc(
+            late.as_utc() + chrono::Duration::hours(2),
+        ));
+        assert_eq!(
+            due.as_utc(),
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 28, 15, 0, 0)
+                .unwrap()
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! everything back, so a change is all there or not at all (the outbox pattern: a job and the
 //! change that calls for it are written together).
 
+use super::messages::after_quiet_hours;
 use super::{BeginWrite, Store, StoreError};
 use crate::domain::{
     CaseEventKind, CaseStatus, JobKind, JobState, MessageStatus, MessageTemplate, Timestamp,
@@ -65,6 +66,19 @@ pub struct OutboxSms<'a> {
     /// never queued twice, whatever the order of webhooks).
     pub dedup_key: String,
     pub at: Timestamp,
+    /// Whether it may go at night, or waits for the end of the quiet hours.
+    pub timing: SmsTiming,
+}
+
+/// When a message of the outbox may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsTiming {
+    /// At once, whatever the hour: the citizen just asked for it (the folio after a call).
+    AtOnce,
+    /// Not between 21:00 and 09:00 in Mexico City (Twilio's Mexico guidelines): a message
+    /// written at night, such as one caused by staff work, is due at 09:00 (see
+    /// [`after_quiet_hours`]).
+    Daytime,
 }
 
 impl Store {
@@ -98,11 +112,23 @@ impl WriteTx {
         payload: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
+        self.enqueue_job_due(kind, dedup_key, payload, at, at).await
+    }
+
+    /// [`enqueue_job`](Self::enqueue_job) for a job written at `at` but not due before `run_at`.
+    pub async fn enqueue_job_due(
+        &mut self,
+        kind: JobKind,
+        dedup_key: &str,
+        payload: &str,
+        at: Timestamp,
+        run_at: Timestamp,
+    ) -> Result<bool, StoreError> {
         let added = with_tx!(self, |conn| {
             sqlx::query(
                 r#"
                 insert into jobs (kind, dedup_key, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
-                values ($1, $2, $3, $6, 0, $4, $5, $5, $5)
+                values ($1, $2, $3, $6, 0, $4, $7, $5, $5)
                 on conflict (dedup_key) do nothing
                 "#,
             )
@@ -112,6 +138,7 @@ impl WriteTx {
                 .bind(kind.max_attempts())
                 .bind(at)
                 .bind(JobState::Queued)
+                .bind(run_at)
                 .execute(conn)
                 .await?
                 .rows_affected()
@@ -119,8 +146,9 @@ impl WriteTx {
         Ok(added == 1)
     }
 
-    /// Puts an SMS in the outbox with its send job (see [`OutboxSms`]). Returns whether it was
-    /// added.
+    /// Puts an SMS in the outbox with its send job (see [`OutboxSms`]), due at once or, for a
+    /// [`SmsTiming::Daytime`] message written at night, at 09:00 Mexico City. Returns whether it
+    /// was added.
     pub async fn put_sms_in_outbox(&mut self, sms: &OutboxSms<'_>) -> Result<bool, StoreError> {
         let message_id: i64 = with_tx!(self, |conn| {
             sqlx::query_scalar(
@@ -140,12 +168,17 @@ impl WriteTx {
             .fetch_one(conn)
             .await?
         });
+        let run_at = match sms.timing {
+            SmsTiming::AtOnce => sms.at,
+            SmsTiming::Daytime => after_quiet_hours(sms.at),
+        };
         let added = self
-            .enqueue_job(
+            .enqueue_job_due(
                 JobKind::SendSms,
                 &sms.dedup_key,
                 &message_id.to_string(),
                 sms.at,
+                run_at,
             )
             .await?;
         if !added {

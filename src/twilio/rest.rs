@@ -16,6 +16,10 @@ use url::Url;
 /// a trial account, unsubscribed recipient, unroutable, not a mobile.
 pub const PERMANENT_SMS_ERRORS: &[i64] = &[21211, 21608, 21610, 21612, 21614];
 
+/// The recipient opted out (answered STOP to this sender): Twilio refuses every message to it
+/// until they answer START.
+pub const UNSUBSCRIBED_RECIPIENT: i64 = 21610;
+
 /// Bad credentials: staff must fix the configuration.
 pub const BAD_CREDENTIALS: i64 = 20003;
 
@@ -194,8 +198,10 @@ impl TwilioClient {
         }
     }
 
-    /// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`,
-    /// `StatusCallback`.
+    /// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, the sender, `Body` and
+    /// `StatusCallback`. The sender is `MessagingServiceSid` when a Messaging Service is
+    /// configured (Twilio picks a number of its pool), else `From`, the office number: exactly
+    /// one of the two, as Twilio expects.
     pub async fn send_sms(
         &self,
         to: &str,
@@ -203,14 +209,19 @@ impl TwilioClient {
         status_callback: &str,
     ) -> Result<SentMessage, RestError> {
         let url = self.account_url("Messages.json")?;
-        let from = self
+        let Some((sender, sender_value)) = self
             .account
             .as_ref()
-            .map(|t| t.phone_number.as_str().to_owned())
-            .unwrap_or_default();
+            .and_then(TwilioConfig::sms_sender)
+            .map(|s| s.field())
+        else {
+            return Err(RestError::Transport(
+                "no sender: neither TWILIO_MESSAGING_SERVICE_SID nor TWILIO_PHONE_NUMBER".into(),
+            ));
+        };
         let form = [
             ("To", to),
-            ("From", from.as_str()),
+            (sender, sender_value),
             ("Body", body),
             ("StatusCallback", status_callback),
         ];

@@ -176,6 +176,27 @@ fn a_malformed_value_stops_start_up_naming_the_key() {
             "TWILIO_ACCOUNT_SID",
             vec![("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef")],
         ),
+        // A Twilio account with no sender for SMS: neither a Messaging Service nor a number.
+        (
+            "TWILIO_MESSAGING_SERVICE_SID",
+            vec![
+                ("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ],
+        ),
+        // A SID that is not a Messaging Service's (a phone number's).
+        (
+            "TWILIO_MESSAGING_SERVICE_SID",
+            vec![
+                ("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+                ("TWILIO_PHONE_NUMBER", "+525500000000"),
+                (
+                    "TWILIO_MESSAGING_SERVICE_SID",
+                    "PN0123456789abcdef0123456789abcdef",
+                ),
+            ],
+        ),
         (
             "DATABASE_URL",
             vec![("DATABASE_URL", "mysql://localhost/x")],

@@ -11,6 +11,8 @@ use atiende::prompts::Key;
 use atiende::sim::fake_api::{SentSms, SmsReply};
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
 use atiende::store::{CaseRecord, Job, MessageRecord, StatusChange};
+use chrono::TimeZone;
+use chrono_tz::America::Mexico_City;
 use std::time::Duration;
 
 on_both_databases!(
@@ -26,7 +28,14 @@ on_both_databases!(
     incoming_messages_get_the_status_of_a_folio_or_help,
     delivery_reports_are_recorded_and_forged_ones_refused,
     a_late_report_does_not_undo_delivered,
+    a_messaging_service_sends_instead_of_the_office_number,
+    twilios_opt_out_and_help_words_are_understood,
+    error_21610_marks_the_number_as_opted_out,
+    status_sms_wait_for_nine_at_night_but_the_folio_goes_at_once,
 );
+
+/// A Messaging Service SID, as `TWILIO_MESSAGING_SERVICE_SID` holds it.
+const MESSAGING_SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
 
 /// The department of "agua potable" (menu digit 3), as the catalogue spells it.
 const WATER_DEPARTMENT: &str = "Dirección de Agua Potable";
@@ -377,12 +386,14 @@ async fn rate_limits_server_errors_and_time_outs_are_retried_until_sent(db: Db) 
 async fn permanent_errors_are_recorded_and_never_retried(db: Db) {
     let app = app_or_skip!(db);
     for code in [21211, 21608, 21610, 21612, 21614] {
-        // Arrange: Twilio refuses the message for good.
+        // Arrange: Twilio refuses the message for good (a caller per code: 21610 also marks
+        // the number as opted out).
         app.api
             .queue_sms_replies(vec![SmsReply::Error { status: 400, code }]);
+        let caller = format!("+52551111{:04}", code % 10_000);
 
         // Act
-        let case = report(&app, CALLER).await;
+        let case = report(&app, &caller).await;
 
         // Assert: one request, the refusal kept on the message, the job done without retry.
         let job = folio_job_done(&app, &case).await;
@@ -398,6 +409,11 @@ async fn permanent_errors_are_recorded_and_never_retried(db: Db) {
         assert_eq!(rows[0].twilio_sid, None, "{code}: {rows:?}");
         let sent = requests_for(&app, &case.folio);
         assert_eq!(sent.len(), 1, "{code}: never retried: {sent:?}");
+        assert_eq!(
+            app.state.store.is_opted_out(&caller).await.unwrap(),
+            code == 21610,
+            "{code}"
+        );
     }
     assert!(app.state.store.open_alerts().await.unwrap().is_empty());
     app.stop().await;
@@ -904,5 +920,228 @@ async fn a_late_report_does_not_undo_delivered(db: Db) {
     // Assert
     let rows = outbox(&app, case.id).await;
     assert_eq!(rows[0].status, MessageStatus::Delivered, "{rows:?}");
+    app.stop().await;
+}
+
+async fn a_messaging_service_sends_instead_of_the_office_number(db: Db) {
+    // Arrange: a Messaging Service beside the office number (Mexico's guidelines: no automated
+    // SMS from a Mexican mobile number; Twilio picks a sender from the service's pool).
+    let app = app_or_skip!(
+        db,
+        Options::default().with("TWILIO_MESSAGING_SERVICE_SID", MESSAGING_SERVICE)
+    );
+
+    // Act
+    let case = report(&app, CALLER).await;
+
+    // Assert: sent with `MessagingServiceSid` and no `From`.
+    folio_job_done(&app, &case).await;
+    let sms = app.api.sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let mut names: Vec<&str> = sms[0].fields.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["Body", "MessagingServiceSid", "StatusCallback", "To"],
+        "{sms:?}"
+    );
+    assert_eq!(sms[0].get("MessagingServiceSid"), Some(MESSAGING_SERVICE));
+    assert_eq!(sms[0].get("To"), Some(CALLER));
+    assert!(sms[0].sid.is_some(), "accepted: {sms:?}");
+    assert_eq!(outbox(&app, case.id).await[0].status, MessageStatus::Queued);
+
+    // A citizen who writes to a number of the pool (which takes no calls) is told to call the
+    // office number.
+    const POOL_NUMBER: &str = "+12025550123";
+    let (status, xml) = app
+        .post_signed(
+            "/twilio/messaging",
+            &[
+                ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+                ("From", CALLER),
+                ("To", POOL_NUMBER),
+                ("Body", "hola"),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
+    let help = app.text_with(Key::SmsHelp, &[("phone", "5500000000")]);
+    assert!(xml.contains(&help), "{xml}");
+    app.stop().await;
+
+    // The service alone, without the office number, is enough to start and send.
+    let app = app_or_skip!(
+        db,
+        Options::default()
+            .with("TWILIO_PHONE_NUMBER", "")
+            .with("TWILIO_MESSAGING_SERVICE_SID", MESSAGING_SERVICE)
+    );
+    let case = report(&app, CALLER).await;
+    folio_job_done(&app, &case).await;
+    let sms = app.api.sms();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].get("MessagingServiceSid"), Some(MESSAGING_SERVICE));
+    assert_eq!(sms[0].get("From"), None, "{sms:?}");
+    app.stop().await;
+}
+
+async fn twilios_opt_out_and_help_words_are_understood(db: Db) {
+    let app = app_or_skip!(db);
+    let opted_out = app.text_with(Key::SmsOptedOut, &[]);
+    let opted_in = app.text_with(Key::SmsOptedIn, &[]);
+    let help = app.text_with(Key::SmsHelp, &[("phone", "5500000000")]);
+
+    // Twilio's standard opt-out words, each from a number of its own, then its opt-in words.
+    let stops = ["STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT"];
+    let starts = ["START", "yes", "Unstop", "START", "YES", "UNSTOP"];
+    for (i, (stop, start)) in stops.iter().zip(starts).enumerate() {
+        let number = format!("+5255111100{i:02}");
+        let (_, reply) = app.text_in(&number, stop).await;
+        assert_eq!(reply, opted_out, "{stop}");
+        assert!(
+            app.state.store.is_opted_out(&number).await.unwrap(),
+            "{stop}"
+        );
+        let (_, reply) = app.text_in(&number, start).await;
+        assert_eq!(reply, opted_in, "{start}");
+        assert!(
+            !app.state.store.is_opted_out(&number).await.unwrap(),
+            "{start}"
+        );
+    }
+
+    // AYUDA and HELP: the help text, logged as such, and no change to the opt-out.
+    for word in ["AYUDA", "ayuda", "HELP", "Help"] {
+        let (_, reply) = app.text_in(CALLER, word).await;
+        assert_eq!(reply, help, "{word}");
+        assert_one_segment(&reply);
+    }
+    let replies: Vec<MessageRecord> = app
+        .state
+        .store
+        .messages(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == MessageStatus::Replied && m.to_number.as_deref() == Some(CALLER))
+        .collect();
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    assert!(
+        replies
+            .iter()
+            .all(|m| m.template == Some(MessageTemplate::Help)),
+        "{replies:?}"
+    );
+    assert!(!app.state.store.is_opted_out(CALLER).await.unwrap());
+    app.stop().await;
+}
+
+async fn error_21610_marks_the_number_as_opted_out(db: Db) {
+    // Arrange: the citizen answered STOP to Twilio itself (on the Messaging Service's sender),
+    // so Twilio refuses our messages to them with 21610.
+    let app = app_or_skip!(db);
+    app.api.queue_sms_replies(vec![SmsReply::Error {
+        status: 400,
+        code: 21610,
+    }]);
+    assert!(!app.state.store.is_opted_out(CALLER).await.unwrap());
+
+    // Act
+    let case = report(&app, CALLER).await;
+
+    // Assert: refused for good, and the number is now opted out with us too.
+    let job = folio_job_done(&app, &case).await;
+    assert_eq!(job.attempts, 1, "{job:?}");
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows[0].status, MessageStatus::Rejected, "{rows:?}");
+    assert_eq!(rows[0].error_code.as_deref(), Some("21610"), "{rows:?}");
+    assert!(app.state.store.is_opted_out(CALLER).await.unwrap());
+
+    // The next status message is kept back without asking Twilio again.
+    change(&app, case.id, CaseStatus::Routed, None, None).await;
+    let rows = outbox_settled(&app, case.id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].status, MessageStatus::OptedOut, "{rows:?}");
+    assert_eq!(app.api.sms().len(), 1, "{:?}", app.api.sms());
+
+    // Another permanent error leaves the number alone.
+    const OTHER: &str = "+525511112222";
+    app.api.queue_sms_replies(vec![SmsReply::Error {
+        status: 400,
+        code: 21614,
+    }]);
+    let other = report(&app, OTHER).await;
+    folio_job_done(&app, &other).await;
+    assert!(!app.state.store.is_opted_out(OTHER).await.unwrap());
+
+    // START (to us) lifts it.
+    let (_, reply) = app.text_in(CALLER, "START").await;
+    assert_eq!(reply, app.text_with(Key::SmsOptedIn, &[]));
+    assert!(!app.state.store.is_opted_out(CALLER).await.unwrap());
+    app.stop().await;
+}
+
+async fn status_sms_wait_for_nine_at_night_but_the_folio_goes_at_once(db: Db) {
+    // Arrange: Friday 27 November 2026, 22:30 in Mexico City.
+    let night = Mexico_City
+        .with_ymd_and_hms(2026, 11, 27, 22, 30, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let app = app_or_skip!(
+        db,
+        Options {
+            clock: night,
+            ..Default::default()
+        }
+    );
+
+    // Act: a report (the caller asks for the folio), then staff route it at night.
+    let case = report(&app, CALLER).await;
+    let folio_job = folio_job_done(&app, &case).await;
+    change(&app, case.id, CaseStatus::Routed, None, None).await;
+
+    // Assert: the folio SMS was due at once and went out.
+    assert!(
+        folio_job.run_at.as_utc() < night + chrono::Duration::minutes(1),
+        "{folio_job:?}"
+    );
+    assert_eq!(requests_for(&app, &case.folio).len(), 1);
+
+    // The status SMS is queued for 09:00 next morning, Mexico City (15:00 UTC).
+    let routed = app
+        .state
+        .store
+        .case_history(case.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.to_status == Some(CaseStatus::Routed))
+        .expect("the routing in the history");
+    let key = format!("sms-status:{}", routed.id);
+    let job = app
+        .state
+        .store
+        .job_by_key(&key)
+        .await
+        .unwrap()
+        .expect("the status SMS job");
+    let nine = Mexico_City
+        .with_ymd_and_hms(2026, 11, 28, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert_eq!(job.run_at.as_utc(), nine, "{job:?}");
+    assert!(job.created_at.as_utc() >= night, "{job:?}");
+
+    // And it waits: several polls later it is still queued, the message pending, nothing sent.
+    app.state.wake_workers();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let job = app.state.store.job_by_key(&key).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Queued, "{job:?}");
+    assert_eq!(job.attempts, 0, "{job:?}");
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1].status, MessageStatus::Pending, "{rows:?}");
+    assert_eq!(app.api.sms().len(), 1, "{:?}", app.api.sms());
     app.stop().await;
 }
