@@ -90,6 +90,23 @@ impl PhoneNumber {
         Ok(PhoneNumber(format!("+52{national}")))
     }
 
+    /// The most digits [`PhoneNumber::from_keypad`] takes: `044` or `045` and ten digits.
+    pub const KEYPAD_MAX_DIGITS: u32 = 13;
+
+    /// A Mexican number as a caller types it on the keypad: the ten national digits, optionally
+    /// after the country code `52` or the old mobile prefixes `044` (local) and `045` (long
+    /// distance), which many still dial out of habit. The prefix is dropped.
+    pub fn from_keypad(typed: &str) -> Result<PhoneNumber, PhoneError> {
+        let national = match typed.len() {
+            12 => typed.strip_prefix("52"),
+            13 => typed
+                .strip_prefix("044")
+                .or_else(|| typed.strip_prefix("045")),
+            _ => None,
+        };
+        PhoneNumber::mexican(national.unwrap_or(typed))
+    }
+
     /// The E.164 form, `+52...`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -280,5 +297,38 @@ mod tests {
         assert_eq!(n.last_four(), "5678");
         assert_eq!(format!("{n:?}"), "PhoneNumber(…5678)");
         assert!(PhoneNumber::mexican("551234567").is_err());
+    }
+
+    #[test]
+    fn keypad_entry_drops_a_leading_52_044_or_045() {
+        let want = "+525512345678";
+        for typed in [
+            "5512345678",
+            "525512345678",
+            "0445512345678",
+            "0455512345678",
+        ] {
+            assert_eq!(
+                PhoneNumber::from_keypad(typed).unwrap().as_str(),
+                want,
+                "{typed}"
+            );
+        }
+        // A prefix only counts with ten digits after it.
+        for typed in [
+            "52551234567",
+            "0525512345678",
+            "04455123456789",
+            "044551234567",
+            "0435512345678",
+            "",
+        ] {
+            assert!(PhoneNumber::from_keypad(typed).is_err(), "{typed}");
+        }
+        // Ten digits are the national number, even when they start with 52.
+        assert_eq!(
+            PhoneNumber::from_keypad("5255123456").unwrap().as_str(),
+            "+525255123456"
+        );
     }
 }

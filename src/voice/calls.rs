@@ -3,6 +3,7 @@
 use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, apology, menu, speech};
 use crate::state::AppState;
 use crate::store::{CallEnd, StepKind, StoreError};
+use crate::twiml;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,16 +16,34 @@ pub async fn incoming(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     answer(&app, &call, Moment::FirstContact, greet(&app, &call)).await
 }
 
-/// What every caller hears before anything is recorded: the emergency numbers, and that the
-/// call is recorded, by whom, what for and where the full privacy notice is.
-pub fn push_notices(s: &mut Speaker<'_>) {
+/// What every caller hears before anything is recorded: the emergency number first, then the
+/// office's name, and that the report is recorded, by whom, what for and where the full privacy
+/// notice is. The greeting says them inside the main menu's `<Gather>`, so a caller who knows
+/// the keys can skip them; the apology says them as they are.
+pub fn notices(s: &Speaker<'_>) -> Vec<twiml::Prompt> {
     let phone = &s.app().config.phone;
-    let (office, notice) = (phone.office_name.clone(), phone.privacy_notice.clone());
-    s.say(Key::Emergency, &[]);
-    match notice {
-        Some(text) => s.say_text(&text),
-        None => s.say(Key::Privacy, &[("office", &office)]),
+    let office = [("office", phone.office_name.as_str())];
+    let privacy = match &phone.privacy_notice {
+        Some(text) => twiml::Prompt::Say(twiml::Response::new(&phone.voice).say_verb(text)),
+        None => s.prompt(Key::Privacy, &office),
     };
+    vec![
+        s.prompt(Key::Emergency, &[]),
+        s.prompt(Key::Greeting, &office),
+        privacy,
+    ]
+}
+
+/// The notices as plain verbs, outside any `<Gather>` (for the apology at the first contact).
+pub fn push_notices(s: &mut Speaker<'_>) {
+    for prompt in notices(s) {
+        let verb = match prompt {
+            twiml::Prompt::Say(say) => twiml::Verb::Say(say),
+            twiml::Prompt::Play(play) => twiml::Verb::Play(play),
+            twiml::Prompt::Pause(pause) => twiml::Verb::Pause(pause),
+        };
+        s.raw().verbs.push(verb);
+    }
 }
 
 async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -34,8 +53,7 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         .map_or("caller ID withheld", |_| "caller ID present");
     call.log(app, "incoming", Some(detail)).await;
     let mut s = Speaker::new(app);
-    s.say(Key::Greeting, &[("office", &app.config.phone.office_name)]);
-    push_notices(&mut s);
+    let mut prompts = notices(&s);
     if let Some(number) = call.caller.number() {
         // A courtesy: if the database cannot tell, the caller still gets the menu. Caller ID
         // can be faked, so whoever calls from the number hears no more than the folio and the
@@ -44,16 +62,16 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         match app.store.latest_open_case_of(number).await {
             Ok(Some(case)) => {
                 let status = super::lookup::short_status(app, &case);
-                s.say(
+                prompts.push(s.prompt(
                     Key::OpenCase,
                     &[("folio", &speech::digits(&case.folio)), ("status", &status)],
-                );
+                ));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not look up the caller's open cases"),
         }
     }
-    menu::push_main_menu(&mut s, &Default::default());
+    menu::push_main_menu_after(&mut s, &Default::default(), prompts);
     Ok(s.finish())
 }
 

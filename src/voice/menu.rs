@@ -5,7 +5,7 @@ use super::{
 };
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::twiml::{Dial, Gather};
+use crate::twiml::{Dial, Gather, Prompt};
 use axum::extract::State;
 
 /// Seconds a caller has to press a key in a one-key menu.
@@ -13,7 +13,14 @@ pub const MENU_TIMEOUT: u32 = 6;
 
 /// The main menu, with "0, staff" only when someone can answer.
 pub fn push_main_menu(s: &mut Speaker<'_>, query: &StepQuery) {
-    let mut prompts = vec![s.prompt(Key::MainMenu, &[])];
+    push_main_menu_after(s, query, Vec::new());
+}
+
+/// The main menu, inside the same `<Gather>` as `lead` (the greeting's notices): a key pressed
+/// while they are said interrupts them.
+pub fn push_main_menu_after(s: &mut Speaker<'_>, query: &StepQuery, lead: Vec<Prompt>) {
+    let mut prompts = lead;
+    prompts.push(s.prompt(Key::MainMenu, &[]));
     if staff_available(s.app()) {
         prompts.push(s.prompt(Key::MainMenuStaff, &[]));
     }

@@ -13,26 +13,43 @@ use axum::response::{IntoResponse, Response};
 /// Seconds a caller has between digits when typing a phone number.
 const NUMBER_TIMEOUT: u32 = 8;
 
+/// The category code after which the caller hears where to report the CFE's cables and posts.
+const STREET_LIGHTING: &str = "alumbrado";
+
 /// The category menu, read from the database.
 pub async fn push_category_menu(s: &mut Speaker<'_>, query: &StepQuery) -> Result<(), StoreError> {
     let categories = s.app().store.phone_menu_categories().await?;
-    render_category_menu(s, &categories, query);
+    render_category_menu(s, &categories, query, false);
     Ok(())
 }
 
-fn render_category_menu(s: &mut Speaker<'_>, categories: &[Category], query: &StepQuery) {
-    let mut prompts = vec![s.prompt(Key::CategoryIntro, &[])];
-    for c in categories {
+/// The categories, the first said in full ("Para alumbrado público, marque 1."), the others
+/// tersely ("Seguridad pública, 2."). How to repeat and go back (9, *) is said when the menu is
+/// heard again (after 9, a wrong key or silence), not the first time.
+fn render_category_menu(
+    s: &mut Speaker<'_>,
+    categories: &[Category],
+    query: &StepQuery,
+    navigation: bool,
+) {
+    let mut prompts = Vec::new();
+    for (i, c) in categories.iter().enumerate() {
         let digit = c.digit.as_deref().unwrap_or_default();
-        prompts.push(s.prompt(
-            Key::CategoryOption,
-            &[
-                ("category", &speech::mid_sentence(&c.name)),
-                ("digit", digit),
-            ],
-        ));
+        let key = if i == 0 {
+            Key::CategoryOption
+        } else {
+            Key::CategoryOptionShort
+        };
+        let name = if i == 0 {
+            speech::mid_sentence(&c.name)
+        } else {
+            c.name.clone()
+        };
+        prompts.push(s.prompt(key, &[("category", &name), ("digit", digit)]));
     }
-    prompts.push(s.prompt(Key::CategoryNavigation, &[]));
+    if navigation {
+        prompts.push(s.prompt(Key::CategoryNavigation, &[]));
+    }
     s.menu(
         Step::Category,
         query,
@@ -61,6 +78,9 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
             if c.asks_urgency {
                 push_urgency_question(&mut s, &q);
             } else {
+                if c.code == STREET_LIGHTING {
+                    s.say(Key::CfeAdvice, &[]);
+                }
                 push_record(
                     &mut s,
                     &StepQuery {
@@ -72,15 +92,17 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
             c.code.clone()
         }
         (Some("9"), None) => {
-            render_category_menu(&mut s, &categories, &call.query);
+            render_category_menu(&mut s, &categories, &call.query, true);
             "repeat".to_owned()
         }
         (Some("*"), None) => {
             menu::push_main_menu(&mut s, &StepQuery::default());
             "back to main menu".to_owned()
         }
-        _ => retry_or_goodbye(&mut s, call, |s, q| render_category_menu(s, &categories, q))
-            .to_owned(),
+        _ => retry_or_goodbye(&mut s, call, |s, q| {
+            render_category_menu(s, &categories, q, true)
+        })
+        .to_owned(),
     };
     call.log(
         app,
@@ -434,7 +456,7 @@ fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
         Step::SmsNumber,
         query,
         Gather::keypad()
-            .num_digits(10)
+            .num_digits(PhoneNumber::KEYPAD_MAX_DIGITS)
             .timeout(NUMBER_TIMEOUT)
             .finish_on_key("#"),
         prompts,
@@ -464,7 +486,7 @@ async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreErr
     let typed = call
         .digits()
         .filter(|d| !d.chars().all(|c| c == SKIP_NUMBER));
-    let detail = match typed.map(PhoneNumber::mexican) {
+    let detail = match typed.map(PhoneNumber::from_keypad) {
         None => {
             s.say(Key::ReportGoodbye, &[]).hangup();
             "skipped".to_owned()

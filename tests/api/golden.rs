@@ -82,9 +82,11 @@ async fn twiml_samples_match_the_call_flow() {
     call.hang_up(120).await.unwrap();
 
     // A report from a withheld number: the folio by SMS only if the caller types a number.
+    // Street lighting: where to report the CFE's cables, then the recording.
     let mut call = app.call(None).await;
     call.press("1").await.unwrap();
-    call.press("3").await.unwrap();
+    call.press("1").await.unwrap();
+    s.add("25-street-lighting", call.last_xml());
     call.record(30, RecordingEnd::Key).await.unwrap();
     s.add("12-number-entry", call.last_xml());
     call.press("5587654321").await.unwrap();

@@ -373,14 +373,15 @@ impl TestApp {
         );
         assert!(
             call.heard()
-                .contains("marque ahora su número de celular a 10 dígitos"),
+                .contains("marque su celular y la tecla de gato"),
             "{}",
             call.heard()
         );
+        // Ten digits, or up to 13 with a leading 52, 044 or 045 (dropped).
         assert_eq!(
             call.waiting(),
             Waiting::Keys {
-                num_digits: Some(10),
+                num_digits: Some(atiende::domain::PhoneNumber::KEYPAD_MAX_DIGITS),
                 finish_on_key: "#".into()
             },
             "{}",

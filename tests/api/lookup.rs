@@ -361,7 +361,7 @@ async fn three_failed_lookups_end_lookups_for_the_call(db: Db) {
         "{heard}"
     );
     assert!(
-        heard.contains("Para hacer un reporte, marque 1."),
+        heard.contains("Para reportar, marque 1."),
         "the main menu: {heard}"
     );
     assert!(!heard.contains("Marque su número de folio"), "{heard}");
@@ -375,10 +375,7 @@ async fn three_failed_lookups_end_lookups_for_the_call(db: Db) {
         heard.contains("Por seguridad, ya no podemos consultar más folios en esta llamada."),
         "{heard}"
     );
-    assert!(
-        heard.contains("Para hacer un reporte, marque 1."),
-        "{heard}"
-    );
+    assert!(heard.contains("Para reportar, marque 1."), "{heard}");
     assert!(!heard.contains("Marque su número de folio"), "{heard}");
 
     // Act: even a lookup URL posted directly (a stale or forged step) is refused.
@@ -473,14 +470,14 @@ async fn after_a_lookup_another_folio_the_main_menu_or_goodbye(db: Db) {
         "{}",
         call.heard()
     );
-    assert!(!call.heard().contains("Para hacer un reporte"));
+    assert!(!call.heard().contains("Para reportar"));
     call.press(&format!("{}#", case.folio)).await.unwrap();
     assert!(call.heard().contains("Su estado es"), "{}", call.heard());
 
     // Act / Assert: 2 goes back to the main menu.
     call.press("2").await.unwrap();
     assert!(
-        call.heard().contains("Para hacer un reporte, marque 1."),
+        call.heard().contains("Para reportar, marque 1."),
         "{}",
         call.heard()
     );
@@ -556,7 +553,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
         "only the latest: {heard}"
     );
     assert!(
-        heard.find(&expected) < heard.find("Para hacer un reporte"),
+        heard.find(&expected) < heard.find("Para reportar"),
         "{heard}"
     );
 
@@ -568,7 +565,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
             "{from:?}: {}",
             call.heard()
         );
-        assert!(call.heard().contains("Para hacer un reporte"));
+        assert!(call.heard().contains("Para reportar"));
     }
 
     // Arrange: the latest is routed; then it is closed.
@@ -646,7 +643,7 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
         "{}",
         call.heard()
     );
-    assert!(call.heard().contains("Para hacer un reporte"));
+    assert!(call.heard().contains("Para reportar"));
     app.stop().await;
 }
 
@@ -759,10 +756,7 @@ async fn successful_lookups_are_capped_per_call(db: Db) {
     // Assert: refused politely, back to the main menu, no folio prompt.
     let heard = call.heard();
     assert!(heard.contains(&limit), "{heard}");
-    assert!(
-        heard.contains("Para hacer un reporte, marque 1."),
-        "{heard}"
-    );
+    assert!(heard.contains("Para reportar, marque 1."), "{heard}");
     assert!(!heard.contains("Marque su número de folio"), "{heard}");
 
     // Act / Assert: 2 at the main menu is refused the same way.
@@ -788,7 +782,7 @@ async fn successful_lookups_are_capped_per_call(db: Db) {
     // Act / Assert: the caller can still make a report.
     call.press("1").await.unwrap();
     assert!(
-        call.heard().contains("¿Sobre qué es su reporte?"),
+        call.heard().contains("Para alumbrado público, marque 1."),
         "{}",
         call.heard()
     );
@@ -837,10 +831,7 @@ async fn successful_lookups_are_capped_per_number_and_hour(db: Db) {
     let heard = call.heard();
     assert!(heard.contains(&app.text(Key::StatusLimit)), "{heard}");
     assert!(!heard.contains("Marque su número de folio"), "{heard}");
-    assert!(
-        heard.contains("Para hacer un reporte, marque 1."),
-        "{heard}"
-    );
+    assert!(heard.contains("Para reportar, marque 1."), "{heard}");
     assert_eq!(
         app.step_details(&call, "main_menu").await,
         ["2: lookup refused, hourly lookup limit of the number"]

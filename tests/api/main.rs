@@ -4,6 +4,7 @@
 mod helpers;
 
 mod browser;
+mod budget;
 mod cli;
 mod console;
 mod golden;

@@ -6,11 +6,12 @@ use atiende::domain::{CallOutcome, CallSid, CaseStatus, RecordingSid, Urgency};
 use atiende::sim::{RecordingEnd, Waiting};
 
 const TRANSFER_NUMBER: &str = "+525511112222";
-const MAIN_MENU: &str =
-    "Para hacer un reporte, marque 1. Para consultar un reporte con su número de folio, marque 2.";
-const CATEGORY_MENU: &str = "¿Sobre qué es su reporte?";
-const URGENCY_QUESTION: &str = "¿Hay un riesgo inmediato para alguna persona o para sus bienes?";
-const RECORD_INSTRUCTIONS: &str = "Después del tono, díganos qué sucede y la dirección exacta";
+const MAIN_MENU: &str = "Para reportar, marque 1. Consultar un folio, 2.";
+const CATEGORY_MENU: &str = "Para alumbrado público, marque 1.";
+const URGENCY_QUESTION: &str = "Si hay riesgo inmediato, marque 1. Si no, 2.";
+const RECORD_INSTRUCTIONS: &str = "Después del tono, díganos qué pasa, dónde y entre qué calles.";
+const CFE_ADVICE: &str = "Para cables de la CFE, llame al 0 7 1.";
+const NAVIGATION: &str = "Para repetir, marque 9. Para regresar, asterisco.";
 const TOO_MANY_FAILURES: &str =
     "No recibimos una opción válida. Por favor, llame de nuevo cuando pueda. Hasta luego.";
 
@@ -105,21 +106,19 @@ async fn the_category_menu_repeats_goes_back_and_rejects_invalid_keys(db: Db) {
     let mut call = app.call(Some(CALLER)).await;
     call.press("1").await.unwrap();
     let menu = call.heard();
-    for option in [
-        "Para alumbrado público, marque 1.",
-        "Para seguridad pública, marque 2.",
-        "Para agua potable, marque 3.",
-        "Para protección civil, marque 4.",
-        "Para otro reporte, marque 5.",
-        "Para escuchar otra vez las opciones, marque 9.",
-        "Para regresar al menú principal, marque asterisco.",
-    ] {
-        assert!(menu.contains(option), "{option}: {menu}");
-    }
+    // The first option in full, the others tersely; 9 and * are told when the menu is heard
+    // again, not the first time.
+    assert_eq!(
+        menu,
+        "Para alumbrado público, marque 1. Seguridad pública, 2. Agua potable, 3. \
+         Protección civil, 4. Otro reporte, 5."
+    );
+    assert!(!menu.contains(NAVIGATION), "{menu}");
 
-    // Act / Assert: 9 repeats the menu, without complaint.
+    // Act / Assert: 9 repeats the menu, without complaint, and says how to repeat and go back.
     call.press("9").await.unwrap();
-    assert_eq!(call.heard(), menu);
+    assert_eq!(call.heard(), format!("{menu} {NAVIGATION}"));
+    let menu = call.heard();
 
     // Act / Assert: a key no category has is invalid, and the menu is said again.
     call.press("7").await.unwrap();
@@ -167,7 +166,6 @@ async fn only_security_and_civil_protection_ask_the_urgency(db: Db) {
         let heard = call.heard();
         if asks_urgency {
             assert!(heard.contains(URGENCY_QUESTION), "{digit}: {heard}");
-            assert!(heard.contains("marque al 9 1 1"), "{digit}: {heard}");
             assert!(!heard.contains(RECORD_INSTRUCTIONS), "{digit}: {heard}");
             assert_eq!(
                 call.waiting(),
@@ -179,6 +177,12 @@ async fn only_security_and_civil_protection_ask_the_urgency(db: Db) {
             );
         } else {
             assert!(heard.contains(RECORD_INSTRUCTIONS), "{digit}: {heard}");
+            // Where to report the CFE's cables: after choosing street lighting, and only then.
+            assert_eq!(
+                heard.starts_with(&format!("{CFE_ADVICE} {RECORD_INSTRUCTIONS}")),
+                digit == "1",
+                "{digit}: {heard}"
+            );
             assert!(!heard.contains(URGENCY_QUESTION), "{digit}: {heard}");
             assert_eq!(call.waiting(), Waiting::Recording, "{digit}");
         }
@@ -279,7 +283,7 @@ async fn transfer_to_staff_in_office_hours(db: Db) {
     let mut call = app.call(Some(CALLER)).await;
     assert!(
         call.heard()
-            .contains("Para hablar con una persona de la oficina, marque 0."),
+            .contains("Consultar un folio, 2. Hablar con personal, 0."),
         "{}",
         call.heard()
     );

@@ -104,7 +104,7 @@ async fn the_fallback_for_the_first_request_gives_the_notices_before_the_beep(db
     let r = twiml(&answer);
     let heard = r.spoken_text();
     let notices = heard.find("9 1 1").expect("emergency numbers");
-    let privacy = heard.find("se graba").expect("privacy notice");
+    let privacy = heard.find("Grabamos su reporte").expect("privacy notice");
     let apology = heard.find(&app.text(Key::TechnicalError)).expect("apology");
     assert!(notices < apology && privacy < apology, "{heard}");
     assert!(has_record(&r), "{answer}");

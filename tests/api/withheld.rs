@@ -16,6 +16,7 @@ on_both_databases!(
     skipping_the_number_entry_promises_nothing,
     withheld_callers_hear_no_open_case,
     a_number_typed_on_the_apology_path_is_kept,
+    a_leading_52_044_or_045_is_dropped_from_the_typed_number,
 );
 
 /// The ways a withheld caller ID reaches us in `From`.
@@ -338,7 +339,7 @@ async fn a_number_typed_on_the_apology_path_is_kept(db: Db) {
     )
     .await;
     assert!(
-        recorded.contains("marque ahora su número de celular a 10 dígitos"),
+        recorded.contains("marque su celular y la tecla de gato"),
         "{recorded}"
     );
 
@@ -363,5 +364,32 @@ async fn a_number_typed_on_the_apology_path_is_kept(db: Db) {
         .expect("the case of the call");
     assert_eq!(case.sms_number.as_deref(), Some(TYPED_E164));
     assert_eq!(case.caller_number, None);
+    app.stop().await;
+}
+
+async fn a_leading_52_044_or_045_is_dropped_from_the_typed_number(db: Db) {
+    let app = app_or_skip!(db);
+    for (prefix, end) in [("52", ""), ("044", "#"), ("045", "")] {
+        // Arrange: a withheld caller at the number entry.
+        let mut call = app.report(None, STREET_LIGHTING).await;
+        app.assert_at_number_entry(&call);
+
+        // Act: the number with a prefix out of habit, then 1 to confirm it.
+        call.press(&format!("{prefix}{TYPED}{end}")).await.unwrap();
+        let heard = call.heard();
+        assert!(
+            heard.contains(
+                &app.text_with(Key::NumberReadback, &[("number", &speech_digits(TYPED))])
+            ),
+            "{prefix}: {heard}"
+        );
+        call.press("1").await.unwrap();
+
+        // Assert: the ten digits, as a Mexican mobile.
+        assert_eq!(call.waiting(), Waiting::Ended, "{prefix}");
+        let case = app.case_of(&call).await;
+        assert_eq!(case.sms_number.as_deref(), Some(TYPED_E164), "{prefix}");
+        call.hang_up(90).await.unwrap();
+    }
     app.stop().await;
 }
