@@ -1,3 +1,3 @@
-//! Staff: accounts and, later, the console. Today: password hashing for `atiende user add`.
+//! Staff accounts: password hashing (Argon2id), for `atiende user` and the console's sign-in.
 
 pub mod password;
