@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "TWILIO_PHONE_NUMBER",
     "TWILIO_MESSAGING_SERVICE_SID",
     "TWILIO_API_BASE",
+    "ATIENDE_DEMO",
 ];
 
 /// The `<Say>` voices that speak Mexican Spanish, as Twilio names them (its text-to-speech voice
@@ -250,7 +251,7 @@ impl Config {
         let v = Values(values);
         let (listen, public_url, public_url_explicit) = v.addresses()?;
         let data_dir = PathBuf::from(v.get("ATIENDE_DATA_DIR").unwrap_or("data"));
-        let (twilio, twilio_api_base) = v.twilio()?;
+        let (twilio, twilio_api_base) = v.twilio(listen)?;
         Ok(Config {
             listen,
             public_url,
@@ -274,7 +275,8 @@ impl Config {
         })
     }
 
-    /// Demo mode: no auth token, so nothing is signed and no SMS leaves the outbox.
+    /// Demo mode (asked for with `ATIENDE_DEMO`, or by default on loopback with no Twilio
+    /// setting): no auth token, so nothing is signed and no SMS leaves the outbox.
     pub fn demo_mode(&self) -> bool {
         self.twilio.is_none()
     }
@@ -496,7 +498,23 @@ impl Values {
     }
 
     /// The Twilio account (none in demo mode) and where its REST API is.
-    fn twilio(&self) -> Result<(Option<TwilioConfig>, Url), ConfigError> {
+    /// Whether demo mode is on: as `ATIENDE_DEMO` says; by default only while the service
+    /// listens on a loopback address and no Twilio account setting is present. A missing token
+    /// never turns it on by itself. (`TWILIO_API_BASE` is not an account setting: the simulator
+    /// and the tests point it at their fake in demo mode too.)
+    fn demo(&self, listen: SocketAddr) -> Result<bool, ConfigError> {
+        let account = [
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "TWILIO_PHONE_NUMBER",
+            "TWILIO_MESSAGING_SERVICE_SID",
+        ]
+        .iter()
+        .any(|key| self.get(key).is_some());
+        self.flag("ATIENDE_DEMO", listen.ip().is_loopback() && !account)
+    }
+
+    fn twilio(&self, listen: SocketAddr) -> Result<(Option<TwilioConfig>, Url), ConfigError> {
         // In demo mode there is no Twilio account to reach: recordings come from
         // `atiende simulate`, which serves them where the service expects Twilio's API.
         let default_api = if self.get("TWILIO_AUTH_TOKEN").is_some() {
@@ -518,8 +536,26 @@ impl Values {
                 ));
             }
         }
-        let Some(token) = self.get("TWILIO_AUTH_TOKEN") else {
-            return Ok((None, api_base));
+        let demo = self.demo(listen)?;
+        let token = self.get("TWILIO_AUTH_TOKEN");
+        let token = match (demo, token) {
+            (true, None) => return Ok((None, api_base)),
+            (true, Some(_)) => {
+                return Err(bad(
+                    "ATIENDE_DEMO",
+                    "demo mode accepts unsigned webhooks and sends no SMS: it cannot go with \
+                     TWILIO_AUTH_TOKEN; remove one of the two",
+                ));
+            }
+            (false, None) => {
+                return Err(bad(
+                    "TWILIO_AUTH_TOKEN",
+                    "required outside demo mode (it signs every webhook); to try the service \
+                     without Twilio, listen on a loopback address with no TWILIO_* setting, or \
+                     set ATIENDE_DEMO=true",
+                ));
+            }
+            (false, Some(token)) => token,
         };
         let account_sid = self.get("TWILIO_ACCOUNT_SID").ok_or_else(|| {
             bad(
@@ -667,6 +703,41 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.twilio_api_base.as_str(), "https://api.twilio.com/");
+    }
+
+    #[test]
+    fn demo_mode_is_asked_for_or_a_loopback_default() {
+        // The fresh machine's default: loopback, no Twilio setting.
+        assert!(Config::from_pairs([]).unwrap().demo_mode());
+        // Asked for explicitly, even beyond loopback (a trial on a LAN): unsigned, no SMS.
+        let c = Config::from_pairs([("ATIENDE_DEMO", "true"), ("ATIENDE_LISTEN", "0.0.0.0:8080")])
+            .unwrap();
+        assert!(c.demo_mode());
+        assert_eq!(c.auth_token(), None);
+        // The simulator's API base in demo mode is no Twilio account setting.
+        assert!(
+            Config::from_pairs([("TWILIO_API_BASE", "http://127.0.0.1:9999")])
+                .unwrap()
+                .demo_mode()
+        );
+        // Never by a missing token beyond loopback, or with an account setting present.
+        for pairs in [
+            vec![("ATIENDE_LISTEN", "0.0.0.0:8080")],
+            vec![("TWILIO_PHONE_NUMBER", "+525500000000")],
+            vec![("ATIENDE_DEMO", "false")],
+        ] {
+            let e = Config::from_pairs(pairs.clone()).unwrap_err();
+            assert_eq!(e.key, "TWILIO_AUTH_TOKEN", "{pairs:?}: {e}");
+        }
+        // A token is not a demo.
+        let real = Config::from_pairs([
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+            ("TWILIO_PHONE_NUMBER", "+525500000000"),
+            ("ATIENDE_LISTEN", "0.0.0.0:8080"),
+        ])
+        .unwrap();
+        assert!(!real.demo_mode());
     }
 
     #[test]
@@ -818,13 +889,14 @@ mod tests {
         let path = dir.join("atiende.toml");
         std::fs::write(
             &path,
-            "ATIENDE_LISTEN = \"0.0.0.0:9000\"\natiende_record_max_seconds = 120\n",
+            "ATIENDE_LISTEN = \"0.0.0.0:9000\"\natiende_record_max_seconds = 120\natiende_demo = true\n",
         )
         .unwrap();
         let values = read_toml(&path).unwrap();
         let c = Config::from_values(values).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.phone.record_max_seconds, 120);
+        assert!(c.demo_mode(), "a TOML boolean");
         std::fs::write(&path, "LISTEN = 1\n").unwrap();
         assert_eq!(read_toml(&path).unwrap_err().key, "ATIENDE_CONFIG");
         std::fs::remove_dir_all(dir).unwrap();

@@ -201,6 +201,24 @@ fn a_malformed_value_stops_start_up_naming_the_key() {
             "DATABASE_URL",
             vec![("DATABASE_URL", "mysql://localhost/x")],
         ),
+        // No token beyond loopback: demo mode is never turned on by a missing token.
+        ("TWILIO_AUTH_TOKEN", vec![("ATIENDE_LISTEN", "0.0.0.0:0")]),
+        // No token, with a Twilio setting present: a half-done configuration, not a demo.
+        (
+            "TWILIO_AUTH_TOKEN",
+            vec![("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")],
+        ),
+        // Asked not to be a demo, and no token.
+        ("TWILIO_AUTH_TOKEN", vec![("ATIENDE_DEMO", "false")]),
+        // A demo cannot carry a token.
+        (
+            "ATIENDE_DEMO",
+            vec![
+                ("ATIENDE_DEMO", "true"),
+                ("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
+            ],
+        ),
+        ("ATIENDE_DEMO", vec![("ATIENDE_DEMO", "maybe")]),
     ] {
         // Arrange: an otherwise complete configuration, in a folder of its own.
         let dir = tempfile::tempdir().unwrap();
