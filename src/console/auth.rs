@@ -120,14 +120,7 @@ impl FromRequestParts<AppState> for Staff {
             session.flush().await.map_err(session_error)?;
             return Err(ConsoleError::NotSignedIn { next });
         };
-        let csrf = match session.get::<String>(CSRF).await.map_err(session_error)? {
-            Some(token) => token,
-            None => {
-                let token = new_token();
-                session.insert(CSRF, &token).await.map_err(session_error)?;
-                token
-            }
-        };
+        let csrf = session_token(&session).await?;
         Ok(Staff {
             id: user.id,
             name: user.name,

@@ -400,6 +400,16 @@ async fn next_case(
     Ok(next.first().map(|r| format!("/casos/{}", r.folio)))
 }
 
+/// The case page again with the reason a request was refused (422); nothing was written.
+async fn refuse(
+    app: &AppState,
+    staff: &Staff,
+    case: &CaseView,
+    why: impl Into<String>,
+) -> Result<Response, ConsoleError> {
+    render(app, staff, case, None, Some(why.into())).await
+}
+
 /// Back to the case page, saying what was done.
 fn done(folio: &str, what: &str) -> Response {
     Redirect::to(&format!("/casos/{folio}?hecho={what}")).into_response()
@@ -453,7 +463,7 @@ pub async fn triage(
         } else {
             "Solo Participación Ciudadana clasifica los casos."
         };
-        return render(&app, &staff, &case, None, Some(why.into())).await;
+        return refuse(&app, &staff, &case, why).await;
     }
     let categories = app.store.categories().await?;
     let category_id = form
@@ -462,7 +472,7 @@ pub async fn triage(
         .ok()
         .filter(|id| categories.iter().any(|c| c.id == *id));
     let Some(urgency) = Urgency::from_code(&form.urgencia) else {
-        return render(&app, &staff, &case, None, Some("Elija la urgencia.".into())).await;
+        return refuse(&app, &staff, &case, "Elija la urgencia.").await;
     };
     let address = Address {
         street: text_max(&form.calle, 200),
@@ -507,7 +517,7 @@ pub async fn route(
     staff.check_csrf(&form.csrf)?;
     let case = load(&app, &staff, &folio).await?;
     if let Err(why) = Move::Route.check(case.status, staff.role) {
-        return render(&app, &staff, &case, None, Some(why.into())).await;
+        return refuse(&app, &staff, &case, why).await;
     }
     let departments = app.store.departments().await?;
     let Some(department) = form
@@ -516,7 +526,7 @@ pub async fn route(
         .ok()
         .and_then(|id| departments.iter().find(|d| d.id == id))
     else {
-        return render(&app, &staff, &case, None, Some("Elija un área.".into())).await;
+        return refuse(&app, &staff, &case, "Elija un área.").await;
     };
     let note =
         text_max(&form.nota, 500).unwrap_or_else(|| format!("Canalizado a {}", department.name));
@@ -560,17 +570,10 @@ pub async fn change_status(
     staff.check_csrf(&form.csrf)?;
     let case = load(&app, &staff, &folio).await?;
     let Some(m) = move_of(&form.accion) else {
-        return render(
-            &app,
-            &staff,
-            &case,
-            None,
-            Some("Ese cambio no existe.".into()),
-        )
-        .await;
+        return refuse(&app, &staff, &case, "Ese cambio no existe.").await;
     };
     if let Err(why) = m.check_case(case.status, staff.role, case.routed_at.is_some()) {
-        return render(&app, &staff, &case, None, Some(why.into())).await;
+        return refuse(&app, &staff, &case, why).await;
     }
     let duplicate_of = match m {
         Move::Close(ClosureReason::Duplicate) => {
@@ -586,7 +589,7 @@ pub async fn change_status(
             };
             if !exists {
                 let why = "Escriba el folio de otro reporte existente (el del mismo problema).";
-                return render(&app, &staff, &case, None, Some(why.into())).await;
+                return refuse(&app, &staff, &case, why).await;
             }
             other.map(|f| f.as_str().to_owned())
         }
@@ -633,14 +636,7 @@ pub async fn note(
     staff.check_csrf(&form.csrf)?;
     let case = load(&app, &staff, &folio).await?;
     let Some(text) = text(&form.nota) else {
-        return render(
-            &app,
-            &staff,
-            &case,
-            None,
-            Some("La nota está vacía.".into()),
-        )
-        .await;
+        return refuse(&app, &staff, &case, "La nota está vacía.").await;
     };
     let text: String = text.chars().take(2000).collect();
     app.store

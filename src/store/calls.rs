@@ -3,11 +3,6 @@
 use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{CallOutcome, CallSid, CallerId, Timestamp};
 
-#[derive(Debug, Clone, Copy)]
-enum CallFlag {
-    Transferred,
-}
-
 /// Whether a logged step moves the caller through the menu or is a callback about the call.
 /// Only the caller's own steps change `last_step`, the step an abandoned call ended at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,27 +208,18 @@ impl Store {
         Ok(n)
     }
 
-    /// Marks that the caller talked to staff.
+    /// Marks that the caller talked to staff; if the call already ended as abandoned, it was
+    /// transferred instead (whatever order the webhooks came in).
     pub async fn note_transferred(&self, call_sid: &CallSid) -> Result<(), StoreError> {
-        self.set_call_flag(call_sid, CallFlag::Transferred).await
-    }
-
-    /// Sets a flag; if the call already ended as abandoned, the flag's outcome replaces that
-    /// (a report or a successful lookup outranks "abandoned", whatever order the webhooks came in).
-    async fn set_call_flag(&self, call_sid: &CallSid, flag: CallFlag) -> Result<(), StoreError> {
-        let (sql, outcome) = match flag {
-            CallFlag::Transferred => (
-                r#"update calls set transferred = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
-                CallOutcome::Transferred,
-            ),
-        };
         with_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(call_sid.as_str())
-                .bind(CallOutcome::Abandoned)
-                .bind(outcome)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                r#"update calls set transferred = true, outcome = case when outcome = $2 then $3 else outcome end where call_sid = $1"#,
+            )
+            .bind(call_sid.as_str())
+            .bind(CallOutcome::Abandoned)
+            .bind(CallOutcome::Transferred)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

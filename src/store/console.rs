@@ -22,11 +22,14 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    /// `(restricted, department)` for the `($n = false or (...))` clause of each query.
-    fn binds(self) -> (bool, i64) {
-        match self {
-            Visibility::All => (false, 0),
-            Visibility::Department(id) => (true, id),
+    /// Adds the rule to a query whose `where` is open and whose cases are `cs`: the one place
+    /// it is written, for every read of the console.
+    fn restrict(self, q: &mut Built) {
+        if let Visibility::Department(id) = self {
+            q.and(
+                "cs.department_id = ? and cs.routed_at is not null",
+                [Arg::I64(id)],
+            );
         }
     }
 }
@@ -234,8 +237,6 @@ const SELECT_CASE_VIEW: &str = r#"
     left join departments d on d.id = cs.department_id
     left join recordings r on r.recording_sid = cs.recording_sid
     left join calls cl on cl.id = cs.call_id
-    where cs.folio = $1
-      and ($2 = false or (cs.department_id = $3 and cs.routed_at is not null))
 "#;
 
 impl Store {
@@ -249,12 +250,7 @@ impl Store {
     ) -> Result<Vec<InboxRow>, StoreError> {
         let mut q = Built::new(SELECT_INBOX);
         q.push(" where cs.folio is not null", []);
-        if let Visibility::Department(id) = who {
-            q.and(
-                "cs.department_id = ? and cs.routed_at is not null",
-                [Arg::I64(id)],
-            );
-        }
+        who.restrict(&mut q);
         match filter.status {
             Some(status) => q.and("cs.status = ?", [Arg::Status(status)]),
             None => q.and("cs.status <> ?", [Arg::Status(CaseStatus::Closed)]),
@@ -324,14 +320,9 @@ impl Store {
         &self,
         who: Visibility,
     ) -> Result<Vec<(CaseStatus, i64)>, StoreError> {
-        let mut q = Built::new("select status, count(*) from cases");
-        if let Visibility::Department(id) = who {
-            q.push(
-                " where department_id = ? and routed_at is not null",
-                [Arg::I64(id)],
-            );
-        }
-        q.push(" group by status", []);
+        let mut q = Built::new("select cs.status, count(*) from cases cs where true");
+        who.restrict(&mut q);
+        q.push(" group by cs.status", []);
         let rows = with_read_pool!(self, |pool| {
             bind_all!(sqlx::query_as::<_, (CaseStatus, i64)>(&q.sql), &q.args)
                 .fetch_all(pool)
@@ -346,12 +337,11 @@ impl Store {
         who: Visibility,
         folio: &str,
     ) -> Result<Option<CaseView>, StoreError> {
-        let (restricted, department) = who.binds();
+        let mut q = Built::new(SELECT_CASE_VIEW);
+        q.push(" where cs.folio = ?", [Arg::Text(folio.to_owned())]);
+        who.restrict(&mut q);
         let row = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, CaseView>(SELECT_CASE_VIEW)
-                .bind(folio)
-                .bind(restricted)
-                .bind(department)
+            bind_all!(sqlx::query_as::<_, CaseView>(&q.sql), &q.args)
                 .fetch_optional(pool)
                 .await?
         });

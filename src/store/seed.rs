@@ -67,12 +67,12 @@ impl Store {
         }
         tx.commit().await?;
         // PostgreSQL hands out ids from a sequence that explicit ids did not move.
-        if let Backend::Postgres(_) = self.backend {
-            with_pool!(self, |pool| {
-                sqlx::query("select setval(pg_get_serial_sequence('cases', 'id'), (select max(id) from cases))")
-                    .execute(pool)
-                    .await?;
-            });
+        if let Backend::Postgres(pool) = &self.backend {
+            sqlx::query(
+                "select setval(pg_get_serial_sequence('cases', 'id'), (select max(id) from cases))",
+            )
+            .execute(pool)
+            .await?;
         }
         Ok(first)
     }
