@@ -87,6 +87,7 @@ keys! {
     StatusLimit = "ivr"."status_limit" [],
     StatusNext = "ivr"."status_next" [],
     Transfer = "ivr"."transfer" [],
+    ScreenOffer = "ivr"."screen_offer" [],
     TransferNoAnswer = "ivr"."transfer_no_answer" [],
     TransferClosed = "ivr"."transfer_closed" ["hours"],
     Goodbye = "ivr"."goodbye" ["office"],

@@ -145,7 +145,12 @@ attributes!(
 );
 attributes!(
     /// `<Dial>` with one `<Number>`: transfer the call.
-    Dial { action: String = "action", method: String = "method", timeout: u32 = "timeout", caller_id: String = "callerId" } + number: String
+    Dial { action: String = "action", method: String = "method", timeout: u32 = "timeout", caller_id: String = "callerId" } + number: Number
+);
+attributes!(
+    /// `<Number>` in a `<Dial>`: the number to call and, in `url`, the TwiML the called party
+    /// hears when they answer, before the two are connected (the screening).
+    Number { url: String = "url", method: String = "method" } + phone: String
 );
 attributes!(
     /// `<Hangup/>`.
@@ -392,7 +397,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> std::io::Result<()> {
             let mut start = BytesStart::new("Dial");
             v.write_attrs(&mut start);
             w.write_event(Event::Start(start))?;
-            text_element(w, "Number", |_| {}, &v.number)?;
+            text_element(w, "Number", |s| v.number.write_attrs(s), &v.number.phone)?;
             w.write_event(Event::End(BytesEnd::new("Dial")))
         }
         Verb::Hangup(v) => empty_element(w, "Hangup", |s| v.write_attrs(s)),
@@ -629,10 +634,11 @@ impl Parser<'_> {
                     return Err(ParseError::Element("Dial".into()));
                 }
                 match self.next_element()? {
-                    Item::Start(n) if n.name == "Number" && n.attrs.is_empty() => {
-                        v.number = self.text_until_end()?;
+                    Item::Start(n) if n.name == "Number" => {
+                        v.number = apply(&n.attrs, Number::read_attr)?;
+                        v.number.phone = self.text_until_end()?;
                     }
-                    Item::Text(t) => v.number = t,
+                    Item::Text(t) => v.number.phone = t,
                     _ => return Err(ParseError::Element("Dial".into())),
                 }
                 self.expect_end()?;
@@ -755,7 +761,11 @@ mod tests {
             .dial(Dial {
                 action: Some("https://x.org/d".into()),
                 timeout: Some(20),
-                number: "+525512345678".into(),
+                number: Number {
+                    url: Some("https://x.org/screen".into()),
+                    method: Some("POST".into()),
+                    phone: "+525512345678".into(),
+                },
                 ..Dial::default()
             })
             .hangup();

@@ -245,7 +245,7 @@ impl SimCall {
                 finish_on_key: g.finish_on_key.clone().unwrap_or_else(|| "#".into()),
             },
             Some(Verb::Record(_)) => Waiting::Recording,
-            Some(Verb::Dial(d)) => Waiting::Transfer(d.number.clone()),
+            Some(Verb::Dial(d)) => Waiting::Transfer(d.number.phone.clone()),
             _ => Waiting::Ended,
         }
     }
@@ -481,17 +481,108 @@ impl SimCall {
         self.fall_through().await
     }
 
-    /// The transfer at the current `<Dial>` ends with this `DialCallStatus`.
-    pub async fn transfer_result(&mut self, dial_status: &str) -> anyhow::Result<()> {
-        let action = match self.document.verbs.get(self.position) {
-            Some(Verb::Dial(d)) if !self.ended => {
-                d.action.clone().context("<Dial> without action")?
-            }
+    fn current_dial(&self) -> anyhow::Result<crate::twiml::Dial> {
+        match self.document.verbs.get(self.position) {
+            Some(Verb::Dial(d)) if !self.ended => Ok(d.clone()),
             other => bail!("the call is not transferring (at {other:?})"),
-        };
+        }
+    }
+
+    /// The transfer at the current `<Dial>` ends with this `DialCallStatus` without anyone
+    /// answering (`no-answer`, `busy`, `failed`), or answered and over (`completed`) with no
+    /// screening run: see [`SimCall::answer_transfer`] for the answer as Twilio plays it.
+    pub async fn transfer_result(&mut self, dial_status: &str) -> anyhow::Result<()> {
+        let dial = self.current_dial()?;
+        let action = dial.action.context("<Dial> without action")?;
         self.heard.clear();
         self.fetch(&action, &[("DialCallStatus", dial_status)])
             .await
+    }
+
+    /// The transfer at the current `<Dial>` is answered, as Twilio runs it: the `<Number url>`
+    /// TwiML plays to whoever answered (a new call leg, with this call as `ParentCallSid`);
+    /// `keys` are what they press at its `<Gather>` (`None`: nothing, as a voicemail box). The
+    /// two are connected if that TwiML ends without `<Hangup>`. Either way the `<Dial>` ends
+    /// `completed`, which is all the caller's side is told. Returns what the answerer heard.
+    pub async fn answer_transfer(&mut self, keys: Option<&str>) -> anyhow::Result<String> {
+        let dial = self.current_dial()?;
+        let action = dial.action.clone().context("<Dial> without action")?;
+        let leg_sid = format!("CA{}", random_hex());
+        let our_number = self
+            .base
+            .iter()
+            .find(|(k, _)| k == "To")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let leg: Vec<(String, String)> = [
+            ("AccountSid", self.twilio.account_sid.as_str()),
+            ("ApiVersion", "2010-04-01"),
+            ("CallSid", leg_sid.as_str()),
+            ("ParentCallSid", self.call_sid.as_str()),
+            ("Direction", "outbound-dial"),
+            ("From", our_number.as_str()),
+            ("To", dial.number.phone.as_str()),
+            ("CallStatus", "in-progress"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let mut heard = Vec::new();
+        let mut connected = true;
+        let mut next = dial.number.url.clone();
+        let mut extra: Vec<(String, String)> = Vec::new();
+        let mut pressed = false;
+        'leg: while let Some(url) = next.take() {
+            let mut params = leg.clone();
+            params.append(&mut extra);
+            let (status, body) = self.twilio.post(&url, &params).await?;
+            if status != 200 {
+                bail!("{url} answered HTTP {status}: {body}");
+            }
+            let doc = Response::parse(&body)
+                .with_context(|| format!("invalid TwiML from {url}: {body}"))?;
+            for verb in doc.verbs {
+                match verb {
+                    Verb::Say(s) => heard.push(s.text),
+                    Verb::Play(p) => heard.push(format!("[audio {}]", p.url)),
+                    Verb::Gather(g) => {
+                        for child in g.children {
+                            if let Prompt::Say(s) = child {
+                                heard.push(s.text);
+                            }
+                        }
+                        if let (Some(k), false) = (keys.filter(|k| !k.is_empty()), pressed) {
+                            pressed = true;
+                            next = g.action.clone();
+                            extra = vec![("Digits".into(), k.to_owned())];
+                            continue 'leg;
+                        }
+                    }
+                    Verb::Redirect(r) => {
+                        next = Some(r.url);
+                        continue 'leg;
+                    }
+                    Verb::Hangup(_) | Verb::Reject(_) => {
+                        connected = false;
+                        break 'leg;
+                    }
+                    Verb::Dial(_) => bail!("a <Dial> in the screening TwiML (Twilio refuses it)"),
+                    Verb::Pause(_) | Verb::Record(_) | Verb::Message(_) => {}
+                }
+            }
+        }
+        let duration = if connected { "120" } else { "8" };
+        self.heard.clear();
+        self.fetch(
+            &action,
+            &[
+                ("DialCallStatus", "completed"),
+                ("DialCallSid", &leg_sid),
+                ("DialCallDuration", duration),
+            ],
+        )
+        .await?;
+        Ok(heard.join(" "))
     }
 
     /// The caller hangs up (or the call has ended): Twilio sends the call status callback.

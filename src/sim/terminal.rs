@@ -168,9 +168,19 @@ async fn converse(
                 }
             }
             Waiting::Transfer(number) => {
-                match ask(&format!("📞 Transfiriendo a {number}. ¿Contestan? (s/n): ")) {
+                let question = format!(
+                    "📞 Transfiriendo a {number}. ¿Contesta personal (s), un buzón de voz (b) o nadie (n)? "
+                );
+                match ask(&question) {
                     None => break,
-                    Some(a) if a.starts_with('s') => call.transfer_result("completed").await?,
+                    Some(a) if a.starts_with('s') => {
+                        let heard = call.answer_transfer(Some("1")).await?;
+                        println!("   (el personal escuchó: «{heard}» y marcó 1)");
+                    }
+                    Some(a) if a.starts_with('b') => {
+                        let heard = call.answer_transfer(None).await?;
+                        println!("   (el buzón escuchó: «{heard}»)");
+                    }
                     Some(_) => call.transfer_result("no-answer").await?,
                 }
             }

@@ -1,12 +1,29 @@
 //! The main menu and the transfer to staff.
+//!
+//! A transfer is screened: when the staff phone answers, whoever answered hears "Llamada de la
+//! línea ciudadana, marque 1 para tomarla" before being connected. Twilio reports a `<Dial>`
+//! answered by a voicemail box as `completed`, like one answered by a person; only the key
+//! tells them apart. No key (a voicemail, a pocket, a colleague who hung up) is a transfer not
+//! taken, and the caller is offered to leave a report instead.
 
 use super::{
     Key, MAX_FAILURES, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, lookup, report,
 };
+use crate::domain::{CallSid, CallerId};
 use crate::state::AppState;
-use crate::store::StoreError;
-use crate::twiml::{Dial, Gather, Prompt};
+use crate::store::{StepKind, StoreError};
+use crate::twilio::WebhookForm;
+use crate::twiml::{self, Dial, Gather, Number, Prompt};
+use axum::Extension;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+/// Seconds the staff member who answers has to press 1.
+const SCREEN_TIMEOUT: u32 = 5;
+
+/// The key that takes a transferred call.
+const TAKE_CALL: &str = "1";
 
 /// Seconds a caller has to press a key in a one-key menu.
 pub const MENU_TIMEOUT: u32 = 6;
@@ -107,7 +124,11 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
                 method: Some("POST".to_owned()),
                 timeout: Some(app.config.phone.transfer_timeout_seconds),
                 caller_id: None,
-                number: number.as_str().to_owned(),
+                number: Number {
+                    url: Some(app.config.public_url(Step::Screen.path())),
+                    method: Some("POST".to_owned()),
+                    phone: number.as_str().to_owned(),
+                },
             });
             "0: transfer"
         }
@@ -132,14 +153,111 @@ pub async fn transfer_done(State(app): State<AppState>, call: VoiceCall) -> Twim
 async fn after_transfer(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let status = call.form.get("DialCallStatus").unwrap_or("unknown");
     let mut s = Speaker::new(app);
-    if status == "completed" {
-        app.store.note_transferred(&call.sid).await?;
+    // Taken only if someone pressed the key at the screening: `completed` alone may be a
+    // voicemail box that answered.
+    let taken = status == "completed"
+        && app
+            .store
+            .call(&call.sid)
+            .await?
+            .is_some_and(|c| c.transferred);
+    let detail = if taken {
         s.hangup();
+        "completed, taken by staff".to_owned()
     } else {
         s.say(Key::TransferNoAnswer, &[]);
         report::push_category_menu(&mut s, &StepQuery::default()).await?;
+        match status {
+            "completed" => "completed, not taken (no key at the screening)".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    call.log(app, "transfer_done", Some(&detail)).await;
+    Ok(s.finish())
+}
+
+/// The caller's call, from a request about the staff leg of its transfer (Twilio sends the
+/// leg's own `CallSid` and the caller's as `ParentCallSid`).
+fn parent_call(form: &WebhookForm) -> Option<VoiceCall> {
+    let sid = form.get("ParentCallSid").and_then(CallSid::parse)?;
+    Some(VoiceCall {
+        sid,
+        caller: CallerId::parse(None),
+        to: None,
+        form: form.clone(),
+        query: StepQuery::default(),
+    })
+}
+
+/// `POST /twilio/voice/screen`: staff answered the transfer. They hear who calls and take the
+/// call with 1; with no key the leg hangs up and the caller is offered to leave a report.
+pub async fn screen(State(app): State<AppState>, Extension(form): Extension<WebhookForm>) -> Twiml {
+    let mut s = Speaker::new(&app);
+    let Some(parent) = parent_call(&form) else {
+        tracing::warn!("screening request without a ParentCallSid; hanging up the staff leg");
+        s.hangup();
+        return s.finish();
+    };
+    parent
+        .log_kind(
+            &app,
+            "transfer_screen",
+            Some("staff answered"),
+            StepKind::Callback,
+        )
+        .await;
+    let offer = s.prompt(Key::ScreenOffer, &[]);
+    let prompts = vec![
+        offer.clone(),
+        twiml::Prompt::Pause(Default::default()),
+        offer,
+    ];
+    let url = app.config.public_url(Step::ScreenAnswer.path());
+    s.raw().gather(Gather {
+        action: Some(url),
+        children: prompts,
+        ..Gather::keypad().num_digits(1).timeout(SCREEN_TIMEOUT)
+    });
+    s.hangup();
+    s.finish()
+}
+
+/// `POST /twilio/voice/screen-answer`: the key pressed at the screening. 1 takes the call (an
+/// empty answer connects the two); anything else declines it.
+pub async fn screen_answer(
+    State(app): State<AppState>,
+    Extension(form): Extension<WebhookForm>,
+) -> axum::response::Response {
+    match take_or_decline(&app, &form).await {
+        Ok(twiml) => twiml.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not note the transfer as taken");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
-    call.log(app, "transfer_done", Some(status)).await;
+}
+
+async fn take_or_decline(app: &AppState, form: &WebhookForm) -> Result<Twiml, StoreError> {
+    let mut s = Speaker::new(app);
+    let Some(parent) = parent_call(form) else {
+        s.hangup();
+        return Ok(s.finish());
+    };
+    let digits = form.get("Digits");
+    if digits == Some(TAKE_CALL) {
+        // Written before the two are connected: if it cannot be, the leg hangs up (the safety
+        // net) and the caller can still leave a report.
+        app.store.note_transferred(&parent.sid).await?;
+        parent
+            .log_kind(app, "transfer_screen", Some("1: taken"), StepKind::Callback)
+            .await;
+    } else {
+        let detail = format!("{}: declined", digits.unwrap_or("-"));
+        parent
+            .log_kind(app, "transfer_screen", Some(&detail), StepKind::Callback)
+            .await;
+        s.hangup();
+    }
     Ok(s.finish())
 }
 

@@ -12,7 +12,8 @@
 //!   /folio         1 hears the folio again
 //!   /sms-number, /sms-confirm   a caller without caller ID types a mobile number for the SMS
 //!   /lookup, /lookup-next       status by folio
-//!   /transfer-done              the <Dial> ended: nobody answered ─▶ leave a report
+//!   /screen, /screen-answer     heard by staff who answer a transfer: 1 takes the call
+//!   /transfer-done              the <Dial> ended: not taken (nobody, a voicemail) ─▶ leave a report
 //!   /status        the call ended: duration, final status, abandoned or not
 //!   /fallback      Twilio could not reach the primary handler
 //! ```
@@ -86,6 +87,8 @@ fn handler(step: Step) -> MethodRouter<AppState> {
         Step::SmsConfirm => post(report::sms_confirm),
         Step::Lookup => post(lookup::lookup),
         Step::LookupNext => post(lookup::lookup_next),
+        Step::Screen => post(menu::screen),
+        Step::ScreenAnswer => post(menu::screen_answer),
         Step::TransferDone => post(menu::transfer_done),
         Step::Status => post(calls::status),
         Step::Fallback => post(calls::fallback),
@@ -388,9 +391,16 @@ pub async fn safety_net(
     let path = request.uri().path().to_owned();
     let query = StepQuery::parse(request.uri().query());
     let response = next.run(request).await;
-    let callback = Step::from_path(&path).is_some_and(Step::is_callback);
+    let step = Step::from_path(&path);
+    let callback = step.is_some_and(Step::is_callback);
     if response.status().is_success() || !path.starts_with("/twilio/voice") || callback {
         return response;
+    }
+    if step.is_some_and(Step::is_staff_leg) {
+        tracing::error!(status = %response.status(), path, "screening failed; hanging up the staff leg");
+        let mut s = Speaker::new(&app);
+        s.hangup();
+        return s.finish().into_response();
     }
     tracing::error!(status = %response.status(), path, "voice webhook failed; answering with the apology");
     apology(&app, &query, Moment::of_path(&path)).into_response()

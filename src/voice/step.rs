@@ -29,6 +29,10 @@ pub enum Step {
     Lookup,
     /// After a lookup: another folio, the main menu or goodbye.
     LookupNext,
+    /// Staff answered the transfer: the screening they hear before being connected.
+    Screen,
+    /// Staff pressed a key (or none) at the screening.
+    ScreenAnswer,
     /// The `<Dial>` to staff ended.
     TransferDone,
     /// Twilio's call status callback.
@@ -51,7 +55,7 @@ pub enum Moment {
 
 impl Step {
     /// Every step, in the order a call that makes a report walks them, then the rest.
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 16] = [
         Step::Incoming,
         Step::Main,
         Step::Category,
@@ -63,6 +67,8 @@ impl Step {
         Step::SmsConfirm,
         Step::Lookup,
         Step::LookupNext,
+        Step::Screen,
+        Step::ScreenAnswer,
         Step::TransferDone,
         Step::Status,
         Step::Fallback,
@@ -82,6 +88,8 @@ impl Step {
             Step::SmsConfirm => "/twilio/voice/sms-confirm",
             Step::Lookup => "/twilio/voice/lookup",
             Step::LookupNext => "/twilio/voice/lookup-next",
+            Step::Screen => "/twilio/voice/screen",
+            Step::ScreenAnswer => "/twilio/voice/screen-answer",
             Step::TransferDone => "/twilio/voice/transfer-done",
             Step::Status => "/twilio/voice/status",
             Step::Fallback => "/twilio/voice/fallback",
@@ -106,6 +114,13 @@ impl Step {
     /// Whether Twilio calls this step about the call, with nobody listening to the answer.
     pub fn is_callback(self) -> bool {
         matches!(self, Step::Status | Step::RecordingStatus)
+    }
+
+    /// Whether the answer is heard by the staff member a transfer rang, not by the caller: a
+    /// failure there hangs up that leg (the caller is then offered to leave a report), never
+    /// the caller's apology.
+    pub fn is_staff_leg(self) -> bool {
+        matches!(self, Step::Screen | Step::ScreenAnswer)
     }
 }
 

@@ -123,6 +123,18 @@ async fn twiml_samples_match_the_call_flow() {
     s.add("20-transfer", call.last_xml());
     call.transfer_result("no-answer").await.unwrap();
     s.add("21-transfer-no-answer", call.last_xml());
+    // What staff hear when they answer a transfer, before being connected.
+    let (_, xml) = app
+        .post_signed(
+            "/twilio/voice/screen",
+            &[
+                ("CallSid", "CA11111111111111111111111111111111"),
+                ("ParentCallSid", call.call_sid()),
+                ("Direction", "outbound-dial"),
+            ],
+        )
+        .await;
+    s.add("26-transfer-screen", &xml);
 
     // Three failures at the main menu.
     let mut call = app.call(Some("+525598765432")).await;

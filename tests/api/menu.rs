@@ -324,12 +324,57 @@ async fn transfer_to_staff_in_office_hours(db: Db) {
         "nobody talked to the caller"
     );
 
-    // Act: another call, answered by staff.
+    // Act: another call, answered by a voicemail box: Twilio says `completed`, but nobody
+    // pressed the key at the screening.
     let mut call = app.call(Some(CALLER)).await;
     call.press("0").await.unwrap();
-    call.transfer_result("completed").await.unwrap();
+    let voicemail_heard = call.answer_transfer(None).await.unwrap();
+
+    // Assert: the voicemail heard the screening; the caller is offered to leave a report, and
+    // the call is not a transfer.
+    assert!(
+        voicemail_heard.contains("Llamada de la línea ciudadana, marque 1 para tomarla."),
+        "{voicemail_heard}"
+    );
+    assert!(
+        call.heard().contains("nadie pudo atenderle"),
+        "{}",
+        call.heard()
+    );
+    assert!(call.heard().contains(CATEGORY_MENU), "{}", call.heard());
+    call.hang_up(40).await.unwrap();
+    let call_sid = CallSid::parse(call.call_sid()).unwrap();
+    let logged = app.state.store.call(&call_sid).await.unwrap().unwrap();
+    assert!(!logged.transferred);
+    assert_eq!(logged.outcome, Some(CallOutcome::Abandoned));
+    let steps = app.state.store.call_steps(&call_sid).await.unwrap();
+    assert!(
+        steps.iter().any(|(s, d)| s == "transfer_done"
+            && d.as_deref() == Some("completed, not taken (no key at the screening)")),
+        "{steps:?}"
+    );
+
+    // Act: staff answer and press 2 (not now): declined, the same for the caller.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("0").await.unwrap();
+    call.answer_transfer(Some("2")).await.unwrap();
+    assert!(
+        call.heard().contains("nadie pudo atenderle"),
+        "{}",
+        call.heard()
+    );
+    call.hang_up(30).await.unwrap();
+
+    // Act: another call, answered by staff who press 1.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("0").await.unwrap();
+    let staff_heard = call.answer_transfer(Some("1")).await.unwrap();
 
     // Assert: the call is over, logged as transferred.
+    assert!(
+        staff_heard.contains("marque 1 para tomarla"),
+        "{staff_heard}"
+    );
     assert_eq!(call.waiting(), Waiting::Ended);
     call.hang_up(240).await.unwrap();
     let call_sid = CallSid::parse(call.call_sid()).unwrap();
@@ -346,7 +391,13 @@ async fn transfer_to_staff_in_office_hours(db: Db) {
     assert!(
         steps
             .iter()
-            .any(|(s, d)| s == "transfer_done" && d.as_deref() == Some("completed")),
+            .any(|(s, d)| s == "transfer_screen" && d.as_deref() == Some("1: taken")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|(s, d)| s == "transfer_done" && d.as_deref() == Some("completed, taken by staff")),
         "{steps:?}"
     );
     app.stop().await;

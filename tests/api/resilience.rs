@@ -22,6 +22,7 @@ on_both_databases!(
     a_recording_url_that_comes_only_with_the_callback_is_fetched,
     a_typed_number_never_confirmed_is_forgotten_when_the_call_ends,
     sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter,
+    a_screening_that_cannot_be_noted_hangs_up_the_staff_leg,
 );
 
 /// A report by phone from `from`, the recording stored; returns the call's sid and the folio.
@@ -297,5 +298,48 @@ async fn sms_lookups_are_guarded_and_summaries_go_only_to_the_reporter(db: Db) {
     assert_eq!(refused, app.text(Key::SmsStatusTooMany));
     // Others are not affected.
     assert!(app.text_in(CALLER, &folio).await.1.contains("atendido"));
+    app.stop().await;
+}
+
+async fn a_screening_that_cannot_be_noted_hangs_up_the_staff_leg(db: Db) {
+    // Arrange: a call being transferred; the database goes away while staff answer.
+    let app = app_or_skip!(db);
+    let parent = new_call_sid();
+    let leg = new_call_sid();
+    let leg_fields = |digits: Option<&str>| {
+        let mut f = vec![
+            ("AccountSid", ACCOUNT_SID),
+            ("CallSid", leg.as_str()),
+            ("ParentCallSid", parent.as_str()),
+            ("Direction", "outbound-dial"),
+        ];
+        if let Some(d) = digits {
+            f.push(("Digits", d));
+        }
+        fields(&f)
+    };
+    app.state.store.close().await;
+
+    // Act: staff press 1, which cannot be written; and a screening request without its parent.
+    let (status, answer) =
+        post_signed_raw(&app, "/twilio/voice/screen-answer", &leg_fields(Some("1"))).await;
+    let (orphan_status, orphan) = post_signed_raw(
+        &app,
+        "/twilio/voice/screen",
+        &fields(&[("AccountSid", ACCOUNT_SID), ("CallSid", leg.as_str())]),
+    )
+    .await;
+
+    // Assert: the staff leg hangs up (the caller is then offered to leave a report), and staff
+    // never hear the caller's apology or a <Record>.
+    for (status, answer) in [(status, answer), (orphan_status, orphan)] {
+        assert_eq!(status, 200, "{answer}");
+        let r = twiml(&answer);
+        assert!(!has_record(&r), "{answer}");
+        assert!(
+            matches!(r.verbs.as_slice(), [atiende::twiml::Verb::Hangup(_)]),
+            "{answer}"
+        );
+    }
     app.stop().await;
 }
