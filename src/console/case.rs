@@ -9,6 +9,7 @@
 use super::views::{self, Bar, Choice, Entry, Fact, FileLink, MoveButton, ReportView};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
+use crate::domain::promise;
 use crate::domain::{
     Address, CallSid, CaseEventKind, CaseStatus, ClosureReason, Folio, Move, RecordingStatus,
     Urgency,
@@ -209,6 +210,14 @@ fn facts(staff: &Staff, case: &CaseView) -> Vec<Fact> {
         facts.push(Fact {
             label: "Vence",
             value: views::date_time(due),
+        });
+    }
+    // What the citizen was told (with the folio and in every status answer until the case is
+    // taken on), so that staff answer with the same date.
+    if let Some(date) = case.answer_by {
+        facts.push(Fact {
+            label: "Respuesta prometida",
+            value: promise::long(date),
         });
     }
     if let Some(other) = &case.duplicate_of {

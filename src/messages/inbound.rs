@@ -307,7 +307,8 @@ fn help_text(app: &AppState, form: &WebhookForm) -> String {
     render(&app.prompts, Key::SmsHelp, &[("phone", &phone)], None)
 }
 
-/// "Folio 100014, alumbrado publico: canalizado a Direccion de ... Ultimo cambio: 27/11/2026."
+/// "Folio 100014, alumbrado publico: canalizado a Direccion de ... desde el 27/11/2026.
+/// Respuesta a mas tardar: 04/12/2026."
 fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> String {
     let department = sms::department_name(view.department_name.as_deref());
     let status = app.prompts.text(
@@ -338,6 +339,15 @@ fn status_reply(app: &AppState, view: &CaseStatusView, with_summary: bool) -> St
                 ("category", &category),
                 ("status", &status),
                 ("date", &date),
+                (
+                    "promise",
+                    &sms::promise_sentence(
+                        &app.prompts,
+                        view.status,
+                        view.answer_by,
+                        app.clock.now(),
+                    ),
+                ),
             ],
             None,
         ),

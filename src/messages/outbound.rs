@@ -7,7 +7,7 @@
 //! template is GSM-7 and one segment long (checked by a test with the longest values).
 
 use super::gsm7;
-use crate::domain::{CaseStatus, MessageTemplate, Timestamp};
+use crate::domain::{CaseStatus, MessageTemplate, Promise, Timestamp, promise};
 use crate::prompts::{Key, Prompts};
 use crate::store::OutboundMessage;
 
@@ -57,6 +57,25 @@ pub fn category_name(name: Option<&str>) -> String {
     name.unwrap_or("atencion ciudadana").to_lowercase()
 }
 
+/// The promised date of a case in `status` as an SMS says it ("Respuesta a mas tardar:
+/// 07/12/2026."), or nothing once the case has its answer or has no date.
+pub fn promise_sentence(
+    prompts: &Prompts,
+    status: CaseStatus,
+    answer_by: Option<chrono::NaiveDate>,
+    now: Timestamp,
+) -> String {
+    match Promise::of(status, answer_by, now) {
+        Some(Promise::Pending(date)) => {
+            prompts.text(Key::SmsPromisePending, &[("date", &promise::written(date))])
+        }
+        Some(Promise::Overdue(date)) => {
+            prompts.text(Key::SmsPromiseOverdue, &[("date", &promise::written(date))])
+        }
+        None => String::new(),
+    }
+}
+
 /// The body of an outbound message of the outbox from its template and its case.
 pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String> {
     let template = m.template?;
@@ -64,11 +83,22 @@ pub fn render_outbound(prompts: &Prompts, m: &OutboundMessage) -> Option<String>
     let category = category_name(m.category_name.as_deref());
     let department = department_name(m.department_name.as_deref());
     Some(match template {
-        // A long category name an admin added is shortened; the folio and BAJA never are.
+        // A long category name an admin added is shortened; the folio, the date and BAJA
+        // never are.
         MessageTemplate::FolioCreated => render(
             prompts,
             Key::SmsFolioCreated,
-            &[("category", &category), ("folio", folio)],
+            &[
+                ("category", &category),
+                ("folio", folio),
+                // The date as promised, even if the message goes out late.
+                (
+                    "promise",
+                    &m.answer_by.map_or_else(String::new, |date| {
+                        prompts.text(Key::SmsPromisePending, &[("date", &promise::written(date))])
+                    }),
+                ),
+            ],
             Some("category"),
         ),
         MessageTemplate::Routed => render(
@@ -172,6 +202,7 @@ mod tests {
             department_name: Some(longest(DEPARTMENTS)),
             case_status: Some(status),
             closure_reason: reason,
+            answer_by: chrono::NaiveDate::from_ymd_opt(2026, 12, 30),
             action_summary: Some("Se cambió la luminaria de la calle Álvaro Obregón esquina con Niños Héroes, frente a la primaria; también se podó el árbol que la tapaba y se revisó el cableado de toda la cuadra.".into()),
             address: Address {
                 street: Some("Avenida Ignacio Zaragoza 1234 interior 5".into()),
@@ -202,10 +233,14 @@ mod tests {
             .map(|k| prompts.text(*k, &[("department", &department)]))
             .max_by_key(|t| t.chars().count())
             .unwrap();
-        for key in Key::ALL
+        let longest_promise = [Key::SmsPromisePending, Key::SmsPromiseOverdue]
             .iter()
-            .filter(|k| k.section() == "sms" || k.section() == "sms_status")
-        {
+            .map(|k| prompts.text(*k, &[("date", "30/11/2026")]))
+            .max_by_key(|t| t.chars().count())
+            .unwrap();
+        for key in Key::ALL.iter().filter(|k| {
+            k.section() == "sms" || k.section() == "sms_status" || k.section() == "sms_promise"
+        }) {
             let raw = prompts.text(*key, &[]);
             assert!(
                 gsm7::is_gsm7(&raw),
@@ -214,12 +249,19 @@ mod tests {
                 key.name()
             );
             // The summary is the one free text, shortened to fit; measure the rest without it.
+            // The folio SMS always says the date as ahead (see render_outbound).
+            let promise = if *key == Key::SmsFolioCreated {
+                prompts.text(Key::SmsPromisePending, &[("date", "30/11/2026")])
+            } else {
+                longest_promise.clone()
+            };
             let args = [
                 ("folio", folio.as_str()),
                 ("category", category.as_str()),
                 ("department", department.as_str()),
                 ("status", longest_status.as_str()),
                 ("date", "30/11/2026"),
+                ("promise", promise.as_str()),
                 ("summary", ""),
                 ("address", ""),
             ];

@@ -2,6 +2,7 @@
 
 use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
 use super::{Store, StoreError, with_read_pool};
+use crate::domain::promise;
 use crate::domain::{
     CallOutcome, CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind,
     MessageTemplate, PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
@@ -47,6 +48,8 @@ pub struct CaseRecord {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub status_changed_at: Timestamp,
+    /// The date the citizen was told the case would be answered by.
+    pub answer_by: Option<chrono::NaiveDate>,
 }
 
 /// An entry of a case's history.
@@ -74,6 +77,8 @@ pub struct CaseStatusView {
     /// Whether the case's category is sensitive (see [`super::Category::sensitive`]); a case
     /// without a category is not.
     pub sensitive: bool,
+    /// The date the citizen was told the case would be answered by.
+    pub answer_by: Option<chrono::NaiveDate>,
 }
 
 /// A change of status by staff (or the system), kept in the case's history.
@@ -100,14 +105,14 @@ const SELECT_CASE: &str = r#"
     select id, folio, channel, category_id, department_id, urgency, status, closure_reason,
            caller_number, sms_number, call_id, recording_sid, recording_url,
            recording_duration_seconds, action_summary, recording_status, created_at, updated_at,
-           status_changed_at
+           status_changed_at, answer_by
     from cases
 "#;
 
 const SELECT_STATUS_VIEW: &str = r#"
     select cs.folio, c.name as category_name, cs.status, cs.closure_reason,
            d.name as department_name, cs.status_changed_at, cs.action_summary,
-           coalesce(c.sensitive, false) as sensitive
+           coalesce(c.sensitive, false) as sensitive, cs.answer_by
     from cases cs
     left join categories c on c.id = cs.category_id
     left join departments d on d.id = cs.department_id
@@ -132,6 +137,7 @@ impl Store {
                 tx.assign_folio(id).await?;
                 let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
                 tx.set_due(id, due).await?;
+                tx.promise_answer(id, new.at).await?;
                 tx.add_case_event(&NewCaseEvent {
                     case_id: id,
                     at: new.at,
@@ -440,6 +446,36 @@ impl WriteTx {
             .await?
         });
         Ok(id)
+    }
+
+    /// Sets the date the citizen is told the case will be answered by, from its category's
+    /// first-response deadline in working days (see [`crate::domain::promise`]).
+    async fn promise_answer(
+        &mut self,
+        case_id: i64,
+        reported: Timestamp,
+    ) -> Result<(), StoreError> {
+        let days = with_tx!(self, |conn| {
+            sqlx::query_scalar::<_, Option<i64>>(
+                r#"
+                select c.first_response_days
+                from cases cs left join categories c on c.id = cs.category_id
+                where cs.id = $1
+                "#,
+            )
+            .bind(case_id)
+            .fetch_one(conn)
+            .await?
+        });
+        let by = promise::answer_by(reported, days.unwrap_or(promise::DEFAULT_WORKING_DAYS));
+        with_tx!(self, |conn| {
+            sqlx::query(r#"update cases set answer_by = $2 where id = $1"#)
+                .bind(case_id)
+                .bind(by)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Sets when a case is overdue.

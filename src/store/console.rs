@@ -147,6 +147,8 @@ pub struct CaseView {
     pub routed_at: Option<Timestamp>,
     pub due_at: Option<Timestamp>,
     pub priority: i64,
+    /// The date the citizen was told the case would be answered by.
+    pub answer_by: Option<chrono::NaiveDate>,
 }
 
 /// A department, for routing.
@@ -231,7 +233,7 @@ const SELECT_CASE_VIEW: &str = r#"
            cs.action_summary, cs.recording_sid, cs.recording_status,
            cs.recording_duration_seconds, r.storage_key, r.duration_ms as recording_duration_ms,
            r.peaks, r.error as recording_error, cs.created_at, cs.status_changed_at,
-           cs.routed_at, cs.due_at, cs.priority
+           cs.routed_at, cs.due_at, cs.priority, cs.answer_by
     from cases cs
     left join categories c on c.id = cs.category_id
     left join departments d on d.id = cs.department_id

@@ -58,6 +58,8 @@ pub struct OutboundMessage {
     pub case_status: Option<CaseStatus>,
     pub closure_reason: Option<ClosureReason>,
     pub action_summary: Option<String>,
+    /// The date the citizen was told the case would be answered by.
+    pub answer_by: Option<chrono::NaiveDate>,
     /// The address typed at triage.
     #[sqlx(flatten)]
     pub address: Address,
@@ -131,7 +133,7 @@ impl Store {
                 select m.id, m.case_id, m.to_number, m.template, m.body, m.status, m.twilio_sid,
                        cs.folio, c.name as category_name, d.name as department_name,
                        cs.status as case_status, cs.closure_reason, cs.action_summary,
-                       cs.address_street, cs.address_colonia, cs.address_between,
+                       cs.answer_by, cs.address_street, cs.address_colonia, cs.address_between,
                        cs.address_references
                 from messages m
                 left join cases cs on cs.id = m.case_id

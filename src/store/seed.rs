@@ -20,6 +20,8 @@ pub struct SeedCase {
     pub created_at: Timestamp,
     pub routed_at: Option<Timestamp>,
     pub due_at: Option<Timestamp>,
+    /// The date promised to the citizen (see `domain::promise`).
+    pub answer_by: Option<chrono::NaiveDate>,
     pub recording_seconds: i64,
 }
 
@@ -40,9 +42,10 @@ impl Store {
                     insert into cases (id, folio, channel, category_id, department_id, urgency, status,
                                        closure_reason, caller_number, sms_number, recording_status,
                                        recording_duration_seconds, created_at, updated_at,
-                                       status_changed_at, priority, routed_at, due_at, description)
+                                       status_changed_at, priority, routed_at, due_at, description,
+                                       answer_by)
                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $12, $12, $13, $14,
-                            $15, $16)
+                            $15, $16, $17)
                     "#,
                 )
                 .bind(id)
@@ -61,6 +64,7 @@ impl Store {
                 .bind(case.routed_at)
                 .bind(case.due_at)
                 .bind("Caso de prueba para medir la consola")
+                .bind(case.answer_by)
                 .execute(conn)
                 .await?;
             });

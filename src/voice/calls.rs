@@ -37,12 +37,7 @@ pub fn notices(s: &Speaker<'_>) -> Vec<twiml::Prompt> {
 /// The notices as plain verbs, outside any `<Gather>` (for the apology at the first contact).
 pub fn push_notices(s: &mut Speaker<'_>) {
     for prompt in notices(s) {
-        let verb = match prompt {
-            twiml::Prompt::Say(say) => twiml::Verb::Say(say),
-            twiml::Prompt::Play(play) => twiml::Verb::Play(play),
-            twiml::Prompt::Pause(pause) => twiml::Verb::Pause(pause),
-        };
-        s.raw().verbs.push(verb);
+        s.push_prompt(prompt);
     }
 }
 
@@ -65,6 +60,11 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
                 prompts.push(s.prompt(
                     Key::OpenCase,
                     &[("folio", &speech::digits(&case.folio)), ("status", &status)],
+                ));
+                prompts.extend(super::lookup::promise_prompt(
+                    &s,
+                    case.status,
+                    case.answer_by,
                 ));
             }
             Ok(None) => {}

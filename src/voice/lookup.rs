@@ -16,10 +16,10 @@ use super::menu::{self, push_main_menu, retry_or_goodbye};
 use super::{
     Key, MAX_FAILED_LOOKUPS, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech,
 };
-use crate::domain::{CaseStatus, Folio, Timestamp};
+use crate::domain::{CaseStatus, Folio, Promise, Timestamp, promise};
 use crate::state::AppState;
 use crate::store::{CaseStatusView, StoreError};
-use crate::twiml::Gather;
+use crate::twiml::{self, Gather};
 use axum::extract::State;
 
 /// Seconds between digits before a typed folio is taken as complete (so the final # is optional).
@@ -131,6 +131,22 @@ pub fn spoken_status(app: &AppState, case: &CaseStatusView) -> String {
     )
 }
 
+/// The date the office promised to answer by, as the caller should hear it now: "Le daremos
+/// respuesta a más tardar el lunes 7 de diciembre", or, once that date has passed without an
+/// answer, that it has and an apology. Nothing once the case has its answer.
+pub fn promise_prompt(
+    s: &Speaker<'_>,
+    status: CaseStatus,
+    answer_by: Option<chrono::NaiveDate>,
+) -> Option<twiml::Prompt> {
+    let now = s.app().clock.now();
+    let (key, date) = match Promise::of(status, answer_by, now)? {
+        Promise::Pending(date) => (Key::PromisePending, date),
+        Promise::Overdue(date) => (Key::PromiseOverdue, date),
+    };
+    Some(s.prompt(key, &[("date", &promise::spoken(date, now))]))
+}
+
 /// `POST /twilio/voice/lookup`: the caller typed a folio (or nothing).
 pub async fn lookup(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     answer(&app, &call, Moment::MidCall, look_up(&app, &call)).await
@@ -216,6 +232,7 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
                 ("date", &case.status_changed_at.spoken_date_es()),
             ],
         );
+        say_promise(s, case);
         return;
     }
     let category = case
@@ -232,9 +249,16 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
             ("date", &case.status_changed_at.spoken_date_es()),
         ],
     );
+    say_promise(s, case);
     let done = matches!(case.status, CaseStatus::Attended | CaseStatus::Closed);
     if let (true, Some(summary)) = (done, case.action_summary.as_deref()) {
         s.say(Key::StatusAction, &[("summary", summary)]);
+    }
+}
+
+fn say_promise(s: &mut Speaker<'_>, case: &CaseStatusView) {
+    if let Some(prompt) = promise_prompt(s, case.status, case.answer_by) {
+        s.push_prompt(prompt);
     }
 }
 

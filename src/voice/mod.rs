@@ -276,7 +276,13 @@ impl<'a> Speaker<'a> {
     }
 
     pub fn say(&mut self, key: Key, args: &[(&str, &str)]) -> &mut Self {
-        let verb = match self.prompt(key, args) {
+        let prompt = self.prompt(key, args);
+        self.push_prompt(prompt)
+    }
+
+    /// A prompt already made, as a verb of its own (outside any `<Gather>`).
+    pub fn push_prompt(&mut self, prompt: twiml::Prompt) -> &mut Self {
+        let verb = match prompt {
             twiml::Prompt::Say(s) => twiml::Verb::Say(s),
             twiml::Prompt::Play(p) => twiml::Verb::Play(p),
             twiml::Prompt::Pause(p) => twiml::Verb::Pause(p),

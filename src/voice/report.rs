@@ -403,6 +403,9 @@ fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
     s.say(Key::FolioCreated, &[("folio", &folio)])
         .pause(1)
         .say(Key::FolioRepeat, &[("folio", &folio)]);
+    if let Some(promise) = super::lookup::promise_prompt(s, case.status, case.answer_by) {
+        s.push_prompt(promise);
+    }
     if case.sms_number.is_some() {
         s.say(Key::FolioSms, &[]);
         push_hear_again(s);

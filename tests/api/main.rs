@@ -11,6 +11,7 @@ mod golden;
 mod jobs;
 mod lookup;
 mod menu;
+mod promise;
 mod recordings;
 mod report;
 mod resilience;

@@ -662,7 +662,7 @@ async fn incoming_messages_get_the_status_of_a_folio_or_help(db: Db) {
     change(&app, case.id, CaseStatus::Routed, None, None).await;
     let folio = Folio::parse(&case.folio).unwrap();
     let status = format!(
-        "Folio {folio}, agua potable: canalizado a Direccion de Agua Potable. Ultimo cambio: 27/11/2026.",
+        "Folio {folio}, agua potable: canalizado a Direccion de Agua Potable desde el 27/11/2026. Respuesta a mas tardar: 04/12/2026.",
         folio = folio.as_str()
     );
 

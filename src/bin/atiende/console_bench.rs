@@ -12,7 +12,7 @@
 use super::bench::ScratchDir;
 use anyhow::{Context, ensure};
 use atiende::config::Config;
-use atiende::domain::{CaseStatus, ClosureReason, Role, Timestamp, Urgency};
+use atiende::domain::{CaseStatus, ClosureReason, Role, Timestamp, Urgency, promise};
 use atiende::store::{CaseFilter, NewUser, SeedCase, Visibility};
 use atiende::{Application, Clock};
 use rand::Rng;
@@ -107,6 +107,7 @@ fn synthetic(rng: &mut impl Rng, now: Timestamp, callers: &[String]) -> SeedCase
         routed_at: routed
             .then(|| Timestamp::from_utc(created.as_utc() + chrono::Duration::hours(20))),
         due_at: due,
+        answer_by: Some(promise::answer_by(created, promise::DEFAULT_WORKING_DAYS)),
         recording_seconds: rng.random_range(8..170),
     }
 }
