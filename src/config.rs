@@ -164,6 +164,8 @@ pub struct PhoneLineConfig {
     pub transfer_timeout_seconds: u32,
     pub record_max_seconds: u32,
     pub record_silence_seconds: u32,
+    /// Menus also listen to speech (`ATIENDE_SPEECH`): "alumbrado", "no hay agua", "consultar".
+    pub speech: bool,
 }
 
 /// How durable jobs run.
@@ -632,6 +634,7 @@ impl Values {
             )?,
             record_max_seconds: self.seconds("ATIENDE_RECORD_MAX_SECONDS", 180, 10..=3600)?,
             record_silence_seconds: self.seconds("ATIENDE_RECORD_SILENCE_SECONDS", 5, 2..=30)?,
+            speech: self.flag("ATIENDE_SPEECH", false)?,
         })
     }
 

@@ -56,6 +56,8 @@ keys! {
     OpenCase = "ivr"."open_case" ["folio", "status"],
     MainMenu = "ivr"."main_menu" [],
     MainMenuStaff = "ivr"."main_menu_staff" [],
+    MainMenuSpeech = "ivr"."main_menu_speech" [],
+    SpeechUnclear = "ivr"."speech_unclear" [],
     InvalidOption = "ivr"."invalid_option" [],
     NoInput = "ivr"."no_input" [],
     TooManyFailures = "ivr"."too_many_failures" [],
@@ -97,6 +99,15 @@ keys! {
     TechnicalErrorFinal = "ivr"."technical_error_final" [],
     TechnicalErrorAfterReport = "ivr"."technical_error_after_report" [],
     InvalidRequest = "ivr"."invalid_request" [],
+    SpeechReport = "speech"."report" [],
+    SpeechLookup = "speech"."lookup" [],
+    SpeechStaff = "speech"."staff" [],
+    SpeechRepeat = "speech"."repeat" [],
+    SpeechBack = "speech"."back" [],
+    SpeechUrgent = "speech"."urgent" [],
+    SpeechNotUrgent = "speech"."not_urgent" [],
+    SpeechAnotherFolio = "speech"."another_folio" [],
+    SpeechMainMenu = "speech"."main_menu" [],
     StatusReceived = "status"."received" [],
     StatusInReview = "status"."in_review" [],
     StatusRouted = "status"."routed" ["department"],
@@ -206,6 +217,8 @@ pub struct Prompts {
 #[derive(Debug)]
 struct Inner {
     texts: HashMap<Key, String>,
+    /// What callers may say for a category, by its code (`[speech_categories]`).
+    category_phrases: HashMap<String, String>,
     /// Recordings by key, as bytes to serve at `/audio/prompts/KEY.wav`.
     recordings: HashMap<Key, Arc<[u8]>>,
 }
@@ -227,7 +240,10 @@ impl Prompts {
                 });
             }
         };
-        let texts = parse_catalogue(&text, &file_name)?;
+        let Catalogue {
+            texts,
+            category_phrases,
+        } = parse_catalogue(&text, &file_name)?;
         let mut recordings = HashMap::new();
         for key in Key::ALL {
             let path = dir.join(format!("{}.wav", key.name()));
@@ -243,16 +259,24 @@ impl Prompts {
             recordings.insert(*key, check_recording(&path)?);
         }
         Ok(Prompts {
-            inner: Arc::new(Inner { texts, recordings }),
+            inner: Arc::new(Inner {
+                texts,
+                category_phrases,
+                recordings,
+            }),
         })
     }
 
     /// The built-in catalogue, without recordings.
     pub fn built_in() -> Prompts {
-        let texts = parse_catalogue(BUILT_IN, "built-in").expect("the built-in catalogue is valid");
+        let Catalogue {
+            texts,
+            category_phrases,
+        } = parse_catalogue(BUILT_IN, "built-in").expect("the built-in catalogue is valid");
         Prompts {
             inner: Arc::new(Inner {
                 texts,
+                category_phrases,
                 recordings: HashMap::new(),
             }),
         }
@@ -266,6 +290,31 @@ impl Prompts {
             text = text.replace(&format!("{{{name}}}"), value);
         }
         text
+    }
+
+    /// The phrases of a `[speech]` entry (or any prompt), split at commas.
+    pub fn phrases(&self, key: Key) -> Vec<String> {
+        split_phrases(&self.inner.texts[&key])
+    }
+
+    /// The phrases callers may say for the category `code` besides its name.
+    pub fn category_phrases(&self, code: &str) -> Vec<String> {
+        self.inner
+            .category_phrases
+            .get(code)
+            .map(|text| split_phrases(text))
+            .unwrap_or_default()
+    }
+
+    /// Every phrase of `[speech_categories]`, for recognition hints where the categories
+    /// themselves are not at hand.
+    pub fn all_category_phrases(&self) -> Vec<String> {
+        let mut codes: Vec<&String> = self.inner.category_phrases.keys().collect();
+        codes.sort();
+        codes
+            .into_iter()
+            .flat_map(|code| self.category_phrases(code))
+            .collect()
     }
 
     /// The recording of a prompt, if it has one.
@@ -296,7 +345,24 @@ impl Prompts {
     }
 }
 
-fn parse_catalogue(text: &str, file: &str) -> Result<HashMap<Key, String>, PromptError> {
+fn split_phrases(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The section of extra phrases by category code: free keys, since categories are data.
+const SPEECH_CATEGORIES: &str = "speech_categories";
+
+/// A catalogue as read: the prompts, and the phrases by category code.
+struct Catalogue {
+    texts: HashMap<Key, String>,
+    category_phrases: HashMap<String, String>,
+}
+
+fn parse_catalogue(text: &str, file: &str) -> Result<Catalogue, PromptError> {
     let err = |message: String| PromptError::Catalogue {
         file: file.to_owned(),
         message,
@@ -305,10 +371,20 @@ fn parse_catalogue(text: &str, file: &str) -> Result<HashMap<Key, String>, Promp
         .parse()
         .map_err(|e: toml::de::Error| err(e.message().to_owned()))?;
     let mut texts = HashMap::new();
+    let mut category_phrases = HashMap::new();
     for (section, value) in &table {
         let toml::Value::Table(entries) = value else {
             return Err(err(format!("{section:?} must be a [section]")));
         };
+        if section == SPEECH_CATEGORIES {
+            for (code, value) in entries {
+                let toml::Value::String(s) = value else {
+                    return Err(err(format!("{section}.{code} must be a string")));
+                };
+                category_phrases.insert(code.clone(), s.trim().to_owned());
+            }
+            continue;
+        }
         for (name, value) in entries {
             let key = Key::ALL
                 .iter()
@@ -328,7 +404,10 @@ fn parse_catalogue(text: &str, file: &str) -> Result<HashMap<Key, String>, Promp
             missing.name()
         )));
     }
-    Ok(texts)
+    Ok(Catalogue {
+        texts,
+        category_phrases,
+    })
 }
 
 fn check_placeholders(key: Key, text: &str) -> Result<(), String> {
@@ -464,11 +543,17 @@ mod tests {
 
     #[test]
     fn catalogue_errors_name_the_prompt() {
-        let e = parse_catalogue("[ivr]\ngreeting = \"Hola {nombre}\"\n", "x.toml").unwrap_err();
+        let e = parse_catalogue("[ivr]\ngreeting = \"Hola {nombre}\"\n", "x.toml")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("ivr.greeting"), "{e}");
-        let e = parse_catalogue("[ivr]\nnope = \"x\"\n", "x.toml").unwrap_err();
+        let e = parse_catalogue("[ivr]\nnope = \"x\"\n", "x.toml")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("unknown prompt ivr.nope"), "{e}");
-        let e = parse_catalogue("[ivr]\ngreeting = \"Hola\"\n", "x.toml").unwrap_err();
+        let e = parse_catalogue("[ivr]\ngreeting = \"Hola\"\n", "x.toml")
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("missing prompt"), "{e}");
     }
 

@@ -142,6 +142,14 @@ impl CallSimulator {
     }
 }
 
+/// Whether a `<Gather>` listens to speech (`input` holds `speech`).
+fn listens(gather: &crate::twiml::Gather) -> bool {
+    gather
+        .input
+        .as_deref()
+        .is_some_and(|i| i.split_whitespace().any(|x| x == "speech"))
+}
+
 /// 32 random hexadecimal digits, for SIDs.
 pub fn random_hex() -> String {
     let mut rng = rand::rng();
@@ -153,10 +161,11 @@ pub fn random_hex() -> String {
 /// What the call is waiting for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waiting {
-    /// Keys, for a `<Gather>`.
+    /// Keys, for a `<Gather>` (and words too, when it listens to speech).
     Keys {
         num_digits: Option<u32>,
         finish_on_key: String,
+        speech: bool,
     },
     /// A recording, for a `<Record>`.
     Recording,
@@ -243,6 +252,7 @@ impl SimCall {
             Some(Verb::Gather(g)) => Waiting::Keys {
                 num_digits: g.num_digits,
                 finish_on_key: g.finish_on_key.clone().unwrap_or_else(|| "#".into()),
+                speech: listens(g),
             },
             Some(Verb::Record(_)) => Waiting::Recording,
             Some(Verb::Dial(d)) => Waiting::Transfer(d.number.phone.clone()),
@@ -354,6 +364,29 @@ impl SimCall {
         let action = gather.action.context("<Gather> without action")?;
         self.fetch(&action, &[("Digits", &digits), ("FinishedOnKey", "")])
             .await
+    }
+
+    /// Says `words` at the current `<Gather>`, which Twilio's recogniser transcribed with
+    /// `confidence` (0 to 1): sent as `SpeechResult` and `Confidence`, as Twilio does. A
+    /// `<Gather>` that does not listen to speech cannot hear them: an error, as a test of the
+    /// service's TwiML.
+    pub async fn speak(&mut self, words: &str, confidence: f64) -> anyhow::Result<()> {
+        let gather = self.current_gather()?;
+        if !listens(&gather) {
+            bail!(
+                "the <Gather> does not listen to speech (input={:?}); heard: {}",
+                gather.input,
+                self.heard()
+            );
+        }
+        let action = gather.action.context("<Gather> without action")?;
+        self.heard.clear();
+        let confidence = format!("{confidence:.8}");
+        self.fetch(
+            &action,
+            &[("SpeechResult", words), ("Confidence", confidence.as_str())],
+        )
+        .await
     }
 
     /// Says nothing at the current `<Gather>`: Twilio moves on to the next verb.

@@ -134,11 +134,26 @@ async fn converse(
                 .map(|l| l.trim().to_owned())
         };
         match call.waiting() {
-            Waiting::Keys { .. } => match ask("☎  Marque (Enter = silencio): ") {
+            Waiting::Keys { speech: false, .. } => match ask("☎  Marque (Enter = silencio): ") {
                 None => break,
                 Some(keys) if keys.is_empty() => call.silence().await?,
                 Some(keys) => call.press(&keys).await?,
             },
+            Waiting::Keys { speech: true, .. } => {
+                match ask("☎  Marque o diga algo (Enter = silencio): ") {
+                    None => break,
+                    Some(keys) if keys.is_empty() => call.silence().await?,
+                    Some(keys)
+                        if keys
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == '#' || c == '*') =>
+                    {
+                        call.press(&keys).await?
+                    }
+                    // Words, as if Twilio's recogniser had heard them clearly.
+                    Some(words) => call.speak(&words, 0.9).await?,
+                }
+            }
             Waiting::Recording => {
                 let what = &recorded.what;
                 match ask(&format!(

@@ -12,6 +12,7 @@
 //! and per number and hour, so that the line cannot be used to sweep through folios. A refused
 //! caller goes back to the main menu: a report can always be made.
 
+use super::listen::Vocabulary;
 use super::menu::{self, push_main_menu, retry_or_goodbye};
 use super::{
     Key, MAX_FAILED_LOOKUPS, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech,
@@ -179,12 +180,11 @@ async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> 
                             .await?;
                         say_status(&mut s, &case);
                         let prompts = vec![s.prompt(Key::StatusNext, &[])];
-                        s.menu(
-                            Step::LookupNext,
-                            &StepQuery::default(),
+                        let gather = s.choices(
                             Gather::keypad().num_digits(1).timeout(menu::MENU_TIMEOUT),
-                            prompts,
+                            &next_vocabulary(app),
                         );
+                        s.menu(Step::LookupNext, &StepQuery::default(), gather, prompts);
                         format!("found folio {folio}: {}", case.status.code())
                     }
                 },
@@ -268,9 +268,16 @@ pub async fn lookup_next(State(app): State<AppState>, call: VoiceCall) -> Twiml 
     answer(&app, &call, Moment::MidCall, after_lookup(&app, &call)).await
 }
 
+/// After a lookup: another folio (1) or the main menu (2).
+fn next_vocabulary(app: &AppState) -> Vocabulary {
+    Vocabulary::default()
+        .entry("1", &app.prompts, Key::SpeechAnotherFolio)
+        .entry("2", &app.prompts, Key::SpeechMainMenu)
+}
+
 async fn after_lookup(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
-    let detail = match call.digits() {
+    let detail = match call.choice(&next_vocabulary(app)).key() {
         Some("1") => match refusal(app, call).await? {
             Some(refused) => {
                 push_refusal(&mut s, refused);

@@ -6,12 +6,13 @@
 //! tells them apart. No key (a voicemail, a pocket, a colleague who hung up) is a transfer not
 //! taken, and the caller is offered to leave a report instead.
 
+use super::listen::{Choice, Vocabulary};
 use super::{
     Key, MAX_FAILURES, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, lookup, report,
 };
 use crate::domain::{CallSid, CallerId};
 use crate::state::AppState;
-use crate::store::{StepKind, StoreError};
+use crate::store::{Category, StepKind, StoreError};
 use crate::twilio::WebhookForm;
 use crate::twiml::{self, Dial, Gather, Number, Prompt};
 use axum::Extension;
@@ -37,16 +38,41 @@ pub fn push_main_menu(s: &mut Speaker<'_>, query: &StepQuery) {
 /// while they are said interrupts them.
 pub fn push_main_menu_after(s: &mut Speaker<'_>, query: &StepQuery, lead: Vec<Prompt>) {
     let mut prompts = lead;
-    prompts.push(s.prompt(Key::MainMenu, &[]));
-    if staff_available(s.app()) {
+    let listens = s.listens();
+    prompts.push(s.prompt(
+        if listens {
+            Key::MainMenuSpeech
+        } else {
+            Key::MainMenu
+        },
+        &[],
+    ));
+    let staff = staff_available(s.app());
+    if staff {
         prompts.push(s.prompt(Key::MainMenuStaff, &[]));
     }
-    s.menu(
-        Step::Main,
-        query,
-        Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
-        prompts,
-    );
+    // The hints name the categories by their phrases (the menu is said without reading the
+    // categories); the answer recognises their names too.
+    let prompts_catalogue = &s.app().prompts;
+    let hints =
+        main_vocabulary(s.app(), staff, &[]).option("1/", prompts_catalogue.all_category_phrases());
+    let gather = s.choices(Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT), &hints);
+    s.menu(Step::Main, query, gather, prompts);
+}
+
+/// What the main menu understands: report, lookup, staff (when on offer), and any category by
+/// name or phrase, which starts that report at once (`1/` and its key).
+fn main_vocabulary(app: &AppState, staff: bool, categories: &[Category]) -> Vocabulary {
+    let p = &app.prompts;
+    let v = Vocabulary::default()
+        .entry("1", p, Key::SpeechReport)
+        .entry("2", p, Key::SpeechLookup);
+    let v = if staff {
+        v.entry("0", p, Key::SpeechStaff)
+    } else {
+        v
+    };
+    v.categories("1/", categories, p)
 }
 
 /// Whether "talk to staff" is on offer now: a transfer number is set and the office is open.
@@ -73,24 +99,27 @@ pub fn retry_or_goodbye(
     call: &VoiceCall,
     repeat: impl FnOnce(&mut Speaker<'_>, &StepQuery),
 ) -> &'static str {
-    let silent = call.digits().is_none();
     match next_try(&call.query) {
         Some(next) => {
-            s.say(
-                if silent {
-                    Key::NoInput
-                } else {
-                    Key::InvalidOption
-                },
-                &[],
-            );
+            let (key, detail) = why_again(call);
+            s.say(key, &[]);
             repeat(s, &next);
-            if silent { "silence" } else { "invalid" }
+            detail
         }
         None => {
             s.say(Key::TooManyFailures, &[]).hangup();
             "too many failures, goodbye"
         }
+    }
+}
+
+/// Why a menu is asked again, and the log's word for it: nothing pressed or said, words that
+/// pick no option, or a key that is none.
+pub fn why_again(call: &VoiceCall) -> (Key, &'static str) {
+    match (call.digits(), call.said()) {
+        (None, None) => (Key::NoInput, "silence"),
+        (None, Some(_)) => (Key::SpeechUnclear, "not understood"),
+        (Some(_), _) => (Key::InvalidOption, "invalid"),
     }
 }
 
@@ -101,7 +130,27 @@ pub async fn main(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 
 async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
-    let detail = match call.digits() {
+    // Speech is matched against the categories too: "no hay agua" starts that report.
+    let choice = match call.said() {
+        Some(_) if call.digits().is_none() => {
+            let categories = app.store.phone_menu_categories().await?;
+            let vocabulary = main_vocabulary(app, staff_available(app), &categories);
+            if let Choice::Key(key) = call.choice(&vocabulary) {
+                let chosen = key
+                    .strip_prefix("1/")
+                    .and_then(|d| categories.iter().find(|c| c.digit.as_deref() == Some(d)));
+                if let Some(category) = chosen {
+                    report::begin_report(&mut s, category);
+                    let detail = format_detail(call, &format!("1: report, {}", category.code));
+                    call.log(app, "main_menu", Some(&detail)).await;
+                    return Ok(s.finish());
+                }
+            }
+            call.choice(&vocabulary)
+        }
+        _ => call.choice(&Vocabulary::default()),
+    };
+    let detail = match choice.key() {
         Some("1") => {
             report::push_category_menu(&mut s, &StepQuery::default()).await?;
             "1: report"
@@ -261,10 +310,14 @@ async fn take_or_decline(app: &AppState, form: &WebhookForm) -> Result<Twiml, St
     Ok(s.finish())
 }
 
-/// The log detail of a menu step: what was pressed and what it led to.
+/// The log detail of a menu step: what was pressed (or said, and how surely) and what it led to.
 pub fn format_detail(call: &VoiceCall, outcome: &str) -> String {
-    match call.digits() {
-        Some(d) if !outcome.starts_with(d) => format!("{d}: {outcome}"),
+    match (call.digits(), call.said()) {
+        (Some(d), _) if !outcome.starts_with(d) => format!("{d}: {outcome}"),
+        (None, Some(said)) => format!(
+            "said {said:?} ({}): {outcome}",
+            call.form.get("Confidence").unwrap_or("?")
+        ),
         _ => outcome.to_owned(),
     }
 }

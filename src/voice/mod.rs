@@ -29,6 +29,7 @@
 //! into that same apology by [`safety_net`].
 
 mod calls;
+pub mod listen;
 mod lookup;
 mod menu;
 mod report;
@@ -294,6 +295,20 @@ impl<'a> Speaker<'a> {
     pub fn pause(&mut self, seconds: u32) -> &mut Self {
         self.r.pause(seconds);
         self
+    }
+
+    /// Whether menus listen to speech as well as keys.
+    pub fn listens(&self) -> bool {
+        self.app.config.phone.speech
+    }
+
+    /// A menu's `<Gather>`, listening for `vocabulary` too when speech is on.
+    pub fn choices(&self, gather: twiml::Gather, vocabulary: &listen::Vocabulary) -> twiml::Gather {
+        if self.listens() {
+            listen::listening(gather, vocabulary)
+        } else {
+            gather
+        }
     }
 
     /// A keypad menu: the prompts inside a `<Gather>` that posts to `step`, followed by a

@@ -1,5 +1,6 @@
 //! Making a report: category, urgency, the recording, the folio, and a number for the SMS.
 
+use super::listen::Vocabulary;
 use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
 use super::{Key, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech};
 use crate::domain::{PhoneNumber, RecordingSid, RecordingStatus, Urgency};
@@ -50,12 +51,42 @@ fn render_category_menu(
     if navigation {
         prompts.push(s.prompt(Key::CategoryNavigation, &[]));
     }
-    s.menu(
-        Step::Category,
-        query,
+    let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
-        prompts,
+        &category_vocabulary(s.app(), categories),
     );
+    s.menu(Step::Category, query, gather, prompts);
+}
+
+/// What the category menu understands: each category by name or phrase, repeat (9), back (*).
+fn category_vocabulary(app: &AppState, categories: &[Category]) -> Vocabulary {
+    Vocabulary::default()
+        .categories("", categories, &app.prompts)
+        .entry("9", &app.prompts, Key::SpeechRepeat)
+        .entry("*", &app.prompts, Key::SpeechBack)
+}
+
+/// A category chosen: the urgency question if it asks one, else (after the CFE's number for
+/// street lighting) the recording.
+pub fn begin_report(s: &mut Speaker<'_>, c: &Category) {
+    let q = StepQuery {
+        category: Some(c.id),
+        ..StepQuery::default()
+    };
+    if c.asks_urgency {
+        push_urgency_question(s, &q);
+    } else {
+        if c.code == STREET_LIGHTING {
+            s.say(Key::CfeAdvice, &[]);
+        }
+        push_record(
+            s,
+            &StepQuery {
+                urgency: Some(Urgency::Unknown),
+                ..q
+            },
+        );
+    }
 }
 
 /// `POST /twilio/voice/category`: the caller picked a category (or 9, *, nothing).
@@ -66,29 +97,13 @@ pub async fn category(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let categories = app.store.phone_menu_categories().await?;
     let mut s = Speaker::new(app);
-    let chosen = call
-        .digits()
+    let choice = call.choice(&category_vocabulary(app, &categories));
+    let chosen = choice
+        .key()
         .and_then(|d| categories.iter().find(|c| c.digit.as_deref() == Some(d)));
-    let detail = match (call.digits(), chosen) {
+    let detail = match (choice.key(), chosen) {
         (_, Some(c)) => {
-            let q = StepQuery {
-                category: Some(c.id),
-                ..StepQuery::default()
-            };
-            if c.asks_urgency {
-                push_urgency_question(&mut s, &q);
-            } else {
-                if c.code == STREET_LIGHTING {
-                    s.say(Key::CfeAdvice, &[]);
-                }
-                push_record(
-                    &mut s,
-                    &StepQuery {
-                        urgency: Some(Urgency::Unknown),
-                        ..q
-                    },
-                );
-            }
+            begin_report(&mut s, c);
             c.code.clone()
         }
         (Some("9"), None) => {
@@ -115,12 +130,17 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
 
 fn push_urgency_question(s: &mut Speaker<'_>, query: &StepQuery) {
     let prompts = vec![s.prompt(Key::UrgencyQuestion, &[])];
-    s.menu(
-        Step::Urgency,
-        query,
+    let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
-        prompts,
+        &urgency_vocabulary(s.app()),
     );
+    s.menu(Step::Urgency, query, gather, prompts);
+}
+
+fn urgency_vocabulary(app: &AppState) -> Vocabulary {
+    Vocabulary::default()
+        .entry("1", &app.prompts, Key::SpeechUrgent)
+        .entry("2", &app.prompts, Key::SpeechNotUrgent)
 }
 
 /// `POST /twilio/voice/urgency`: is there immediate risk? 1 yes, 2 no.
@@ -141,7 +161,8 @@ async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
             },
         )
     };
-    let detail = match (q.category, call.digits()) {
+    let choice = call.choice(&urgency_vocabulary(app));
+    let detail = match (q.category, choice.key()) {
         // Without a category (a hand-made URL) start the report again.
         (None, _) => {
             push_category_menu(&mut s, &StepQuery::default()).await?;
@@ -155,22 +176,12 @@ async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, Store
             record_with(&mut s, Urgency::NotUrgent);
             "not urgent"
         }
-        (Some(_), digits) => match next_try(q) {
+        (Some(_), _) => match next_try(q) {
             Some(next) => {
-                s.say(
-                    if digits.is_none() {
-                        Key::NoInput
-                    } else {
-                        Key::InvalidOption
-                    },
-                    &[],
-                );
+                let (key, detail) = menu::why_again(call);
+                s.say(key, &[]);
                 push_urgency_question(&mut s, &next);
-                if digits.is_none() {
-                    "silence"
-                } else {
-                    "invalid"
-                }
+                detail
             }
             // Never lose a report over this question: record it with the urgency unknown.
             None => {
@@ -416,12 +427,15 @@ fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
 
 fn push_hear_again(s: &mut Speaker<'_>) {
     let prompts = vec![s.prompt(Key::FolioHearAgain, &[])];
-    s.menu(
-        Step::Folio,
-        &StepQuery::default(),
+    let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(5),
-        prompts,
+        &hear_again_vocabulary(s.app()),
     );
+    s.menu(Step::Folio, &StepQuery::default(), gather, prompts);
+}
+
+fn hear_again_vocabulary(app: &AppState) -> Vocabulary {
+    Vocabulary::default().entry("1", &app.prompts, Key::SpeechRepeat)
 }
 
 /// `POST /twilio/voice/folio`: 1 hears the folio again; anything else ends the call.
@@ -432,7 +446,8 @@ pub async fn folio(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let mut s = Speaker::new(app);
     let case = app.store.case_of_call(&call.sid).await?;
-    let detail = match (call.digits(), case) {
+    let choice = call.choice(&hear_again_vocabulary(app));
+    let detail = match (choice.key(), case) {
         (Some("1"), Some(case)) => {
             s.say(Key::FolioRepeat, &[("folio", &speech::digits(&case.folio))]);
             push_hear_again(&mut s);

@@ -112,12 +112,18 @@ async fn a_first_time_caller_reaches_the_beep_within_the_budget() {
     // Office hours, the clock of the golden files.
     // `true`: the whole budget applies. With "0, talk to staff" on offer (a transfer number set,
     // office hours) the main menu is four words longer: only the unskippable budget applies.
-    let paths: [(&str, &[&str], Options, bool); 4] = [
+    let paths: [(&str, &[&str], Options, bool); 5] = [
         ("street lighting", &["1", "1"], Options::default(), true),
         (
             "public safety, urgent",
             &["1", "2", "1"],
             Options::default(),
+            true,
+        ),
+        (
+            "street lighting, speech on",
+            &["1", "1"],
+            Options::default().with("ATIENDE_SPEECH", "true"),
             true,
         ),
         (

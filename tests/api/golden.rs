@@ -143,6 +143,14 @@ async fn twiml_samples_match_the_call_flow() {
     call.press("8").await.unwrap();
     s.add("22-too-many-failures", call.last_xml());
 
+    // With speech on (ATIENDE_SPEECH=true): the main menu listens, with hints.
+    let speaking = spawn_app_with(Db::Sqlite, options().with("ATIENDE_SPEECH", "true"))
+        .await
+        .expect("SQLite always runs");
+    let call = speaking.call(Some("+525598765432")).await;
+    s.add("27-main-menu-speech", call.last_xml());
+    speaking.stop().await;
+
     // The apology, when something breaks mid-call.
     let (_, xml) = app
         .post_signed(

@@ -382,7 +382,8 @@ impl TestApp {
             call.waiting(),
             Waiting::Keys {
                 num_digits: Some(atiende::domain::PhoneNumber::KEYPAD_MAX_DIGITS),
-                finish_on_key: "#".into()
+                finish_on_key: "#".into(),
+                speech: false
             },
             "{}",
             call.last_xml()

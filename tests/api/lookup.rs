@@ -434,7 +434,8 @@ async fn silence_at_the_folio_prompt_repeats_it(db: Db) {
             call.waiting(),
             Waiting::Keys {
                 num_digits: None,
-                finish_on_key: "#".into()
+                finish_on_key: "#".into(),
+                speech: false
             }
         );
     }

@@ -17,4 +17,5 @@ mod report;
 mod resilience;
 mod security;
 mod sms;
+mod speech;
 mod withheld;

@@ -171,7 +171,8 @@ async fn only_security_and_civil_protection_ask_the_urgency(db: Db) {
                 call.waiting(),
                 Waiting::Keys {
                     num_digits: Some(1),
-                    finish_on_key: "#".into()
+                    finish_on_key: "#".into(),
+                    speech: false
                 },
                 "{digit}"
             );
