@@ -47,6 +47,13 @@ impl Application {
         let files = Files::open(&config.storage_url, &config.s3)?;
         let store = Store::connect(&config.database_url).await?;
         store.migrate().await?;
+        // Every recorded language must say every category of the phone menu.
+        prompts.check_categories(&store.phone_menu_categories().await?)?;
+        let languages: Vec<&str> = prompts
+            .languages()
+            .iter()
+            .map(|l| l.code.as_str())
+            .collect();
         let listener = bind(config.listen).map_err(|e| {
             anyhow::anyhow!("ATIENDE_LISTEN: cannot listen on {}: {e}", config.listen)
         })?;
@@ -66,6 +73,7 @@ impl Application {
             database = store.backend_name(),
             files = files.describe(),
             public_url = %config.public_url,
+            languages = ?languages,
             "atiende ready"
         );
         Ok(Application {

@@ -78,7 +78,8 @@ impl Promise {
     }
 }
 
-const WEEKDAYS: [&str; 7] = [
+/// Weekdays, Monday first.
+pub const WEEKDAYS: [&str; 7] = [
     "lunes",
     "martes",
     "miércoles",
@@ -88,7 +89,8 @@ const WEEKDAYS: [&str; 7] = [
     "domingo",
 ];
 
-const MONTHS: [&str; 12] = [
+/// Months, January first.
+pub const MONTHS: [&str; 12] = [
     "enero",
     "febrero",
     "marzo",

@@ -33,6 +33,11 @@ impl Timestamp {
         self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
+    /// The calendar day in Mexico City.
+    pub fn local_date(&self) -> chrono::NaiveDate {
+        self.0.with_timezone(&Mexico_City).date_naive()
+    }
+
     /// Spanish date as a person says it: "28 de noviembre de 2026", in Mexico City time.
     pub fn spoken_date_es(&self) -> String {
         let local = self.0.with_timezone(&Mexico_City);

@@ -69,6 +69,7 @@ pub struct CaseEvent {
 pub struct CaseStatusView {
     pub folio: String,
     pub category_name: Option<String>,
+    pub category_code: Option<String>,
     pub status: CaseStatus,
     pub closure_reason: Option<ClosureReason>,
     pub department_name: Option<String>,
@@ -110,7 +111,7 @@ const SELECT_CASE: &str = r#"
 "#;
 
 const SELECT_STATUS_VIEW: &str = r#"
-    select cs.folio, c.name as category_name, cs.status, cs.closure_reason,
+    select cs.folio, c.name as category_name, c.code as category_code, cs.status, cs.closure_reason,
            d.name as department_name, cs.status_changed_at, cs.action_summary,
            coalesce(c.sensitive, false) as sensitive, cs.answer_by
     from cases cs

@@ -23,22 +23,40 @@ pub async fn incoming(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 pub fn notices(s: &Speaker<'_>) -> Vec<twiml::Prompt> {
     let phone = &s.app().config.phone;
     let office = [("office", phone.office_name.as_str())];
-    let privacy = match &phone.privacy_notice {
-        Some(text) => twiml::Prompt::Say(twiml::Response::new(&phone.voice).say_verb(text)),
-        None => s.prompt(Key::Privacy, &office),
+    // The configured notice is Spanish text; a recorded language plays its own recording.
+    let privacy = match (&phone.privacy_notice, s.language()) {
+        (Some(text), None) => vec![twiml::Prompt::Say(
+            twiml::Response::new(&phone.voice).say_verb(text),
+        )],
+        _ => s.prompt(Key::Privacy, &office),
     };
-    vec![
-        s.prompt(Key::Emergency, &[]),
-        s.prompt(Key::Greeting, &office),
-        privacy,
-    ]
+    let mut prompts = s.prompt(Key::Emergency, &[]);
+    prompts.extend(s.prompt(Key::Greeting, &office));
+    prompts.extend(privacy);
+    prompts
 }
 
 /// The notices as plain verbs, outside any `<Gather>` (for the apology at the first contact).
 pub fn push_notices(s: &mut Speaker<'_>) {
-    for prompt in notices(s) {
-        s.push_prompt(prompt);
-    }
+    let prompts = notices(s);
+    s.push_prompts(prompts);
+}
+
+/// The first menu's offer of the recorded languages, each in its own language ("Para náhuatl,
+/// marque 7"), when any is installed.
+fn language_offers(s: &Speaker<'_>) -> Vec<twiml::Prompt> {
+    let audio_base = s.app().config.public_url("/audio/prompts");
+    s.app()
+        .prompts
+        .languages()
+        .iter()
+        .map(|l| {
+            twiml::Prompt::Play(twiml::Play {
+                loop_count: None,
+                url: format!("{audio_base}/{}/choose.wav", l.code),
+            })
+        })
+        .collect()
 }
 
 async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
@@ -48,7 +66,21 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         .map_or("caller ID withheld", |_| "caller ID present");
     call.log(app, "incoming", Some(detail)).await;
     let mut s = Speaker::new(app);
-    let mut prompts = notices(&s);
+    let mut prompts = language_offers(&s);
+    prompts.extend(notices(&s));
+    greeting_menu(&mut s, call, prompts).await;
+    Ok(s.finish())
+}
+
+/// The greeting again, in the language the caller just chose with its key.
+pub async fn greet_in(s: &mut Speaker<'_>, call: &VoiceCall) {
+    let prompts = notices(s);
+    greeting_menu(s, call, prompts).await;
+}
+
+/// The notices, the caller's open case if any, and the main menu, in one `<Gather>`.
+async fn greeting_menu(s: &mut Speaker<'_>, call: &VoiceCall, mut prompts: Vec<twiml::Prompt>) {
+    let app = s.app();
     if let Some(number) = call.caller.number() {
         // A courtesy: if the database cannot tell, the caller still gets the menu. Caller ID
         // can be faked, so whoever calls from the number hears no more than the folio and the
@@ -57,12 +89,16 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         match app.store.latest_open_case_of(number).await {
             Ok(Some(case)) => {
                 let status = super::lookup::short_status(app, &case);
-                prompts.push(s.prompt(
+                prompts.extend(s.prompt(
                     Key::OpenCase,
-                    &[("folio", &speech::digits(&case.folio)), ("status", &status)],
+                    &[
+                        ("folio", &speech::digits(&case.folio)),
+                        ("status", &status),
+                        ("status_key", super::lookup::status_key(&case)),
+                    ],
                 ));
                 prompts.extend(super::lookup::promise_prompt(
-                    &s,
+                    s,
                     case.status,
                     case.answer_by,
                 ));
@@ -71,8 +107,7 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
             Err(e) => tracing::warn!(error = %e, "could not look up the caller's open cases"),
         }
     }
-    menu::push_main_menu_after(&mut s, &Default::default(), prompts);
-    Ok(s.finish())
+    menu::push_main_menu_after(s, &Default::default(), prompts);
 }
 
 /// `POST /twilio/voice/status`: the call's status changed; at the end, its outcome is decided.

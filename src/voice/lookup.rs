@@ -104,7 +104,7 @@ pub fn push_refusal(s: &mut Speaker<'_>, refusal: Refusal) {
 
 /// "Type your folio, then #".
 pub fn push_lookup_prompt(s: &mut Speaker<'_>, query: &StepQuery) {
-    let prompts = vec![s.prompt(Key::StatusPrompt, &[])];
+    let prompts = s.prompt(Key::StatusPrompt, &[]);
     s.menu(
         Step::Lookup,
         query,
@@ -118,6 +118,12 @@ pub fn push_lookup_prompt(s: &mut Speaker<'_>, query: &StepQuery) {
 pub fn short_status(app: &AppState, case: &CaseStatusView) -> String {
     app.prompts
         .text(Key::short_status(case.status, case.closure_reason), &[])
+}
+
+/// The name of a case's status prompt (`routed`, `closed_duplicate`): what a recorded language
+/// plays the status with.
+pub fn status_key(case: &CaseStatusView) -> &'static str {
+    Key::short_status(case.status, case.closure_reason).name()
 }
 
 /// How a case's status is said: "canalizado al área responsable: Dirección de Agua Potable".
@@ -139,13 +145,20 @@ pub fn promise_prompt(
     s: &Speaker<'_>,
     status: CaseStatus,
     answer_by: Option<chrono::NaiveDate>,
-) -> Option<twiml::Prompt> {
+) -> Vec<twiml::Prompt> {
     let now = s.app().clock.now();
-    let (key, date) = match Promise::of(status, answer_by, now)? {
-        Promise::Pending(date) => (Key::PromisePending, date),
-        Promise::Overdue(date) => (Key::PromiseOverdue, date),
+    let (key, date) = match Promise::of(status, answer_by, now) {
+        Some(Promise::Pending(date)) => (Key::PromisePending, date),
+        Some(Promise::Overdue(date)) => (Key::PromiseOverdue, date),
+        None => return Vec::new(),
     };
-    Some(s.prompt(key, &[("date", &promise::spoken(date, now))]))
+    s.prompt(
+        key,
+        &[
+            ("date", &promise::spoken(date, now)),
+            ("date_iso", &date.to_string()),
+        ],
+    )
 }
 
 /// `POST /twilio/voice/lookup`: the caller typed a folio (or nothing).
@@ -154,7 +167,7 @@ pub async fn lookup(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 }
 
 async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     // Checked before the folio is even read: a refused lookup says nothing about it.
     let detail = if let Some(refused) = refusal(app, call).await? {
         push_refusal(&mut s, refused);
@@ -179,7 +192,7 @@ async fn look_up(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> 
                             .note_found_lookup(&call.sid, app.clock.now())
                             .await?;
                         say_status(&mut s, &case);
-                        let prompts = vec![s.prompt(Key::StatusNext, &[])];
+                        let prompts = s.prompt(Key::StatusNext, &[]);
                         let gather = s.choices(
                             Gather::keypad().num_digits(1).timeout(menu::MENU_TIMEOUT),
                             &next_vocabulary(app),
@@ -222,6 +235,7 @@ async fn failed_lookup(
 
 fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
     let app = s.app();
+    let changed_on = case.status_changed_at.local_date().to_string();
     if case.sensitive {
         let status = short_status(app, case);
         s.say(
@@ -229,7 +243,9 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
             &[
                 ("folio", &speech::digits(&case.folio)),
                 ("status", &status),
+                ("status_key", status_key(case)),
                 ("date", &case.status_changed_at.spoken_date_es()),
+                ("date_iso", &changed_on),
             ],
         );
         say_promise(s, case);
@@ -245,8 +261,14 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
         &[
             ("folio", &speech::digits(&case.folio)),
             ("category", &category),
+            (
+                "category_code",
+                case.category_code.as_deref().unwrap_or_default(),
+            ),
             ("status", &status),
+            ("status_key", status_key(case)),
             ("date", &case.status_changed_at.spoken_date_es()),
+            ("date_iso", &changed_on),
         ],
     );
     say_promise(s, case);
@@ -257,9 +279,8 @@ fn say_status(s: &mut Speaker<'_>, case: &CaseStatusView) {
 }
 
 fn say_promise(s: &mut Speaker<'_>, case: &CaseStatusView) {
-    if let Some(prompt) = promise_prompt(s, case.status, case.answer_by) {
-        s.push_prompt(prompt);
-    }
+    let prompts = promise_prompt(s, case.status, case.answer_by);
+    s.push_prompts(prompts);
 }
 
 /// `POST /twilio/voice/lookup-next`: 1 another folio (unless lookups are refused by now), 2 main
@@ -276,7 +297,7 @@ fn next_vocabulary(app: &AppState) -> Vocabulary {
 }
 
 async fn after_lookup(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let detail = match call.choice(&next_vocabulary(app)).key() {
         Some("1") => match refusal(app, call).await? {
             Some(refused) => {

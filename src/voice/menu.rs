@@ -39,7 +39,7 @@ pub fn push_main_menu(s: &mut Speaker<'_>, query: &StepQuery) {
 pub fn push_main_menu_after(s: &mut Speaker<'_>, query: &StepQuery, lead: Vec<Prompt>) {
     let mut prompts = lead;
     let listens = s.listens();
-    prompts.push(s.prompt(
+    prompts.extend(s.prompt(
         if listens {
             Key::MainMenuSpeech
         } else {
@@ -49,7 +49,7 @@ pub fn push_main_menu_after(s: &mut Speaker<'_>, query: &StepQuery, lead: Vec<Pr
     ));
     let staff = staff_available(s.app());
     if staff {
-        prompts.push(s.prompt(Key::MainMenuStaff, &[]));
+        prompts.extend(s.prompt(Key::MainMenuStaff, &[]));
     }
     // The hints name the categories by their phrases (the menu is said without reading the
     // categories); the answer recognises their names too.
@@ -129,7 +129,19 @@ pub async fn main(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 }
 
 async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
+    // A recorded language's key (offered at the greeting): the greeting again, in it.
+    let chosen_language = match (s.language(), call.digits()) {
+        (None, Some(d)) => app.prompts.languages().iter().find(|l| l.key == d).cloned(),
+        _ => None,
+    };
+    if let Some(language) = chosen_language {
+        let detail = format!("{}: language {}", language.key, language.code);
+        let mut s = Speaker::in_language(app, language);
+        super::calls::greet_in(&mut s, call).await;
+        call.log(app, "main_menu", Some(&detail)).await;
+        return Ok(s.finish());
+    }
     // Speech is matched against the categories too: "no hay agua" starts that report.
     let choice = match call.said() {
         Some(_) if call.digits().is_none() => {
@@ -201,7 +213,7 @@ pub async fn transfer_done(State(app): State<AppState>, call: VoiceCall) -> Twim
 
 async fn after_transfer(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let status = call.form.get("DialCallStatus").unwrap_or("unknown");
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     // Taken only if someone pressed the key at the screening: `completed` alone may be a
     // voicemail box that answered.
     let taken = status == "completed"
@@ -256,11 +268,9 @@ pub async fn screen(State(app): State<AppState>, Extension(form): Extension<Webh
         )
         .await;
     let offer = s.prompt(Key::ScreenOffer, &[]);
-    let prompts = vec![
-        offer.clone(),
-        twiml::Prompt::Pause(Default::default()),
-        offer,
-    ];
+    let mut prompts = offer.clone();
+    prompts.push(twiml::Prompt::Pause(Default::default()));
+    prompts.extend(offer);
     let url = app.config.public_url(Step::ScreenAnswer.path());
     s.raw().gather(Gather {
         action: Some(url),

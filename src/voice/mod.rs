@@ -40,7 +40,7 @@ pub use speech::digits as speech_digits;
 pub use step::{Moment, Step};
 
 use crate::domain::{CallSid, CallerId, Urgency};
-use crate::prompts::Key;
+use crate::prompts::{Key, RecordedLanguage};
 use crate::state::AppState;
 use crate::store::{CallStep, StepKind, StoreError};
 use crate::twilio::WebhookForm;
@@ -52,6 +52,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
+use std::sync::Arc;
 
 /// How many wrong keys or silences a menu tolerates before saying goodbye.
 pub const MAX_FAILURES: u32 = 3;
@@ -98,7 +99,35 @@ fn handler(step: Step) -> MethodRouter<AppState> {
 
 /// Public, unsigned routes: the recorded prompts Twilio fetches for `<Play>`.
 pub fn audio_router() -> Router<AppState> {
-    Router::new().route("/audio/prompts/{file}", get(prompt_audio))
+    Router::new()
+        .route("/audio/prompts/{file}", get(prompt_audio))
+        .route("/audio/prompts/{language}/{*clip}", get(language_audio))
+}
+
+/// A recording of a recorded language (`/audio/prompts/nah/digits/7.wav`): only the files its
+/// catalogue loaded at start-up, never a path on disk.
+async fn language_audio(
+    State(app): State<AppState>,
+    Path((language, clip)): Path<(String, String)>,
+) -> axum::response::Response {
+    let recording = clip
+        .strip_suffix(".wav")
+        .and_then(|name| app.prompts.language(&language)?.clip(name));
+    match recording {
+        Some(bytes) => wav(bytes),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn wav(bytes: Arc<[u8]>) -> axum::response::Response {
+    (
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        bytes.to_vec(),
+    )
+        .into_response()
 }
 
 async fn prompt_audio(
@@ -109,14 +138,7 @@ async fn prompt_audio(
         .strip_suffix(".wav")
         .and_then(|name| app.prompts.recording(name));
     match recording {
-        Some(bytes) => (
-            [
-                (header::CONTENT_TYPE, "audio/wav"),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-            ],
-            bytes.to_vec(),
-        )
-            .into_response(),
+        Some(bytes) => wav(bytes),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -132,6 +154,8 @@ pub struct StepQuery {
     pub urgency: Option<Urgency>,
     /// Set on the apology path, so that a second failure ends the call instead of looping.
     pub fallback: bool,
+    /// The recorded language the caller chose (its code), if not Spanish.
+    pub language: Option<String>,
 }
 
 impl StepQuery {
@@ -143,6 +167,7 @@ impl StepQuery {
                 "c" => q.category = v.parse().ok(),
                 "u" => q.urgency = Urgency::from_code(&v),
                 "f" => q.fallback = v == "1",
+                "l" if is_language_code(&v) => q.language = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -161,6 +186,9 @@ impl StepQuery {
         if self.fallback {
             parts.push("f=1".to_owned());
         }
+        if let Some(l) = &self.language {
+            parts.push(format!("l={l}"));
+        }
         parts.join("&")
     }
 
@@ -170,6 +198,14 @@ impl StepQuery {
             ..self.clone()
         }
     }
+}
+
+/// A language code as a step URL may carry it (what a recorded language's folder is named).
+fn is_language_code(code: &str) -> bool {
+    (2..=8).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// One webhook request of a call: who, which call, what they pressed, where they are.
@@ -246,49 +282,75 @@ impl FromRequestParts<AppState> for VoiceCall {
     }
 }
 
-/// Builds one TwiML answer from catalogue prompts, in the line's voice.
+/// Builds one TwiML answer from catalogue prompts, in the line's voice, or in a language spoken
+/// from recordings when the caller chose one.
 pub struct Speaker<'a> {
     app: &'a AppState,
     r: Response,
+    language: Option<Arc<RecordedLanguage>>,
 }
 
 impl<'a> Speaker<'a> {
+    /// A speaker of the line's Spanish.
     pub fn new(app: &'a AppState) -> Speaker<'a> {
         Speaker {
             r: Response::new(&app.config.phone.voice),
             app,
+            language: None,
         }
     }
 
-    /// A catalogue prompt (played if recorded, said otherwise).
-    pub fn prompt(&self, key: Key, args: &[(&str, &str)]) -> twiml::Prompt {
-        self.app.prompts.prompt(
-            &self.r,
-            key,
-            args,
-            &self.app.config.public_url("/audio/prompts"),
-        )
+    /// A speaker of the language the call's step URL carries (Spanish if none, or if that
+    /// language is no longer installed).
+    pub fn for_query(app: &'a AppState, query: &StepQuery) -> Speaker<'a> {
+        let mut s = Speaker::new(app);
+        s.language = query
+            .language
+            .as_deref()
+            .and_then(|code| app.prompts.language(code))
+            .cloned();
+        s
     }
 
-    /// A Say of free text (already rendered from the catalogue).
-    pub fn say_text(&mut self, text: &str) -> &mut Self {
-        self.r.say(text);
-        self
+    /// A speaker of `language`.
+    pub fn in_language(app: &'a AppState, language: Arc<RecordedLanguage>) -> Speaker<'a> {
+        let mut s = Speaker::new(app);
+        s.language = Some(language);
+        s
+    }
+
+    /// The recorded language spoken, if not Spanish.
+    pub fn language(&self) -> Option<&Arc<RecordedLanguage>> {
+        self.language.as_ref()
+    }
+
+    /// A catalogue prompt: in Spanish, played if recorded and said otherwise; in a recorded
+    /// language, its recordings and the pieces of its variable parts. Besides the values the
+    /// Spanish text shows, `args` may carry what the pieces are chosen by: `category_code`,
+    /// `status_key` (the status's prompt name) and `date_iso` (`2026-12-07`).
+    pub fn prompt(&self, key: Key, args: &[(&str, &str)]) -> Vec<twiml::Prompt> {
+        let audio_base = self.app.config.public_url("/audio/prompts");
+        match &self.language {
+            Some(language) => language.prompt(key, args, &audio_base),
+            None => vec![self.app.prompts.prompt(&self.r, key, args, &audio_base)],
+        }
     }
 
     pub fn say(&mut self, key: Key, args: &[(&str, &str)]) -> &mut Self {
-        let prompt = self.prompt(key, args);
-        self.push_prompt(prompt)
+        let prompts = self.prompt(key, args);
+        self.push_prompts(prompts)
     }
 
-    /// A prompt already made, as a verb of its own (outside any `<Gather>`).
-    pub fn push_prompt(&mut self, prompt: twiml::Prompt) -> &mut Self {
-        let verb = match prompt {
-            twiml::Prompt::Say(s) => twiml::Verb::Say(s),
-            twiml::Prompt::Play(p) => twiml::Verb::Play(p),
-            twiml::Prompt::Pause(p) => twiml::Verb::Pause(p),
-        };
-        self.r.verbs.push(verb);
+    /// Prompts already made, as verbs of their own (outside any `<Gather>`).
+    pub fn push_prompts(&mut self, prompts: Vec<twiml::Prompt>) -> &mut Self {
+        for prompt in prompts {
+            let verb = match prompt {
+                twiml::Prompt::Say(s) => twiml::Verb::Say(s),
+                twiml::Prompt::Play(p) => twiml::Verb::Play(p),
+                twiml::Prompt::Pause(p) => twiml::Verb::Pause(p),
+            };
+            self.r.verbs.push(verb);
+        }
         self
     }
 
@@ -297,9 +359,9 @@ impl<'a> Speaker<'a> {
         self
     }
 
-    /// Whether menus listen to speech as well as keys.
+    /// Whether menus listen to speech as well as keys (recognised in Spanish only).
     pub fn listens(&self) -> bool {
-        self.app.config.phone.speech
+        self.app.config.phone.speech && self.language.is_none()
     }
 
     /// A menu's `<Gather>`, listening for `vocabulary` too when speech is on.
@@ -331,8 +393,12 @@ impl<'a> Speaker<'a> {
         self
     }
 
-    /// The absolute URL of a step with its state.
+    /// The absolute URL of a step with its state, and the language spoken.
     pub fn step_url(&self, step: Step, query: &StepQuery) -> String {
+        let query = StepQuery {
+            language: self.language.as_ref().map(|l| l.code.clone()),
+            ..query.clone()
+        };
         self.app
             .config
             .public_url(&format!("{}?{}", step.path(), query.to_query()))
@@ -377,7 +443,7 @@ pub async fn answer(
 /// not heard them yet; on the apology path already, say goodbye instead of looping. After the
 /// report exists: say it is safe, and goodbye.
 pub fn apology(app: &AppState, query: &StepQuery, moment: Moment) -> Twiml {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, query);
     if moment == Moment::AfterReport {
         s.say(Key::TechnicalErrorAfterReport, &[]).hangup();
         return s.finish();
@@ -438,15 +504,16 @@ mod tests {
             category: Some(4),
             urgency: Some(Urgency::Urgent),
             fallback: true,
+            language: Some("nah".into()),
         };
-        assert_eq!(q.to_query(), "t=2&c=4&u=urgent&f=1");
+        assert_eq!(q.to_query(), "t=2&c=4&u=urgent&f=1&l=nah");
         assert_eq!(StepQuery::parse(Some(&q.to_query())), q);
     }
 
     #[test]
     fn step_state_is_read_leniently() {
         assert_eq!(StepQuery::parse(None), StepQuery::default());
-        let q = StepQuery::parse(Some("t=abc&c=zzz&u=panic&f=yes&x=1"));
+        let q = StepQuery::parse(Some("t=abc&c=zzz&u=panic&f=yes&x=1&l=../x"));
         assert_eq!(q, StepQuery::default());
         // A forged huge counter cannot skip past the last try.
         assert_eq!(StepQuery::parse(Some("t=999")).tries, MAX_FAILURES);

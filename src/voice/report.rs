@@ -46,10 +46,17 @@ fn render_category_menu(
         } else {
             c.name.clone()
         };
-        prompts.push(s.prompt(key, &[("category", &name), ("digit", digit)]));
+        prompts.extend(s.prompt(
+            key,
+            &[
+                ("category", &name),
+                ("category_code", &c.code),
+                ("digit", digit),
+            ],
+        ));
     }
     if navigation {
-        prompts.push(s.prompt(Key::CategoryNavigation, &[]));
+        prompts.extend(s.prompt(Key::CategoryNavigation, &[]));
     }
     let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
@@ -96,7 +103,7 @@ pub async fn category(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 
 async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let categories = app.store.phone_menu_categories().await?;
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let choice = call.choice(&category_vocabulary(app, &categories));
     let chosen = choice
         .key()
@@ -129,7 +136,7 @@ async fn choose_category(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
 }
 
 fn push_urgency_question(s: &mut Speaker<'_>, query: &StepQuery) {
-    let prompts = vec![s.prompt(Key::UrgencyQuestion, &[])];
+    let prompts = s.prompt(Key::UrgencyQuestion, &[]);
     let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(MENU_TIMEOUT),
         &urgency_vocabulary(s.app()),
@@ -149,7 +156,7 @@ pub async fn urgency(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 }
 
 async fn answer_urgency(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let q = &call.query;
     let record_with = |s: &mut Speaker<'_>, urgency| {
         push_record(
@@ -313,7 +320,7 @@ pub async fn recorded(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 
 async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let hung_up = call.digits() == Some("hangup");
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let Some(rec) = RecordingInfo::from_call(call) else {
         let detail = if hung_up {
             s.hangup();
@@ -414,9 +421,8 @@ fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
     s.say(Key::FolioCreated, &[("folio", &folio)])
         .pause(1)
         .say(Key::FolioRepeat, &[("folio", &folio)]);
-    if let Some(promise) = super::lookup::promise_prompt(s, case.status, case.answer_by) {
-        s.push_prompt(promise);
-    }
+    let promise = super::lookup::promise_prompt(s, case.status, case.answer_by);
+    s.push_prompts(promise);
     if case.sms_number.is_some() {
         s.say(Key::FolioSms, &[]);
         push_hear_again(s);
@@ -426,7 +432,7 @@ fn push_folio_confirmation(s: &mut Speaker<'_>, case: &CaseRecord) {
 }
 
 fn push_hear_again(s: &mut Speaker<'_>) {
-    let prompts = vec![s.prompt(Key::FolioHearAgain, &[])];
+    let prompts = s.prompt(Key::FolioHearAgain, &[]);
     let gather = s.choices(
         Gather::keypad().num_digits(1).timeout(5),
         &hear_again_vocabulary(s.app()),
@@ -444,7 +450,7 @@ pub async fn folio(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 }
 
 async fn repeat_folio(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let case = app.store.case_of_call(&call.sid).await?;
     let choice = call.choice(&hear_again_vocabulary(app));
     let detail = match (choice.key(), case) {
@@ -469,7 +475,7 @@ const SKIP_NUMBER: char = '*';
 
 /// The number entry for the SMS (the prompt says how to skip it: [`SKIP_NUMBER`]).
 fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
-    let prompts = vec![s.prompt(Key::NumberEntry, &[])];
+    let prompts = s.prompt(Key::NumberEntry, &[]);
     s.menu(
         Step::SmsNumber,
         query,
@@ -482,10 +488,10 @@ fn push_number_entry(s: &mut Speaker<'_>, query: &StepQuery) {
 }
 
 fn push_readback(s: &mut Speaker<'_>, number: &PhoneNumber, query: &StepQuery) {
-    let prompts = vec![s.prompt(
+    let prompts = s.prompt(
         Key::NumberReadback,
         &[("number", &speech::digits(number.national_digits()))],
-    )];
+    );
     s.menu(
         Step::SmsConfirm,
         query,
@@ -500,7 +506,7 @@ pub async fn sms_number(State(app): State<AppState>, call: VoiceCall) -> Twiml {
 }
 
 async fn take_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let typed = call
         .digits()
         .filter(|d| !d.chars().all(|c| c == SKIP_NUMBER));
@@ -544,7 +550,7 @@ pub async fn sms_confirm(State(app): State<AppState>, call: VoiceCall) -> Twiml 
 }
 
 async fn confirm_number(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
-    let mut s = Speaker::new(app);
+    let mut s = Speaker::for_query(app, &call.query);
     let pending = app
         .store
         .call(&call.sid)

@@ -382,7 +382,7 @@ fn help_lists_every_command() {
     let out = run(cmd, None);
 
     assert!(out.status.success(), "{out:?}");
-    for command in ["serve", "migrate", "user", "simulate"] {
+    for command in ["serve", "migrate", "user", "simulate", "prompts"] {
         assert!(
             out.stdout
                 .lines()
@@ -391,6 +391,61 @@ fn help_lists_every_command() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn prompts_checklist_lists_what_a_language_must_record() {
+    // Arrange: a fresh data folder (the default phone menu) and an empty prompts folder.
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(prompts.join("mix")).unwrap();
+    let env = |cmd: &mut Command| {
+        cmd.env("ATIENDE_PROMPTS_DIR", &prompts)
+            .env("DATABASE_URL", sqlite_url(&dir.path().join("atiende.db")));
+    };
+    let mut cmd = atiende(dir.path());
+    cmd.args(["prompts", "checklist"]);
+    env(&mut cmd);
+
+    // Act
+    let out = run(cmd, None);
+
+    // Assert: every piece with the Spanish it stands for, tab-separated.
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "choose.wav\t",
+        "folio_created.wav\tSu reporte quedó registrado con el folio: {folio}.",
+        "digits/7.wav\t7",
+        "status/routed.wav\tcanalizado al área responsable",
+        "weekdays/3.wav\tmiércoles",
+        "months/12.wav\tdiciembre",
+        "days/31.wav\t31",
+        "categories/agua.wav\tAgua potable",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(line)),
+            "{line}: {}",
+            out.stdout
+        );
+    }
+
+    // Act: a language folder with its description but no recordings, checked.
+    std::fs::write(
+        prompts.join("mix/language.toml"),
+        "name = \"Mixteco\"\nkey = \"8\"\n",
+    )
+    .unwrap();
+    let mut cmd = atiende(dir.path());
+    cmd.args(["prompts", "check"]);
+    env(&mut cmd);
+    let out = run(cmd, None);
+
+    // Assert: refused, with the list.
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("Mixteco") && out.stderr.contains("choose.wav, "),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]

@@ -151,6 +151,22 @@ async fn twiml_samples_match_the_call_flow() {
     s.add("27-main-menu-speech", call.last_xml());
     speaking.stop().await;
 
+    // With a language spoken from recordings installed (Náhuatl, key 7).
+    let (_dir, prompts) = crate::languages::prompts_with_nahuatl(&[]);
+    let recorded = spawn_app_with(
+        Db::Sqlite,
+        options().with("ATIENDE_PROMPTS_DIR", &prompts.display().to_string()),
+    )
+    .await
+    .expect("SQLite always runs");
+    let mut call = recorded.call(Some("+525598765432")).await;
+    s.add("28-greeting-with-languages", call.last_xml());
+    call.press("7").await.unwrap();
+    s.add("29-language-chosen", call.last_xml());
+    call.press("1").await.unwrap();
+    s.add("30-category-menu-recorded", call.last_xml());
+    recorded.stop().await;
+
     // The apology, when something breaks mid-call.
     let (_, xml) = app
         .post_signed(

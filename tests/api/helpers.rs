@@ -153,6 +153,14 @@ pub fn postgres_url() -> Option<String> {
 
 /// Starts a service on `db`; `None` when PostgreSQL is not available (see `postgres_url`).
 pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
+    try_spawn_app_with(db, options)
+        .await
+        .map(|built| built.expect("the service builds"))
+}
+
+/// As [`spawn_app_with`], but a service that refuses to start is the error it gave (start-up
+/// checks); `None` still means the backend is not configured.
+pub async fn try_spawn_app_with(db: Db, options: Options) -> Option<anyhow::Result<TestApp>> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, schema) = match db {
         Db::Sqlite => (sqlite_url(&dir.path().join("atiende.db")), None),
@@ -225,17 +233,18 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     pairs.extend(options.settings);
     let config =
         Config::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("valid test config");
-    let service = Application::build_with_clock(config, Clock::starting_at(options.clock))
-        .await
-        .expect("the service builds")
-        .spawn();
+    let service =
+        match Application::build_with_clock(config, Clock::starting_at(options.clock)).await {
+            Ok(app) => app.spawn(),
+            Err(e) => return Some(Err(e)),
+        };
     let caller = caller_for(
         &service.public_base,
         &service.connect_base,
         options.token,
         &api,
     );
-    Some(TestApp {
+    Some(Ok(TestApp {
         base: service.public_base.clone(),
         state: service.state.clone(),
         caller,
@@ -246,7 +255,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         service,
         schema,
         _dir: dir,
-    })
+    }))
 }
 
 /// The fake of Twilio's REST API on a free loopback port, expecting the test account with

@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod golden;
 mod jobs;
+mod languages;
 mod lookup;
 mod menu;
 mod promise;

@@ -49,11 +49,26 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// The phone line's prompts: what to record for a language no voice speaks.
+    Prompts {
+        #[command(subcommand)]
+        command: PromptsCommand,
+    },
     /// Load test: many simulated calls at once; prints throughput, latency and memory.
     ///
     /// Logs only warnings unless ATIENDE_LOG (or RUST_LOG) says otherwise, so that the report is
     /// not buried under a line per case.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PromptsCommand {
+    /// Every file a recorded language needs (prompts/<code>/...), one per line with the Spanish
+    /// it stands for, tab-separated; the categories are those of the phone menu in the database.
+    Checklist,
+    /// Loads the prompts folder (ATIENDE_PROMPTS_DIR) as `serve` would, with every recorded
+    /// language, and says what it found or what is missing.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,7 +167,37 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             ..
         } => retry_job(&config, id).await,
         Command::Bench(args) => run_bench(&config, &args).await,
+        Command::Prompts { command } => prompts(&config, command).await,
     }
+}
+
+/// `atiende prompts checklist | check`.
+async fn prompts(config: &Config, command: PromptsCommand) -> anyhow::Result<()> {
+    let catalogue = atiende::prompts::Prompts::load(&config.prompts_dir)?;
+    let store = open_store(config).await?;
+    let categories = store.phone_menu_categories().await?;
+    match command {
+        PromptsCommand::Checklist => {
+            for (file, spanish) in atiende::prompts::recorded::checklist(&catalogue, &categories) {
+                println!("{file}\t{spanish}");
+            }
+        }
+        PromptsCommand::Check => {
+            catalogue.check_categories(&categories)?;
+            let languages: Vec<String> = catalogue
+                .languages()
+                .iter()
+                .map(|l| format!("{} ({}, key {})", l.name, l.code, l.key))
+                .collect();
+            println!(
+                "{}: es-MX{}{}",
+                config.prompts_dir.display(),
+                if languages.is_empty() { "" } else { ", " },
+                languages.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The configured store, migrated.

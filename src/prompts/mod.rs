@@ -7,6 +7,10 @@
 //! When `ATIENDE_PROMPTS_DIR` has no catalogue, the copy built into the binary is used, so an
 //! installed binary speaks without the source tree beside it.
 
+pub mod recorded;
+
+pub use recorded::RecordedLanguage;
+
 use crate::domain::{CaseStatus, ClosureReason};
 use crate::twiml::{self, Response};
 use std::collections::HashMap;
@@ -14,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The catalogue shipped in the binary.
-const BUILT_IN: &str = include_str!("../prompts/es-MX.toml");
+const BUILT_IN: &str = include_str!("../../prompts/es-MX.toml");
 
 /// The catalogue's file name inside the prompts folder.
 pub const CATALOGUE_FILE: &str = "es-MX.toml";
@@ -221,6 +225,8 @@ struct Inner {
     category_phrases: HashMap<String, String>,
     /// Recordings by key, as bytes to serve at `/audio/prompts/KEY.wav`.
     recordings: HashMap<Key, Arc<[u8]>>,
+    /// Languages spoken from recordings (`DIR/<code>/`), in the order of their keys.
+    languages: Vec<Arc<RecordedLanguage>>,
 }
 
 impl Prompts {
@@ -258,11 +264,13 @@ impl Prompts {
             }
             recordings.insert(*key, check_recording(&path)?);
         }
+        let languages = load_languages(dir)?;
         Ok(Prompts {
             inner: Arc::new(Inner {
                 texts,
                 category_phrases,
                 recordings,
+                languages,
             }),
         })
     }
@@ -278,6 +286,7 @@ impl Prompts {
                 texts,
                 category_phrases,
                 recordings: HashMap::new(),
+                languages: Vec::new(),
             }),
         }
     }
@@ -317,6 +326,40 @@ impl Prompts {
             .collect()
     }
 
+    /// The languages spoken from recordings, in the order of their keys.
+    pub fn languages(&self) -> &[Arc<RecordedLanguage>] {
+        &self.inner.languages
+    }
+
+    /// A recorded language by its code.
+    pub fn language(&self, code: &str) -> Option<&Arc<RecordedLanguage>> {
+        self.inner.languages.iter().find(|l| l.code == code)
+    }
+
+    /// Checks that every recorded language has a recording of every category of the phone
+    /// menu (categories live in the database, so this runs once it is open).
+    pub fn check_categories(
+        &self,
+        categories: &[crate::store::Category],
+    ) -> Result<(), PromptError> {
+        for language in self.languages() {
+            let missing = language.missing_categories(categories);
+            if !missing.is_empty() {
+                return Err(PromptError::Recording {
+                    file: format!("prompts/{}", language.code),
+                    message: format!(
+                        "the {} catalogue has no recording of {} categor{} of the phone menu: {}",
+                        language.name,
+                        missing.len(),
+                        if missing.len() == 1 { "y" } else { "ies" },
+                        missing.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The recording of a prompt, if it has one.
     pub fn recording(&self, name: &str) -> Option<Arc<[u8]>> {
         let key = Key::ALL
@@ -351,6 +394,35 @@ fn split_phrases(text: &str) -> Vec<String> {
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The recorded languages in `dir`: every sub-folder with a `language.toml`.
+fn load_languages(dir: &Path) -> Result<Vec<Arc<RecordedLanguage>>, PromptError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(recorded::LANGUAGE_FILE).is_file())
+        .collect();
+    folders.sort();
+    let mut languages: Vec<Arc<RecordedLanguage>> = Vec::new();
+    for folder in folders {
+        let language = RecordedLanguage::load(&folder)?;
+        if let Some(other) = languages.iter().find(|l| l.key == language.key) {
+            return Err(PromptError::Catalogue {
+                file: folder.join(recorded::LANGUAGE_FILE).display().to_string(),
+                message: format!(
+                    "key {} already chooses {} ({})",
+                    language.key, other.name, other.code
+                ),
+            });
+        }
+        languages.push(Arc::new(language));
+    }
+    languages.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(languages)
 }
 
 /// The section of extra phrases by category code: free keys, since categories are data.
@@ -432,7 +504,7 @@ fn check_placeholders(key: Key, text: &str) -> Result<(), String> {
 }
 
 /// Reads a prompt recording and checks it is something Twilio plays well on a phone line.
-fn check_recording(path: &PathBuf) -> Result<Arc<[u8]>, PromptError> {
+fn check_recording(path: &Path) -> Result<Arc<[u8]>, PromptError> {
     let err = |message: String| PromptError::Recording {
         file: path.display().to_string(),
         message,
