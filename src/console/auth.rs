@@ -71,6 +71,8 @@ pub struct Staff {
     pub department_name: Option<String>,
     /// The session's CSRF token, for the forms of the page.
     pub csrf: String,
+    /// How many numbers the office owes a call back (the navigation shows it to the office).
+    pub owed_calls: Option<i64>,
 }
 
 impl Staff {
@@ -121,6 +123,12 @@ impl FromRequestParts<AppState> for Staff {
             return Err(ConsoleError::NotSignedIn { next });
         };
         let csrf = session_token(&session).await?;
+        let office = matches!(user.role, Role::Admin | Role::Operador);
+        let owed_calls = if office {
+            Some(app.store.calls_owed_count(app.clock.now()).await?)
+        } else {
+            None
+        };
         Ok(Staff {
             id: user.id,
             name: user.name,
@@ -128,6 +136,7 @@ impl FromRequestParts<AppState> for Staff {
             department_id: user.department_id,
             department_name: user.department_name,
             csrf,
+            owed_calls,
         })
     }
 }

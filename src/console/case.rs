@@ -6,7 +6,7 @@
 //! transaction with its history entry and SMS. A refused move shows the page again with the
 //! reason; nothing is written.
 
-use super::views::{self, Bar, Choice, Entry, Fact, FileLink, MoveButton, ReportView};
+use super::views::{self, Bar, Choice, Entry, Fact, FileLink, HistoryLine, MoveButton, ReportView};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
 use crate::domain::promise;
@@ -43,6 +43,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "estado" => "Estado actualizado.",
         "nota" => "Nota agregada.",
         "informe" => "Informe guardado; el caso quedó atendido.",
+        "registrado" => "Reporte registrado. Dé al ciudadano este folio.",
         _ => return None,
     })
 }
@@ -76,6 +77,7 @@ async fn render(
     let reports = reports(app, case).await?;
     let timeline = timeline(app, case).await?;
     let (call_facts, steps) = call_details(app, staff, case).await?;
+    let (history_cases, history_calls, history_all_calls) = history(app, staff, case).await?;
     let next_case = next_case(app, staff, case).await?;
     let (audio, no_audio) = audio(case);
     let bars = bars(case.peaks.as_deref());
@@ -94,6 +96,9 @@ async fn render(
         facts: facts(staff, case),
         call_facts,
         steps,
+        history_cases,
+        history_calls,
+        history_all_calls,
         audio,
         no_audio,
         bars_width: bars.len().max(1),
@@ -179,6 +184,10 @@ fn facts(staff: &Staff, case: &CaseView) -> Vec<Fact> {
             value: views::date_time(case.created_at),
         },
         Fact {
+            label: "Canal",
+            value: views::channel_label(case.channel).to_owned(),
+        },
+        Fact {
             label: "Estado",
             value: views::status_with_reason(case.status, case.closure_reason),
         },
@@ -206,6 +215,12 @@ fn facts(staff: &Staff, case: &CaseView) -> Vec<Fact> {
             value: number(&case.sms_number),
         },
     ];
+    if let (Some(name), true) = (&case.citizen_name, staff.is_office()) {
+        facts.push(Fact {
+            label: "Nombre",
+            value: name.clone(),
+        });
+    }
     if let Some(due) = case.due_at {
         facts.push(Fact {
             label: "Vence",
@@ -330,6 +345,63 @@ async fn call_details(
         })
         .collect();
     Ok((facts, steps))
+}
+
+/// Lines of the citizen's history shown on the case page.
+const HISTORY_LINES: i64 = 10;
+
+/// The citizen's other cases and calls, by the case's number (the office only: a department
+/// sees its own cases).
+async fn history(
+    app: &AppState,
+    staff: &Staff,
+    case: &CaseView,
+) -> Result<(Vec<HistoryLine>, Vec<HistoryLine>, Option<String>), ConsoleError> {
+    let number = case.caller_number.as_deref().or(case.sms_number.as_deref());
+    let Some(number) = number.filter(|_| staff.is_office()) else {
+        return Ok((Vec::new(), Vec::new(), None));
+    };
+    let cases = app
+        .store
+        .cases_of_number(number, case.id, HISTORY_LINES)
+        .await?
+        .into_iter()
+        .map(|c| HistoryLine {
+            href: format!("/casos/{}", c.folio),
+            label: format!("Folio {}", c.folio),
+            what: format!(
+                "{} · {} · {}",
+                views::date_time(c.created_at),
+                c.category_name.as_deref().unwrap_or("Sin clasificar"),
+                status_label(c.status)
+            ),
+        })
+        .collect();
+    let filter = crate::store::CallFilter {
+        number: Some(number.to_owned()),
+        ..Default::default()
+    };
+    let calls = app
+        .store
+        .call_log(&filter, HISTORY_LINES)
+        .await?
+        .into_iter()
+        .map(|c| HistoryLine {
+            href: format!("/llamadas/{}", c.id),
+            label: views::date_time(c.started_at),
+            what: match (&c.folio, c.outcome) {
+                (Some(folio), _) => format!("Reporte, folio {folio}"),
+                (None, outcome) => views::outcome_label(outcome).to_owned(),
+            },
+        })
+        .collect();
+    let all = format!(
+        "/llamadas?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("numero", number)
+            .finish()
+    );
+    Ok((cases, calls, Some(all)))
 }
 
 async fn reports(app: &AppState, case: &CaseView) -> Result<Vec<ReportView>, ConsoleError> {

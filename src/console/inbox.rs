@@ -6,7 +6,7 @@
 use super::views::{self, Choice, Count, Row};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
-use crate::domain::{CaseStatus, Folio, PhoneNumber, RecordingStatus, Timestamp, Urgency};
+use crate::domain::{CaseStatus, Channel, Folio, PhoneNumber, RecordingStatus, Timestamp, Urgency};
 use crate::state::AppState;
 use crate::store::{CaseFilter, Cursor, InboxRow};
 use axum::extract::{Query, State};
@@ -34,6 +34,8 @@ pub struct InboxQuery {
     #[serde(default)]
     urgencia: String,
     #[serde(default)]
+    canal: String,
+    #[serde(default)]
     desde: String,
     #[serde(default)]
     hasta: String,
@@ -55,6 +57,7 @@ impl InboxQuery {
             ("categoria", &self.categoria),
             ("area", &self.area),
             ("urgencia", &self.urgencia),
+            ("canal", &self.canal),
             ("desde", &self.desde),
             ("hasta", &self.hasta),
             ("vencidos", &self.vencidos),
@@ -68,7 +71,7 @@ impl InboxQuery {
 }
 
 /// The start of a day in Mexico City, from `2026-11-27`.
-fn day_start(text: &str, plus_days: i64) -> Option<Timestamp> {
+pub(super) fn day_start(text: &str, plus_days: i64) -> Option<Timestamp> {
     let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
     let date = date.checked_add_signed(chrono::Duration::days(plus_days))?;
     let local = chrono_tz::America::Mexico_City
@@ -108,6 +111,7 @@ fn filter_of(
         category_id: query.categoria.parse().ok(),
         department_id: query.area.parse().ok().filter(|_| staff.is_office()),
         urgency: Urgency::from_code(&query.urgencia),
+        channel: Channel::from_code(&query.canal),
         from: day_start(&query.desde, 0),
         until: day_start(&query.hasta, 1),
         overdue_at: (!query.vencidos.is_empty()).then_some(now),
@@ -205,6 +209,10 @@ pub async fn page(
                     query.urgencia == u.code(),
                 )
             })
+            .collect(),
+        channels: Channel::ALL
+            .iter()
+            .map(|c| Choice::new(c.code(), views::channel_label(*c), query.canal == c.code()))
             .collect(),
         search: &query.buscar,
         from: &query.desde,

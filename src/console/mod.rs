@@ -17,9 +17,12 @@
 
 mod assets;
 mod auth;
+mod calls;
 mod case;
+mod csv;
 mod inbox;
 mod media;
+mod new_case;
 mod session;
 mod views;
 
@@ -60,6 +63,7 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route("/bandeja/nuevos", get(inbox::newer))
         .route("/entrar", get(auth::login_page).post(auth::login))
         .route("/salir", post(auth::logout))
+        .route("/casos/nuevo", get(new_case::form).post(new_case::create))
         .route("/casos/{folio}", get(case::page))
         .route("/casos/{folio}/clasificar", post(case::triage))
         .route("/casos/{folio}/canalizar", post(case::route))
@@ -73,6 +77,10 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route("/casos/{folio}/orden", get(case::work_order))
         .route("/casos/{folio}/grabacion", get(media::recording))
         .route("/adjuntos/{id}", get(media::attachment))
+        .route("/llamadas", get(calls::log))
+        .route("/llamadas.csv", get(calls::log_csv))
+        .route("/llamadas/{id}", get(calls::call))
+        .route("/devolver", get(calls::owed).post(calls::mark))
         .route_layer(sessions)
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
@@ -191,6 +199,8 @@ pub struct Who {
     pub csrf: String,
     /// Participación Ciudadana or admin: sees every case.
     pub office: bool,
+    /// How many numbers the office owes a call back (office only).
+    pub owed_calls: Option<i64>,
 }
 
 /// What the layout of every page needs.
@@ -224,6 +234,7 @@ impl Page {
                 department: staff.department_name.clone(),
                 csrf: staff.csrf.clone(),
                 office: staff.is_office(),
+                owed_calls: staff.owed_calls,
             }),
             demo: app.config.demo_mode(),
         }

@@ -4,7 +4,9 @@
 
 use super::Page;
 use crate::domain::lifecycle::status_label;
-use crate::domain::{CaseStatus, ClosureReason, Timestamp, Urgency};
+use crate::domain::{
+    CallOutcome, CallbackResult, CaseStatus, Channel, ClosureReason, Timestamp, Urgency,
+};
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -107,6 +109,7 @@ pub struct Inbox<'a> {
     pub categories: Vec<Choice>,
     pub departments: Vec<Choice>,
     pub urgencies: Vec<Choice>,
+    pub channels: Vec<Choice>,
     pub search: &'a str,
     pub from: &'a str,
     pub until: &'a str,
@@ -140,6 +143,14 @@ pub struct Bar {
     pub x: usize,
     pub y: f64,
     pub height: f64,
+}
+
+/// A line of the citizen's history: a link and what it is.
+#[derive(Debug, Clone)]
+pub struct HistoryLine {
+    pub href: String,
+    pub label: String,
+    pub what: String,
 }
 
 /// An entry of the timeline.
@@ -188,6 +199,11 @@ pub struct Case<'a> {
     pub facts: Vec<Fact>,
     pub call_facts: Vec<Fact>,
     pub steps: Vec<String>,
+    /// The citizen's other cases and calls (office only): "a repeated problem, a caller who
+    /// already called three times".
+    pub history_cases: Vec<HistoryLine>,
+    pub history_calls: Vec<HistoryLine>,
+    pub history_all_calls: Option<String>,
     /// The recording's URL when there is one to play; otherwise why not, in words.
     pub audio: Option<String>,
     pub no_audio: Option<String>,
@@ -225,13 +241,123 @@ pub struct WorkOrder<'a> {
     pub printed: String,
 }
 
-pages!(Message, Login, Inbox, InboxRows, Case, WorkOrder);
+/// A call of the log, ready to show.
+#[derive(Debug, Clone)]
+pub struct CallRow {
+    pub href: String,
+    pub started: String,
+    pub number: String,
+    pub duration: String,
+    pub outcome: String,
+    pub folio: Option<String>,
+}
+
+/// The call log.
+#[derive(Template)]
+#[template(path = "calls.html")]
+pub struct Calls<'a> {
+    pub page: Page,
+    /// The office may search by number.
+    pub office: bool,
+    pub outcomes: Vec<Choice>,
+    pub from: &'a str,
+    pub until: &'a str,
+    pub number: &'a str,
+    pub rows: Vec<CallRow>,
+    pub next_page: Option<String>,
+    pub first_page: Option<String>,
+    pub csv: String,
+    pub problem: Option<&'a str>,
+}
+
+/// A step of a call, shown.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub at: String,
+    pub step: String,
+    pub detail: String,
+}
+
+/// One call: its facts and steps, and the callbacks to its number.
+#[derive(Template)]
+#[template(path = "call.html")]
+pub struct CallPage {
+    pub page: Page,
+    pub facts: Vec<Fact>,
+    pub folio: Option<String>,
+    pub steps: Vec<StepRow>,
+    pub callbacks: Vec<Entry>,
+    pub history: Option<String>,
+}
+
+/// A number owed a call back, ready to show.
+#[derive(Debug, Clone)]
+pub struct OwedRow {
+    pub number: String,
+    pub calls: i64,
+    pub first: String,
+    pub last: String,
+    pub last_call: String,
+    pub attempts: i64,
+    pub new_report: String,
+}
+
+/// The calls the office owes back.
+#[derive(Template)]
+#[template(path = "owed.html")]
+pub struct Owed<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub rows: Vec<OwedRow>,
+    pub results: Vec<Choice>,
+    pub window_days: i64,
+    pub notice: Option<&'a str>,
+}
+
+/// The form of a report from another channel.
+#[derive(Template)]
+#[template(path = "new_case.html")]
+pub struct NewCase<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub channels: Vec<Choice>,
+    pub categories: Vec<Choice>,
+    pub urgencies: Vec<Choice>,
+    pub name: &'a str,
+    pub phone: &'a str,
+    pub mobile: bool,
+    pub description: &'a str,
+    pub street: &'a str,
+    pub colonia: &'a str,
+    pub between: &'a str,
+    pub references: &'a str,
+    pub callback: bool,
+    pub problem: Option<&'a str>,
+}
+
+pages!(
+    Message, Login, Inbox, InboxRows, Case, WorkOrder, Calls, Owed, NewCase
+);
+
+impl IntoResponse for CallPage {
+    fn into_response(self) -> Response {
+        html(self.render())
+    }
+}
 
 /// "27/11/2026 10:05", Mexico City time.
 pub fn date_time(at: Timestamp) -> String {
     at.as_utc()
         .with_timezone(&chrono_tz::America::Mexico_City)
         .format("%d/%m/%Y %H:%M")
+        .to_string()
+}
+
+/// "10:05:12", Mexico City time.
+pub fn time_of_day(at: Timestamp) -> String {
+    at.as_utc()
+        .with_timezone(&chrono_tz::America::Mexico_City)
+        .format("%H:%M:%S")
         .to_string()
 }
 
@@ -253,6 +379,40 @@ pub fn masked(number: &str) -> String {
 /// "1:05" for 65 seconds.
 pub fn duration(seconds: i64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+/// What a call came to, in words.
+pub fn outcome_label(outcome: Option<CallOutcome>) -> &'static str {
+    match outcome {
+        Some(CallOutcome::Report) => "Reporte",
+        Some(CallOutcome::Lookup) => "Consulta",
+        Some(CallOutcome::Transferred) => "Transferida",
+        Some(CallOutcome::Abandoned) => "Abandonada",
+        None => "En curso",
+    }
+}
+
+/// How a callback went, in words.
+pub fn callback_label(result: CallbackResult) -> &'static str {
+    match result {
+        CallbackResult::ReachedReport => "Contestó; se tomó un reporte",
+        CallbackResult::Reached => "Contestó; sin reporte",
+        CallbackResult::NoAnswer => "No contestó",
+        CallbackResult::WrongNumber => "Número equivocado",
+    }
+}
+
+/// How a case reached the office, in words.
+pub fn channel_label(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Phone => "Línea telefónica",
+        Channel::Sms => "SMS",
+        Channel::Whatsapp => "WhatsApp",
+        Channel::InPerson => "En persona",
+        Channel::Messenger => "Messenger",
+        Channel::DirectPhone => "Teléfono de la oficina",
+        Channel::Email => "Correo electrónico",
+    }
 }
 
 pub fn urgency_label(urgency: Urgency) -> &'static str {

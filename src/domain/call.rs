@@ -16,3 +16,17 @@ text_enum!(
         Abandoned = "abandoned",
     }
 );
+
+text_enum!(
+    /// How a call back to a number with abandoned calls went.
+    CallbackResult {
+        /// Reached, and a report was taken (the callback names its case).
+        ReachedReport = "reached_report",
+        /// Reached; nothing to report.
+        Reached = "reached",
+        /// Nobody answered: the calls are still owed.
+        NoAnswer = "no_answer",
+        /// Not the person who called.
+        WrongNumber = "wrong_number",
+    }
+);

@@ -64,11 +64,15 @@ text_enum!(
 text_enum!(
     /// How the case reached the office.
     Channel {
+        /// The phone line (the IVR).
         Phone = "phone",
         Sms = "sms",
         Whatsapp = "whatsapp",
         InPerson = "in_person",
         Messenger = "messenger",
+        /// A call to the office's own numbers, taken by staff (a callback, too).
+        DirectPhone = "direct_phone",
+        Email = "email",
     }
 );
 

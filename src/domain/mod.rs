@@ -25,7 +25,7 @@ pub mod time;
 pub mod twilio_ids;
 
 pub use address::Address;
-pub use call::CallOutcome;
+pub use call::{CallOutcome, CallbackResult};
 pub use case::{CaseEventKind, CaseStatus, Channel, ClosureReason, Urgency};
 pub use folio::Folio;
 pub use job::{JobKind, JobState};

@@ -4,9 +4,32 @@ use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
 use super::{Store, StoreError, with_read_pool};
 use crate::domain::promise;
 use crate::domain::{
-    CallOutcome, CallSid, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, JobKind,
-    MessageTemplate, PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
+    Address, CallOutcome, CallSid, CallbackResult, CaseEventKind, CaseStatus, Channel,
+    ClosureReason, Folio, JobKind, MessageTemplate, PhoneNumber, RecordingSid, RecordingStatus,
+    Timestamp, Urgency,
 };
+
+/// A report made by another channel (in person, a call to the office, WhatsApp, Messenger,
+/// e-mail), registered by staff.
+#[derive(Debug, Clone)]
+pub struct NewStaffCase<'a> {
+    pub channel: Channel,
+    pub citizen_name: Option<&'a str>,
+    pub phone: Option<&'a PhoneNumber>,
+    /// The phone is a mobile: the folio SMS and status messages go to it.
+    pub mobile: bool,
+    pub category_id: i64,
+    pub urgency: Urgency,
+    pub description: &'a str,
+    pub address: &'a Address,
+    /// Who registered it (the history's actor) and the history's note.
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub user_id: i64,
+    /// Taken on a call back to `phone`: settles the calls owed to it.
+    pub on_callback: bool,
+    pub at: Timestamp,
+}
 
 /// A report left on the phone line.
 #[derive(Debug, Clone)]
@@ -180,6 +203,82 @@ impl Store {
         let case = tx.case_of_recording(new.recording_sid).await?;
         tx.commit().await?;
         Ok((case, created))
+    }
+
+    /// Registers a report made by another channel: the same folio series, lifecycle, promise
+    /// and folio SMS (to a mobile) as a phone report, in one transaction; taken on a callback,
+    /// the callback is recorded with it.
+    pub async fn create_staff_case(
+        &self,
+        new: &NewStaffCase<'_>,
+    ) -> Result<CaseRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = with_tx!(tx, |conn| {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                insert into cases (channel, category_id, department_id, urgency, status, caller_number,
+                                   sms_number, description, address_street, address_colonia,
+                                   address_between, address_references, citizen_name, priority,
+                                   created_at, updated_at, status_changed_at)
+                values ($1, $2, (select department_id from categories where id = $2), $3, $4, $5, $6,
+                        $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)
+                returning id
+                "#,
+            )
+            .bind(new.channel)
+            .bind(new.category_id)
+            .bind(new.urgency)
+            .bind(CaseStatus::Received)
+            .bind(new.phone.map(|p| p.as_str()))
+            .bind(new.phone.filter(|_| new.mobile).map(|p| p.as_str()))
+            .bind(new.description)
+            .bind(new.address.street.as_deref())
+            .bind(new.address.colonia.as_deref())
+            .bind(new.address.between.as_deref())
+            .bind(new.address.references.as_deref())
+            .bind(new.citizen_name)
+            .bind(i64::from(new.urgency == Urgency::Urgent))
+            .bind(new.at)
+            .fetch_one(conn)
+            .await?
+        });
+        tx.assign_folio(id).await?;
+        let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
+        tx.set_due(id, due).await?;
+        tx.promise_answer(id, new.at).await?;
+        tx.add_case_event(&NewCaseEvent {
+            case_id: id,
+            at: new.at,
+            actor: new.actor,
+            kind: CaseEventKind::Created,
+            from_status: None,
+            to_status: Some(CaseStatus::Received),
+            note: Some(new.note),
+        })
+        .await?;
+        if let Some(to) = tx.sms_number_of(id).await? {
+            tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
+        }
+        if let (true, Some(phone)) = (new.on_callback, new.phone) {
+            with_tx!(tx, |conn| {
+                sqlx::query(
+                    r#"
+                    insert into callbacks (number, result, case_id, user_id, at)
+                    values ($1, $2, $3, $4, $5)
+                    "#,
+                )
+                .bind(phone.as_str())
+                .bind(CallbackResult::ReachedReport)
+                .bind(id)
+                .bind(new.user_id)
+                .bind(new.at)
+                .execute(conn)
+                .await?;
+            });
+        }
+        let case = tx.case_by_id(id).await?;
+        tx.commit().await?;
+        Ok(case)
     }
 
     /// A case by its folio.

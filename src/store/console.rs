@@ -69,6 +69,7 @@ pub struct CaseFilter {
     pub category_id: Option<i64>,
     pub department_id: Option<i64>,
     pub urgency: Option<Urgency>,
+    pub channel: Option<Channel>,
     /// Received from this instant on.
     pub from: Option<Timestamp>,
     /// Received before this instant.
@@ -149,6 +150,8 @@ pub struct CaseView {
     pub priority: i64,
     /// The date the citizen was told the case would be answered by.
     pub answer_by: Option<chrono::NaiveDate>,
+    /// The citizen's name, when a report by another channel gave it.
+    pub citizen_name: Option<String>,
 }
 
 /// A department, for routing.
@@ -233,7 +236,7 @@ const SELECT_CASE_VIEW: &str = r#"
            cs.action_summary, cs.recording_sid, cs.recording_status,
            cs.recording_duration_seconds, r.storage_key, r.duration_ms as recording_duration_ms,
            r.peaks, r.error as recording_error, cs.created_at, cs.status_changed_at,
-           cs.routed_at, cs.due_at, cs.priority, cs.answer_by
+           cs.routed_at, cs.due_at, cs.priority, cs.answer_by, cs.citizen_name
     from cases cs
     left join categories c on c.id = cs.category_id
     left join departments d on d.id = cs.department_id
@@ -265,6 +268,9 @@ impl Store {
         }
         if let Some(urgency) = filter.urgency {
             q.and("cs.urgency = ?", [Arg::Urgency(urgency)]);
+        }
+        if let Some(channel) = filter.channel {
+            q.and("cs.channel = ?", [Arg::Channel(channel)]);
         }
         if let Some(from) = filter.from {
             q.and("cs.created_at >= ?", [Arg::Time(from)]);

@@ -18,6 +18,7 @@
 //! front: a deferred transaction that reads first and writes later can fail with SQLITE_BUSY when
 //! another connection wrote in between, and no busy timeout can save it.
 
+mod call_log;
 mod calls;
 mod cases;
 mod catalog;
@@ -30,8 +31,12 @@ mod seed;
 mod tx;
 mod users;
 
+pub use call_log::{
+    CallEventRow, CallFilter, CallLogRow, CallbackRow, CitizenCase, NewCallback, OWED_WINDOW_DAYS,
+    OwedCall,
+};
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
-pub use cases::{CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, StatusChange};
+pub use cases::{CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, NewStaffCase, StatusChange};
 pub use catalog::Category;
 pub use console::{
     ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,

@@ -3,7 +3,7 @@
 //! statement with `($n is null or column = $n)` for every filter reads the same, but neither
 //! SQLite nor PostgreSQL can plan an index for it: a search by phone scanned every case.)
 
-use crate::domain::{CaseStatus, Timestamp, Urgency};
+use crate::domain::{CallOutcome, CaseStatus, Channel, Timestamp, Urgency};
 
 /// A value bound to a `$n` of a built query.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +13,8 @@ pub(crate) enum Arg {
     Time(Timestamp),
     Status(CaseStatus),
     Urgency(Urgency),
+    Outcome(CallOutcome),
+    Channel(Channel),
 }
 
 /// A statement and its values, numbered as they are added.
@@ -62,6 +64,8 @@ macro_rules! bind_all {
                 $crate::store::query::Arg::Time(v) => query.bind(*v),
                 $crate::store::query::Arg::Status(v) => query.bind(*v),
                 $crate::store::query::Arg::Urgency(v) => query.bind(*v),
+                $crate::store::query::Arg::Outcome(v) => query.bind(*v),
+                $crate::store::query::Arg::Channel(v) => query.bind(*v),
             };
         }
         query

@@ -7,6 +7,7 @@ mod browser;
 mod budget;
 mod cli;
 mod console;
+mod desk;
 mod golden;
 mod jobs;
 mod languages;
