@@ -76,9 +76,12 @@ impl Application {
             languages = ?languages,
             "atiende ready"
         );
+        let live = crate::state::LiveSettings::new(&config.phone);
+        live.apply(&config.phone, &store.settings().await?);
         Ok(Application {
             listener,
             state: AppState {
+                live,
                 config: Arc::new(config),
                 store,
                 prompts,

@@ -24,6 +24,7 @@ mod inbox;
 mod media;
 mod new_case;
 mod session;
+mod settings;
 mod views;
 
 pub use auth::Staff;
@@ -81,6 +82,25 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route("/llamadas.csv", get(calls::log_csv))
         .route("/llamadas/{id}", get(calls::call))
         .route("/devolver", get(calls::owed).post(calls::mark))
+        .route("/ajustes", get(settings::page))
+        .route("/ajustes/linea", post(settings::save_line))
+        .route("/ajustes/categorias", post(settings::save_category))
+        .route("/ajustes/categorias/nueva", get(settings::new_category))
+        .route(
+            "/ajustes/categorias/{id}",
+            get(settings::category).post(settings::save_category),
+        )
+        .route("/ajustes/areas", post(settings::save_department))
+        .route("/ajustes/areas/nueva", get(settings::new_department))
+        .route(
+            "/ajustes/areas/{id}",
+            get(settings::department).post(settings::save_department),
+        )
+        .route(
+            "/ajustes/usuarios",
+            get(settings::users).post(settings::create_user),
+        )
+        .route("/ajustes/usuarios/{id}", post(settings::change_user))
         .route_layer(sessions)
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
@@ -201,6 +221,8 @@ pub struct Who {
     pub office: bool,
     /// How many numbers the office owes a call back (office only).
     pub owed_calls: Option<i64>,
+    /// May change the settings.
+    pub admin: bool,
 }
 
 /// What the layout of every page needs.
@@ -235,6 +257,7 @@ impl Page {
                 csrf: staff.csrf.clone(),
                 office: staff.is_office(),
                 owed_calls: staff.owed_calls,
+                admin: staff.role == crate::domain::Role::Admin,
             }),
             demo: app.config.demo_mode(),
         }

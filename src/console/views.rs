@@ -335,8 +335,104 @@ pub struct NewCase<'a> {
     pub problem: Option<&'a str>,
 }
 
+/// A row of a settings table: its name (a link to edit it) and other cells.
+#[derive(Debug, Clone)]
+pub struct SettingsRow {
+    pub href: String,
+    pub name: String,
+    pub cells: Vec<String>,
+}
+
+/// The settings overview.
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct Settings<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    pub problem: Option<String>,
+    pub categories: Vec<SettingsRow>,
+    pub departments: Vec<SettingsRow>,
+    pub hours: String,
+    pub transfer: String,
+    pub hours_from_config: bool,
+    pub transfer_from_config: bool,
+    pub history: Vec<Entry>,
+}
+
+/// A category's settings form.
+#[derive(Template)]
+#[template(path = "settings_category.html")]
+pub struct SettingsCategory<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub action: String,
+    pub new: bool,
+    pub name: &'a str,
+    pub keys: Vec<Choice>,
+    pub departments: Vec<Choice>,
+    pub asks_urgency: bool,
+    pub sensitive: bool,
+    pub classify_hours: &'a str,
+    pub first_response_days: &'a str,
+    pub resolve_days: &'a str,
+    pub active: bool,
+    pub problem: Option<String>,
+}
+
+/// A department's settings form.
+#[derive(Template)]
+#[template(path = "settings_department.html")]
+pub struct SettingsDepartment<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub action: String,
+    pub new: bool,
+    pub name: &'a str,
+    pub contact: &'a str,
+    pub active: bool,
+    pub problem: Option<String>,
+}
+
+/// An account, as the settings list it.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub department: String,
+    pub active: bool,
+    /// The admin looking at the page.
+    pub myself: bool,
+}
+
+/// The accounts.
+#[derive(Template)]
+#[template(path = "settings_users.html")]
+pub struct SettingsUsers<'a> {
+    pub page: Page,
+    pub csrf: &'a str,
+    pub notice: Option<&'a str>,
+    pub problem: Option<String>,
+    pub roles: Vec<Choice>,
+    pub departments: Vec<Choice>,
+    pub users: Vec<UserRow>,
+}
+
 pages!(
-    Message, Login, Inbox, InboxRows, Case, WorkOrder, Calls, Owed, NewCase
+    Message,
+    Login,
+    Inbox,
+    InboxRows,
+    Case,
+    WorkOrder,
+    Calls,
+    Owed,
+    NewCase,
+    Settings,
+    SettingsCategory,
+    SettingsDepartment,
+    SettingsUsers
 );
 
 impl IntoResponse for CallPage {

@@ -28,6 +28,7 @@ mod messages;
 pub(crate) mod query;
 mod recordings;
 mod seed;
+mod settings;
 mod tx;
 mod users;
 
@@ -46,6 +47,10 @@ pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};
 pub use seed::SeedCase;
+pub use settings::{
+    CategoryEdit, CategorySettings, DepartmentEdit, DepartmentSettings, OFFICE_HOURS,
+    SettingsEvent, SettingsRefusal, TRANSFER_NUMBER,
+};
 pub use tx::{NewCaseEvent, OutboxSms, WriteTx};
 pub use users::{NewUser, SessionRow, StaffUser, UserChange};
 

@@ -60,7 +60,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let department_id = match user.department_code {
                 None => None,
-                Some(code) => Some(department_id(&mut *tx, code).await?),
+                Some(code) => Some(department_id!(&mut *tx, code)?),
             };
             let id: Option<i64> = sqlx::query_scalar(
                 r#"
@@ -97,7 +97,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let (role, department_id, set_role) = match change.role {
                 Some((role, Some(code))) => {
-                    (Some(role), Some(department_id(&mut *tx, code).await?), true)
+                    (Some(role), Some(department_id!(&mut *tx, code)?), true)
                 }
                 Some((role, None)) => (Some(role), None, true),
                 None => (None, None, false),
@@ -284,18 +284,16 @@ fn check_role(role: Role, department: Option<&str>) -> Result<(), StoreError> {
     }
 }
 
-/// The id of a department by its code.
-async fn department_id<'e, E>(conn: E, code: &str) -> Result<i64, StoreError>
-where
-    E: sqlx::Executor<'e>,
-    i64: sqlx::Type<E::Database> + for<'r> sqlx::Decode<'r, E::Database>,
-    for<'q> &'q str: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
-    (i64,): for<'r> sqlx::FromRow<'r, <E::Database as sqlx::Database>::Row>,
-{
-    sqlx::query_scalar::<_, i64>(r#"select id from departments where code = $1"#)
-        .bind(code)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| StoreError::Invalid(format!("no department with code {code:?}")))
+/// The id of a department by its code (a macro, not a generic function: a future holding a
+/// generic `Executor` is not `Send` for every lifetime, which axum's handlers need).
+macro_rules! department_id {
+    ($conn:expr, $code:expr) => {{
+        let code: &str = $code;
+        sqlx::query_scalar::<_, i64>(r#"select id from departments where code = $1"#)
+            .bind(code)
+            .fetch_optional($conn)
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("no department with code {code:?}")))
+    }};
 }
+use department_id;

@@ -65,6 +65,8 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         .number()
         .map_or("caller ID withheld", |_| "caller ID present");
     call.log(app, "incoming", Some(detail)).await;
+    // An admin's change of the hours or the transfer number reaches the next call.
+    app.refresh_settings().await;
     let mut s = Speaker::new(app);
     let mut prompts = language_offers(&s);
     prompts.extend(notices(&s));

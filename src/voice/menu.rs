@@ -77,12 +77,8 @@ fn main_vocabulary(app: &AppState, staff: bool, categories: &[Category]) -> Voca
 
 /// Whether "talk to staff" is on offer now: a transfer number is set and the office is open.
 pub fn staff_available(app: &AppState) -> bool {
-    app.config.phone.transfer_number.is_some()
-        && app
-            .config
-            .phone
-            .office_hours
-            .is_open_at(app.clock.now().as_utc())
+    app.live.transfer_number().is_some()
+        && app.live.office_hours().is_open_at(app.clock.now().as_utc())
 }
 
 /// After a wrong key or a silence at a menu: the state for the next try, or `None` when that was
@@ -178,7 +174,7 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
             }
         },
         Some("0") if staff_available(app) => {
-            let number = app.config.phone.transfer_number.as_ref().expect("checked");
+            let number = app.live.transfer_number().expect("checked");
             s.say(Key::Transfer, &[]);
             s.raw().dial(Dial {
                 action: Some(app.config.public_url(Step::TransferDone.path())),
@@ -193,8 +189,8 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
             });
             "0: transfer"
         }
-        Some("0") if app.config.phone.transfer_number.is_some() => {
-            let hours = app.config.phone.office_hours.spoken_es();
+        Some("0") if app.live.transfer_number().is_some() => {
+            let hours = app.live.office_hours().spoken_es();
             s.say(Key::TransferClosed, &[("hours", &hours)]);
             push_main_menu(&mut s, &call.query);
             "0: outside office hours"

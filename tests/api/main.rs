@@ -18,6 +18,7 @@ mod recordings;
 mod report;
 mod resilience;
 mod security;
+mod settings;
 mod sms;
 mod speech;
 mod withheld;
