@@ -41,6 +41,8 @@ const OPERADOR_PASSWORD: &str = "bandeja-de-casos-2026";
 const AREA_USER: &str = "jorge.alumbrado";
 const AREA_PASSWORD: &str = "cuadrilla-de-alumbrado-7";
 const ALUMBRADO_CONTACT: &str = "+525511112222";
+const ADMIN: &str = "carmen.admin";
+const ADMIN_PASSWORD: &str = "ajustes-de-la-linea-9";
 /// Another citizen, whose earlier report (water) is in the inbox already.
 const OTHER_CALLER: &str = "+525587654321";
 
@@ -335,6 +337,142 @@ async fn a_call_is_triaged_routed_attended_and_closed_in_the_browser() {
         assert!(order.contains(&expected), "{expected:?} in {order}");
     }
     b.screenshot("work-order").await;
+
+    b.close().await;
+    drop(browser);
+    app.stop().await;
+}
+
+/// The office's desk (console part 2) in the browser: the calls owed back, a report that came
+/// by WhatsApp, and an admin adding a category the phone line offers on its next call.
+#[tokio::test]
+async fn the_office_desk_calls_owed_other_channels_and_settings_in_the_browser() {
+    let Some((chromium, chromedriver)) = browser_binaries() else {
+        return;
+    };
+    let app = app_or_skip!(Db::Sqlite);
+    let store = &app.state.store;
+    let now = app.state.clock.now();
+    for (name, password, role) in [
+        (OPERADOR, OPERADOR_PASSWORD, Role::Operador),
+        (ADMIN, ADMIN_PASSWORD, Role::Admin),
+    ] {
+        let hash = atiende::staff::password::hash(password).unwrap();
+        store
+            .create_user(&NewUser {
+                name,
+                password_hash: &hash,
+                role,
+                department_code: None,
+                at: now,
+            })
+            .await
+            .unwrap();
+    }
+    // Two citizens hung up at the greeting: two callbacks owed.
+    for from in [OTHER_CALLER, CALLER] {
+        let mut call = app.call(Some(from)).await;
+        call.hang_up(7).await.unwrap();
+    }
+
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    let b = browser.page(&app.caller.connect_base);
+
+    // The operador sees the count in the navigation and opens the list.
+    b.sign_in(OPERADOR, OPERADOR_PASSWORD).await;
+    assert_eq!(b.text("nav [data-owed]").await, "2");
+    b.click("nav a[href=\"/devolver\"]").await;
+    b.wait_path("/devolver").await;
+    b.screenshot("calls-owed").await;
+
+    // She calls the first number back: reached, nothing to report.
+    b.click("input[name=resultado][value=reached]").await;
+    b.type_into("input[name=nota]", "Ya se resolvió solo").await;
+    b.click("form[action=\"/devolver\"] button[type=submit]")
+        .await;
+    b.wait_notice("Llamada registrada.").await;
+    assert_eq!(b.text("nav [data-owed]").await, "1");
+    assert_eq!(
+        store.calls_owed(app.state.clock.now()).await.unwrap().len(),
+        1
+    );
+
+    // A neighbour writes by WhatsApp: she registers the report.
+    b.click("nav a[href=\"/casos/nuevo\"]").await;
+    b.wait_path("/casos/nuevo").await;
+    b.find("#canal")
+        .await
+        .select_by_value("whatsapp")
+        .await
+        .unwrap();
+    b.type_into("#nombre", "Rosa Hernández").await;
+    b.type_into("#telefono", "55 4433 2211").await;
+    b.find("#categoria")
+        .await
+        .select_by_value("3")
+        .await
+        .unwrap();
+    b.find("#urgencia")
+        .await
+        .select_by_value("not_urgent")
+        .await
+        .unwrap();
+    b.type_into("#descripcion", "Fuga de agua frente al mercado")
+        .await;
+    b.type_into("#colonia", "Centro").await;
+    b.screenshot("new-report").await;
+    b.click("form[action=\"/casos/nuevo\"] button[type=submit]")
+        .await;
+    b.wait_notice("Reporte registrado. Dé al ciudadano este folio.")
+        .await;
+    let path = b.path().await;
+    let folio = path
+        .trim_start_matches("/casos/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let case = store
+        .case_by_folio(&Folio::parse(&folio).unwrap())
+        .await
+        .unwrap()
+        .expect("the case exists");
+    assert_eq!(case.channel, atiende::domain::Channel::Whatsapp);
+    assert_eq!(case.sms_number.as_deref(), Some("+525544332211"));
+    // She finds it in the inbox, filtered by channel.
+    b.goto("/?canal=whatsapp").await;
+    b.wait_js(
+        "the WhatsApp report is in the inbox",
+        &format!(
+            "return !!document.querySelector('table.inbox tbody tr[data-id=\"{}\"]')",
+            case.id
+        ),
+    )
+    .await;
+    assert_eq!(b.row_ids().await, vec![case.id]);
+    b.goto("/llamadas").await;
+    b.screenshot("calls").await;
+    b.sign_out().await;
+
+    // The admin adds a category with key 6.
+    b.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    b.click("nav a[href=\"/ajustes\"]").await;
+    b.wait_path("/ajustes").await;
+    b.click("a[href=\"/ajustes/categorias/nueva\"]").await;
+    b.wait_path("/ajustes/categorias/nueva").await;
+    b.type_into("#nombre", "Bacheo").await;
+    b.find("#tecla").await.select_by_value("6").await.unwrap();
+    b.find("#area").await.select_by_value("5").await.unwrap();
+    b.click("form[action=\"/ajustes/categorias\"] button[type=submit]")
+        .await;
+    b.wait_notice("Categoría guardada. La línea la usa desde la siguiente llamada.")
+        .await;
+    b.screenshot("settings").await;
+
+    // The next call hears it in the menu.
+    let mut call = app.call(Some(CALLER)).await;
+    call.press("1").await.unwrap();
+    assert!(call.heard().contains("Bacheo, 6."), "{}", call.heard());
 
     b.close().await;
     drop(browser);
