@@ -642,7 +642,7 @@ impl Values {
     fn jobs(&self) -> Result<JobsConfig, ConfigError> {
         Ok(JobsConfig {
             workers: self.whole("ATIENDE_WORKERS", 2, 0..=64)? as usize,
-            lease: Duration::from_secs(self.whole("ATIENDE_JOB_LEASE_SECONDS", 300, 1..=86_400)?),
+            lease: Duration::from_secs(self.whole("ATIENDE_JOB_LEASE_SECONDS", 20, 1..=86_400)?),
             backoff: self.millis("ATIENDE_JOB_BACKOFF_MS", 5_000, 1..=3_600_000)?,
             max_backoff: self.millis("ATIENDE_JOB_MAX_BACKOFF_MS", 3_600_000, 1..=86_400_000)?,
             poll: self.millis("ATIENDE_JOB_POLL_MS", 1_000, 10..=60_000)?,

@@ -14,9 +14,11 @@
 //! Workers wake when a webhook enqueues work on this instance, and poll otherwise, so work
 //! enqueued by another instance or due after a backoff is picked up too.
 //!
-//! On shutdown a worker finishes the job in hand and stops. If the process dies instead, the
-//! job's lease runs out and a worker claims it again: every job is written to be run twice
-//! without doing anything twice.
+//! A claim's lease is short (`ATIENDE_JOB_LEASE_SECONDS`, 20 s) and the worker renews it while
+//! the job runs (a heartbeat every quarter of the lease), so a long download keeps its job while
+//! a job whose process died is taken again within one lease. On shutdown a worker finishes the
+//! job in hand and stops. If the process dies instead, the job's lease runs out and a worker
+//! claims it again: every job is written to be run twice without doing anything twice.
 
 mod download_recording;
 mod send_sms;
@@ -116,10 +118,41 @@ async fn work(app: AppState, name: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Runs `work`, renewing the job's lease every quarter of it until the work ends. A renewal that
+/// finds the job taken (its lease had run out) is logged; the work goes on, as every job may run
+/// twice without doing anything twice. A renewal that fails (the database) is retried at the
+/// next beat.
+async fn with_heartbeat(
+    app: &AppState,
+    worker: &str,
+    job: &Job,
+    work: impl Future<Output = Outcome>,
+) -> Outcome {
+    let lease = app.config.jobs.lease;
+    let mut beat = tokio::time::interval(lease / 4);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            outcome = &mut work => return outcome,
+            _ = beat.tick() => {
+                let now = app.clock.now();
+                let until = Timestamp::from_utc(now.as_utc() + lease);
+                match app.store.renew_lease(job.id, worker, until, now).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("the job's lease ran out before its heartbeat; another worker may run it too"),
+                    Err(e) => tracing::warn!(error = %e, "could not renew the job's lease"),
+                }
+            }
+        }
+    }
+}
+
 /// Runs one claimed job and records its outcome.
 #[tracing::instrument(skip_all, fields(job = job.id, kind = %job.kind, attempt = job.attempts))]
 async fn run(app: &AppState, worker: &str, job: Job) {
-    let outcome = run_kind(app, job.kind, &job.payload).await;
+    let outcome = with_heartbeat(app, worker, &job, run_kind(app, job.kind, &job.payload)).await;
     let now = app.clock.now();
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,

@@ -85,6 +85,34 @@ impl Store {
         Ok(job)
     }
 
+    /// Extends a running job's lease to `until` (the worker's heartbeat). Returns false if the
+    /// worker no longer owns it.
+    pub async fn renew_lease(
+        &self,
+        id: i64,
+        worker: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query(
+                r#"
+                update jobs set lease_until = $3, updated_at = $4
+                where id = $1 and worker = $2 and state = $5
+                "#,
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(until)
+            .bind(at)
+            .bind(JobState::Running)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// Marks a claimed job done. Returns false if the worker no longer owns it.
     pub async fn finish_job(
         &self,

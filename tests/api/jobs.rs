@@ -24,7 +24,38 @@ on_both_databases!(
     the_store_hands_a_job_to_one_worker_at_a_time,
     a_job_that_keeps_failing_ends_dead_and_is_retried_from_the_command_line,
     many_workers_never_run_one_job_twice,
+    a_long_job_keeps_its_lease_while_it_runs,
 );
+
+async fn a_long_job_keeps_its_lease_while_it_runs(db: Db) {
+    // Arrange: a one-second lease, two workers, and a recording Twilio serves in 1.4 seconds
+    // (in pieces): longer than the lease.
+    let app = app_or_skip!(
+        db,
+        Options::default()
+            .with("ATIENDE_JOB_LEASE_SECONDS", "1")
+            .with("ATIENDE_WORKERS", "2")
+    );
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
+    let recording = call.new_recording(2);
+    app.api.set_recording_replies(
+        &recording.sid,
+        vec![RecordingReply::Slow {
+            bytes: tone_wav(2),
+            chunks: 8,
+            pause: Duration::from_millis(200),
+        }],
+    );
+
+    // Act
+    record(&mut call, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
+
+    // Assert: the worker's heartbeat kept the job; the other worker never took it.
+    assert_eq!(job.attempts, 1, "{job:?}");
+    assert_eq!(app.api.requests_for_recording(&recording.sid), 1);
+    app.stop().await;
+}
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_utc(office_hours_now() + chrono::Duration::seconds(seconds))
@@ -143,6 +174,29 @@ async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
     let won: Vec<Job> = claims.into_iter().flatten().collect();
     assert_eq!(won.len(), 1, "{won:?}");
     assert_eq!(won[0].dedup_key, "test:race");
+
+    // The heartbeat: only the owner renews the lease, and a renewed lease keeps the job.
+    let mut renewed = 0;
+    for name in names.iter().map(String::as_str).chain(["someone-else"]) {
+        if store
+            .renew_lease(won[0].id, name, at(300), at(150))
+            .await
+            .unwrap()
+        {
+            renewed += 1;
+        }
+    }
+    assert_eq!(renewed, 1, "only the owner renews");
+    assert!(
+        store
+            .claim_job("late", at(200), at(260))
+            .await
+            .unwrap()
+            .is_none(),
+        "the renewed lease has not run out"
+    );
+    let taken = store.claim_job("late", at(301), at(360)).await.unwrap();
+    assert_eq!(taken.map(|j| j.id), Some(won[0].id), "it has now");
     app.stop().await;
 }
 
