@@ -203,7 +203,7 @@ pub struct Config {
     pub public_url: Url,
     /// Whether `ATIENDE_PUBLIC_URL` was given; if not, it follows the port actually bound.
     pub public_url_explicit: bool,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub data_dir: PathBuf,
     pub storage_url: String,
     pub prompts_dir: PathBuf,
@@ -258,7 +258,7 @@ impl Config {
             listen,
             public_url,
             public_url_explicit,
-            database_url: v.database_url(&data_dir)?,
+            database_url: DatabaseUrl(v.database_url(&data_dir)?),
             storage_url: v.storage_url(&data_dir)?,
             data_dir,
             prompts_dir: PathBuf::from(v.get("ATIENDE_PROMPTS_DIR").unwrap_or("prompts")),
@@ -669,6 +669,38 @@ impl Values {
 }
 
 /// A database URL with its password hidden, for error messages.
+/// The database's URL. Its password never prints: `Debug` and `Display` show `***` in its place
+/// (the configuration, the state and every error or log line that includes them); the whole URL
+/// is only handed to the database driver, through `Deref`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, password included: for the database driver only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
 fn redact_url(v: &str) -> String {
     match Url::parse(v) {
         Ok(mut u) if u.password().is_some() => {
@@ -684,6 +716,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_database_password_never_prints() {
+        let c = Config::from_pairs([
+            (
+                "DATABASE_URL",
+                "postgres://atiende:s3cr3t-pw@db.example/atiende",
+            ),
+            ("ATIENDE_DEMO", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.as_str(),
+            "postgres://atiende:s3cr3t-pw@db.example/atiende",
+            "the driver gets it whole"
+        );
+        for shown in [
+            format!("{c:?}"),
+            format!("{}", c.database_url),
+            format!("{:?}", c.database_url),
+        ] {
+            assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        }
+        assert!(format!("{}", c.database_url).contains("atiende:***@db.example"));
+    }
+
+    #[test]
     fn defaults_run_in_demo_mode_on_sqlite() {
         let c = Config::from_pairs([]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
@@ -691,7 +748,7 @@ mod tests {
             c.public_url("/twilio/voice"),
             "http://127.0.0.1:8080/twilio/voice"
         );
-        assert_eq!(c.database_url, "sqlite://data/atiende.db");
+        assert_eq!(c.database_url.as_str(), "sqlite://data/atiende.db");
         assert!(c.demo_mode());
         assert_eq!(c.phone.record_max_seconds, 180);
         assert_eq!(

@@ -54,6 +54,8 @@ pub enum RecordingReply {
     Wav(Vec<u8>),
     /// Answer with this status (and Twilio's JSON error) instead.
     Status(u16),
+    /// Answer `302 Found` to this location (Twilio sends recordings from its media hosts).
+    Redirect(String),
     /// Serve these bytes slowly: `chunks` pieces, `pause` between them.
     Slow {
         /// The file.
@@ -317,6 +319,9 @@ async fn recording(
         }
         Some(RecordingReply::Status(status)) => {
             twilio_error(status, 20404, "The requested resource was not found")
+        }
+        Some(RecordingReply::Redirect(location)) => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
         }
         None => twilio_error(404, 20404, "The requested resource was not found"),
         Some(RecordingReply::Slow {

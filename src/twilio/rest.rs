@@ -64,7 +64,15 @@ impl From<reqwest::Error> for RestError {
         } else {
             "request failed"
         };
-        RestError::Transport(format!("{kind}: {e}"))
+        // reqwest's message leaves out the cause (a refused redirect says only "error following
+        // redirect"): add the chain of sources, which says why.
+        let mut message = format!("{kind}: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        RestError::Transport(message)
     }
 }
 
@@ -108,6 +116,33 @@ pub fn is_api_url(url: &str, api_base: &Url) -> bool {
         && url.password().is_none()
 }
 
+/// The most redirects a request to Twilio follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// Hosts Twilio serves media from (a recording's `.wav` may redirect there), by suffix.
+const TWILIO_MEDIA_HOSTS: &[&str] = &["twilio.com", "twiliocdn.com"];
+
+/// Whether a redirect from Twilio's API may be followed to `url`: the API base's own origin
+/// (a compatible provider, the tests' fake), or https on one of Twilio's media hosts. Anything
+/// else (another host, plain http, an address, credentials in the URL) is refused, so a
+/// compromised or spoofed API answer cannot make the service fetch from inside its network.
+pub fn may_redirect_to(url: &Url, api_base: &Url) -> bool {
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let same_origin = url.scheme() == api_base.scheme()
+        && url.host_str() == api_base.host_str()
+        && url.port_or_known_default() == api_base.port_or_known_default();
+    let twilio_media = url.scheme() == "https"
+        && matches!(url.host(), Some(url::Host::Domain(_)))
+        && url.host_str().is_some_and(|h| {
+            TWILIO_MEDIA_HOSTS
+                .iter()
+                .any(|suffix| h == *suffix || h.ends_with(&format!(".{suffix}")))
+        });
+    same_origin || twilio_media
+}
+
 async fn error_from(response: reqwest::Response) -> RestError {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
@@ -137,7 +172,21 @@ pub struct TwilioClient {
 impl TwilioClient {
     /// The client the configuration describes: its API base, its account, its time-out.
     pub fn new(config: &Config) -> Result<TwilioClient, reqwest::Error> {
+        let base = config.twilio_api_base.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if may_redirect_to(attempt.url(), &base) {
+                attempt.follow()
+            } else {
+                let to = attempt.url().origin().ascii_serialization();
+                attempt.error(format!(
+                    "redirect to {to} refused: only Twilio's media hosts over https"
+                ))
+            }
+        });
         let http = reqwest::Client::builder()
+            .redirect(redirects)
             .connect_timeout(Duration::from_secs(10))
             .timeout(config.http_timeout)
             .user_agent(concat!("atiende/", env!("CARGO_PKG_VERSION")))
@@ -241,6 +290,31 @@ impl TwilioClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_go_only_to_twilios_media_hosts_over_https() {
+        let base = Url::parse("https://api.twilio.com").unwrap();
+        let ok = |u: &str| may_redirect_to(&Url::parse(u).unwrap(), &base);
+        assert!(ok("https://api.twilio.com/2010-04-01/x.wav"));
+        assert!(ok("https://media.twiliocdn.com/AC1/RE1.wav?Expires=1"));
+        assert!(ok("https://video.twilio.com/x"));
+        assert!(!ok("http://media.twiliocdn.com/x"), "plain http");
+        assert!(!ok("https://twiliocdn.com.evil.example/x"));
+        assert!(!ok("https://eviltwilio.com/x"));
+        assert!(!ok("https://169.254.169.254/latest/meta-data"));
+        assert!(!ok("https://u:p@media.twiliocdn.com/x"));
+        assert!(!ok("https://localhost/x"));
+        // The API base's own origin (a fake or a compatible provider on http).
+        let fake = Url::parse("http://127.0.0.1:8089").unwrap();
+        assert!(may_redirect_to(
+            &Url::parse("http://127.0.0.1:8089/r.wav").unwrap(),
+            &fake
+        ));
+        assert!(!may_redirect_to(
+            &Url::parse("http://127.0.0.1:9/r.wav").unwrap(),
+            &fake
+        ));
+    }
 
     #[test]
     fn only_the_api_host_is_fetched() {

@@ -205,7 +205,7 @@ async fn the_store_hands_a_job_to_one_worker_at_a_time(db: Db) {
 async fn atiende_cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::from(atiende_command(dir.path()));
-    cmd.env("DATABASE_URL", &app.state.config.database_url)
+    cmd.env("DATABASE_URL", app.state.config.database_url.as_str())
         .args(args)
         .kill_on_drop(true);
     let out = tokio::time::timeout(HANG_GUARD, cmd.output())

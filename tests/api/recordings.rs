@@ -56,6 +56,7 @@ on_every_backend!(
     an_answer_slower_than_the_time_out_is_retried,
     a_malformed_wav_is_kept_in_quarantine,
     a_recording_url_on_another_host_is_never_fetched,
+    a_redirect_away_from_twilio_is_never_followed,
     an_absent_recording_marks_the_case_without_recording,
     twilio_s_copy_is_deleted_after_ours_is_verified_when_asked,
 );
@@ -605,5 +606,56 @@ async fn twilio_s_copy_is_deleted_after_ours_is_verified_when_asked(db: Db, stor
             .unwrap(),
         wav
     );
+    app.stop().await;
+}
+
+async fn a_redirect_away_from_twilio_is_never_followed(db: Db, storage: StorageKind) {
+    // Arrange: Twilio's API (the fake) answers the recording with a redirect to an address that
+    // is not one of Twilio's media hosts; a listener there would notice any connection.
+    let app = app_or_skip!(db, options(storage));
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap_port = trap.local_addr().unwrap().port();
+    let contacted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = contacted.clone();
+    let trap_task = tokio::spawn(async move {
+        while trap.accept().await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut call = at_the_beep(&app.caller, Some(CALLER), WATER).await;
+    let recording = call.new_recording(6);
+    app.api.set_recording_replies(
+        &recording.sid,
+        vec![
+            RecordingReply::Redirect(format!("http://127.0.0.1:{trap_port}/r.wav")),
+            RecordingReply::Redirect("http://169.254.169.254/latest/meta-data".into()),
+            // Then Twilio answers properly: the retry stores it.
+            RecordingReply::Wav(tone_wav(6)),
+        ],
+    );
+
+    // Act
+    record(&mut call, &recording).await;
+    let job = app.job_done(&recording_job(&recording)).await;
+
+    // Assert: the redirects were refused (retried, as a fault of the moment), nothing was fetched
+    // from elsewhere, and the file stored is Twilio's.
+    assert!(job.attempts >= 3, "{job:?}");
+    assert!(
+        job.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("refused")),
+        "{job:?}"
+    );
+    assert_eq!(contacted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let row = app
+        .state
+        .store
+        .recording(&sid_of(&recording))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
+    trap_task.abort();
     app.stop().await;
 }

@@ -430,7 +430,7 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
         Some(url) => {
             // Never fill the service's own database with thousands of made-up reports.
             ensure!(
-                url.trim() != config.database_url,
+                url.trim() != config.database_url.as_str(),
                 "--database-url is the configured DATABASE_URL; give a scratch database instead"
             );
             url.trim().to_owned()

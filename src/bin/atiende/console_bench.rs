@@ -122,7 +122,7 @@ pub async fn run(
     let database_url = match database_url {
         Some(url) => {
             ensure!(
-                url.trim() != config.database_url,
+                url.trim() != config.database_url.as_str(),
                 "--database-url is the configured DATABASE_URL; give a scratch database instead"
             );
             url.trim().to_owned()
