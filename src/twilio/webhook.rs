@@ -31,14 +31,16 @@ pub struct WebhookForm {
 
 impl WebhookForm {
     /// Parses an `application/x-www-form-urlencoded` body; anything else gives an empty,
-    /// not well-formed form.
+    /// not well-formed form. So does a field whose name is not one Twilio could send (empty,
+    /// or anything but a letter then letters, digits or `_`, at most 64): such a body is refused
+    /// whatever its signature says, so no handler ever reads an odd name it did not expect.
     pub fn parse(body: &[u8]) -> WebhookForm {
         match serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
-            Ok(pairs) => WebhookForm {
+            Ok(pairs) if pairs.iter().all(|(k, _)| is_field_name(k)) => WebhookForm {
                 pairs,
                 well_formed: true,
             },
-            Err(_) => WebhookForm::default(),
+            _ => WebhookForm::default(),
         }
     }
 
@@ -54,6 +56,14 @@ impl WebhookForm {
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
     }
+}
+
+/// A field name as Twilio writes them: `CallSid`, `SpeechResult`, `AddOns`.
+fn is_field_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// What the gate needs: the URL Twilio was given, and the token that signs (none in demo mode).
@@ -83,6 +93,15 @@ pub async fn verify_webhook(
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let form = WebhookForm::parse(&bytes);
+    // A body that is not a form of Twilio's field names is refused before its signature is
+    // even looked at (in demo mode, with nothing to check, the handlers answer it politely).
+    if !form.well_formed && config.auth_token().is_some() {
+        tracing::warn!(
+            path = parts.uri.path(),
+            "rejected a /twilio request whose body is not a form of Twilio's field names"
+        );
+        return (StatusCode::BAD_REQUEST, "malformed form").into_response();
+    }
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -95,9 +114,7 @@ pub async fn verify_webhook(
             .headers
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok());
-        let valid = given.is_some_and(|sig| {
-            form.well_formed && signature::is_valid(token, &url, form.pairs(), sig)
-        });
+        let valid = given.is_some_and(|sig| signature::is_valid(token, &url, form.pairs(), sig));
         if !valid {
             tracing::warn!(
                 path = parts.uri.path(),

@@ -21,6 +21,7 @@ on_both_databases!(
     demo_mode_accepts_unsigned_requests,
     a_request_without_a_valid_call_sid_is_refused_politely,
     a_body_that_is_not_a_form_still_gets_twiml,
+    odd_field_names_are_refused_even_when_signed,
     lenient_step_state_still_answers_the_menu,
     an_unknown_step_gets_the_apology,
     the_fallback_url_apologises_and_takes_the_report,
@@ -458,6 +459,28 @@ async fn a_body_that_is_not_a_form_still_gets_twiml(db: Db) {
         None
     );
     assert_eq!(count_rows(&app, "calls").await, 0);
+    app.stop().await;
+}
+
+async fn odd_field_names_are_refused_even_when_signed(db: Db) {
+    // Arrange: forms a signature is computed over correctly, but with a field name Twilio never
+    // sends: empty, with a space, with punctuation.
+    let app = app_or_skip!(db);
+    let sid = new_call_sid();
+    for odd in ["", "Call Sid", "From[]", "9Digits"] {
+        let mut fields = voice_fields(&sid, &[]);
+        fields.push((odd.to_owned(), "x".to_owned()));
+
+        // Act
+        let (status, answer) = post_signed_raw(&app, "/twilio/voice", &fields).await;
+
+        // Assert: refused, nothing written.
+        assert_eq!(status, 400, "{odd:?}: {answer}");
+    }
+    assert_eq!(count_rows(&app, "calls").await, 0);
+    // The same call with Twilio's names only is answered.
+    let (status, _) = post_signed_raw(&app, "/twilio/voice", &voice_fields(&sid, &[])).await;
+    assert_eq!(status, 200);
     app.stop().await;
 }
 
