@@ -26,6 +26,11 @@ use axum::{Extension, Router};
 const MAX_FAILED_SMS_LOOKUPS: i64 = 3;
 const MAX_SMS_LOOKUPS: i64 = 20;
 
+/// Automatic replies to one number in an hour, at most: past them a message is still read and
+/// acted on (an opt-out, a folio looked up), but not answered, so that a loop with another
+/// automaton, or someone flooding the line, costs nothing.
+pub const MAX_REPLIES_PER_NUMBER_HOUR: i64 = 10;
+
 /// Words that stop our messages, and words that allow them again (folded, upper case): ours in
 /// Spanish, and Twilio's standard set, which Twilio itself honours on long codes and Messaging
 /// Services (so we must too, or our records would disagree with what Twilio lets through).
@@ -135,6 +140,10 @@ pub async fn incoming(
     let channel = channel_of(form.get("From"));
     let to = CallerId::parse(form.get("From"));
     let to = to.number().map(|n| n.as_str());
+    if let Some(why) = no_reply(&app, &form, to).await {
+        tracing::info!(why, "incoming message read; no automatic reply");
+        return Twiml::empty();
+    }
     let logged = app
         .store
         .log_reply(
@@ -152,6 +161,37 @@ pub async fn incoming(
     let mut r = Response::new("");
     r.message(&reply.text);
     Twiml(r.to_xml())
+}
+
+/// Why an incoming message gets no automatic reply, if it gets none: a sender that is not a
+/// phone number (a short code, an alphanumeric sender), our own number (a loop), or a number
+/// answered [`MAX_REPLIES_PER_NUMBER_HOUR`] times in the last hour.
+async fn no_reply(app: &AppState, form: &WebhookForm, from: Option<&str>) -> Option<&'static str> {
+    let Some(from) = from else {
+        return Some("the sender is not a phone number (a short code or a name)");
+    };
+    let ours = app
+        .config
+        .twilio
+        .as_ref()
+        .and_then(|t| t.phone_number.as_ref())
+        .map(|n| n.as_str());
+    let to = CallerId::parse(form.get("To"));
+    if Some(from) == ours || Some(from) == to.number().map(|n| n.as_str()) {
+        return Some("the sender is our own number");
+    }
+    let since = Timestamp::from_utc(app.clock.now().as_utc() - chrono::Duration::hours(1));
+    match app.store.recent_replies(from, since).await {
+        Ok(n) if n >= MAX_REPLIES_PER_NUMBER_HOUR => {
+            Some("the hourly cap of replies to the number")
+        }
+        Ok(_) => None,
+        // The cap cannot be checked: answer (one reply is cheaper than a citizen left unanswered).
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count the replies to the number");
+            None
+        }
+    }
 }
 
 fn channel_of(from: Option<&str>) -> Channel {

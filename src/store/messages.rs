@@ -287,6 +287,25 @@ impl Store {
         Ok(())
     }
 
+    /// How many automatic replies went to `number` since `since` (the cap on replies).
+    pub async fn recent_replies(&self, number: &str, since: Timestamp) -> Result<i64, StoreError> {
+        let n = with_read_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                r#"
+                select count(*) from messages
+                where direction = $3 and status = $4 and to_number = $1 and created_at >= $2
+                "#,
+            )
+            .bind(number)
+            .bind(since)
+            .bind(Direction::Outbound)
+            .bind(MessageStatus::Replied)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(n)
+    }
+
     /// The messages of a case (or all, with `None`), oldest first.
     pub async fn messages(&self, case_id: Option<i64>) -> Result<Vec<MessageRecord>, StoreError> {
         let sql = format!(

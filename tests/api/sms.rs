@@ -7,6 +7,7 @@ use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{CaseStatus, ClosureReason, Folio};
 use atiende::domain::{Channel, Direction, JobState, MessageStatus, MessageTemplate};
 use atiende::messages::gsm7;
+use atiende::messages::inbound::MAX_REPLIES_PER_NUMBER_HOUR;
 use atiende::prompts::Key;
 use atiende::sim::fake_api::{SentSms, SmsReply};
 use atiende::sim::{Recording, RecordingEnd, SimCall, random_hex};
@@ -32,7 +33,50 @@ on_both_databases!(
     twilios_opt_out_and_help_words_are_understood,
     error_21610_marks_the_number_as_opted_out,
     status_sms_wait_for_nine_at_night_but_the_folio_goes_at_once,
+    automatic_replies_are_capped_and_never_go_to_short_codes_or_ourselves,
 );
+
+/// An incoming message, signed; the TwiML answer.
+async fn message_in(app: &TestApp, from: &str, body: &str) -> atiende::twiml::Response {
+    let sid = format!("SM{}", random_hex());
+    let (status, xml) = app
+        .post_signed(
+            "/twilio/messaging",
+            &[
+                ("MessageSid", &sid),
+                ("From", from),
+                ("To", OFFICE),
+                ("Body", body),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
+    atiende::twiml::Response::parse(&xml).unwrap()
+}
+
+async fn automatic_replies_are_capped_and_never_go_to_short_codes_or_ourselves(db: Db) {
+    let app = app_or_skip!(db);
+
+    // A short code, an alphanumeric sender, our own number: read, never answered.
+    for from in ["89000", "TELCEL", OFFICE] {
+        let r = message_in(&app, from, "hola").await;
+        assert!(r.verbs.is_empty(), "{from}: {r:?}");
+    }
+
+    // A citizen (or an automaton) writing again and again: answered up to the cap, then not.
+    let mut answered = 0;
+    for n in 0..(MAX_REPLIES_PER_NUMBER_HOUR + 3) {
+        let r = message_in(&app, CALLER, &format!("hola {n}")).await;
+        answered += r.verbs.len();
+    }
+    assert_eq!(answered as i64, MAX_REPLIES_PER_NUMBER_HOUR);
+
+    // An opt-out past the cap is still honoured.
+    message_in(&app, CALLER, "BAJA").await;
+    assert!(app.state.store.is_opted_out(CALLER).await.unwrap());
+    app.stop().await;
+}
 
 /// A Messaging Service SID, as `TWILIO_MESSAGING_SERVICE_SID` holds it.
 const MESSAGING_SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
