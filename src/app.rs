@@ -113,10 +113,11 @@ impl Application {
         let workers = Workers::start(&self.state);
         // One service for all connections (serving a plain Router would rebuild its routes for
         // each new connection).
-        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = crate::serve::Limits {
+            header_timeout: self.state.config.server.header_timeout,
+            max_connections: self.state.config.server.max_connections,
+        };
+        let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         workers.stop().await;
         served?;
         store.close().await;
@@ -211,6 +212,7 @@ pub fn router(state: AppState) -> Router {
             WebhookAuth::new(&state.config),
             verify_webhook,
         ));
+    let body_timeout = state.config.server.body_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -235,6 +237,11 @@ pub fn router(state: AppState) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
                 ),
         )
+        // A client that starts a body must finish it in time (a slow one cannot hold a
+        // connection and a handler by dribbling it); the headers have their deadline in `serve`.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state)
 }
 

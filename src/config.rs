@@ -42,6 +42,10 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_JOB_POLL_MS",
     "ATIENDE_DELETE_TWILIO_RECORDINGS",
     "ATIENDE_HTTP_TIMEOUT_SECONDS",
+    "ATIENDE_SPEECH",
+    "ATIENDE_HEADER_TIMEOUT_MS",
+    "ATIENDE_BODY_TIMEOUT_MS",
+    "ATIENDE_MAX_CONNECTIONS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -218,6 +222,16 @@ pub struct Config {
     /// The whole-request time-out of calls to Twilio's REST API.
     pub http_timeout: Duration,
     pub s3: S3Config,
+    /// What the HTTP server allows its clients (see `serve`).
+    pub server: ServerLimits,
+}
+
+/// What a client of the HTTP server may take: time to send headers and body, and connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -274,6 +288,11 @@ impl Config {
                 1..=600,
             )?),
             s3: v.s3(),
+            server: ServerLimits {
+                header_timeout: v.millis("ATIENDE_HEADER_TIMEOUT_MS", 10_000, 50..=120_000)?,
+                body_timeout: v.millis("ATIENDE_BODY_TIMEOUT_MS", 10_000, 50..=300_000)?,
+                max_connections: v.whole("ATIENDE_MAX_CONNECTIONS", 1024, 1..=100_000)? as usize,
+            },
         })
     }
 
@@ -714,6 +733,26 @@ fn redact_url(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_read_is_one_the_environment_can_set() {
+        // Keys are read from the environment only if listed in KEYS: a key read but not listed
+        // would work in tests (from_pairs) and silently do nothing in production.
+        let source = include_str!("config.rs");
+        let test_part = source.find("#[cfg(test)]").unwrap();
+        for (i, _) in source[..test_part].match_indices('"') {
+            let rest = &source[i + 1..test_part];
+            let Some(end) = rest.find('"') else { continue };
+            let literal = &rest[..end];
+            let is_key = ["ATIENDE_", "TWILIO_", "AWS_"]
+                .iter()
+                .any(|p| literal.starts_with(p))
+                && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+            if is_key && literal != "ATIENDE_CONFIG" {
+                assert!(KEYS.contains(&literal), "{literal} is read but not in KEYS");
+            }
+        }
+    }
 
     #[test]
     fn the_database_password_never_prints() {

@@ -17,6 +17,7 @@
 //! - [`jobs`]: the workers and the durable jobs they run, one file per kind.
 //! - [`staff`]: staff accounts (password hashing).
 //! - [`console`]: the staff console (web pages at `/`): sign-in, inbox, case pages.
+//! - [`serve`]: the HTTP server loop (header deadline, connection cap, graceful stop).
 //! - [`app`]: the one place that wires it all: builds the state, the router and the workers.
 //! - [`sim`]: the call simulator and the fake of Twilio's REST API, used by `atiende simulate`,
 //!   `atiende bench` and the integration tests.
@@ -34,6 +35,7 @@ pub mod jobs;
 pub mod messages;
 pub mod prompts;
 pub mod recordings;
+pub mod serve;
 pub mod sim;
 pub mod staff;
 pub mod state;

@@ -90,7 +90,18 @@ pub async fn verify_webhook(
     let (mut parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        // Too long, or not sent in time (the body deadline): either way nothing is read.
+        Err(e) if format!("{e:?}").contains("LengthLimit") => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, path = parts.uri.path(), "a webhook's body was not received");
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time",
+            )
+                .into_response();
+        }
     };
     let form = WebhookForm::parse(&bytes);
     // A body that is not a form of Twilio's field names is refused before its signature is

@@ -19,6 +19,7 @@ mod report;
 mod resilience;
 mod security;
 mod settings;
+mod slow_clients;
 mod sms;
 mod speech;
 mod withheld;
