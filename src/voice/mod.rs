@@ -159,7 +159,7 @@ pub struct StepQuery {
 }
 
 impl StepQuery {
-    fn parse(query: Option<&str>) -> StepQuery {
+    pub fn parse(query: Option<&str>) -> StepQuery {
         let mut q = StepQuery::default();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match k.as_ref() {
@@ -175,7 +175,7 @@ impl StepQuery {
     }
 
     /// The query string for a step URL carrying this state.
-    fn to_query(&self) -> String {
+    pub fn to_query(&self) -> String {
         let mut parts = vec![format!("t={}", self.tries)];
         if let Some(c) = self.category {
             parts.push(format!("c={c}"));

@@ -14,6 +14,7 @@ mod languages;
 mod lookup;
 mod menu;
 mod promise;
+mod properties;
 mod recordings;
 mod report;
 mod resilience;
