@@ -18,6 +18,7 @@
 //! - [`staff`]: staff accounts (password hashing).
 //! - [`console`]: the staff console (web pages at `/`): sign-in, inbox, case pages.
 //! - [`serve`]: the HTTP server loop (header deadline, connection cap, graceful stop).
+//! - [`backup`]: `atiende backup` and `restore` (a consistent copy of database and files).
 //! - [`app`]: the one place that wires it all: builds the state, the router and the workers.
 //! - [`sim`]: the call simulator and the fake of Twilio's REST API, used by `atiende simulate`,
 //!   `atiende bench` and the integration tests.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backup;
 pub mod config;
 pub mod console;
 pub mod domain;

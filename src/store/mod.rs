@@ -213,6 +213,24 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` while the service runs
+    /// (`VACUUM INTO`: one read transaction, so the copy is the database at one instant).
+    /// PostgreSQL is copied with its own tool, `pg_dump`.
+    pub async fn snapshot_sqlite(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query("vacuum into $1")
+                    .bind(path.display().to_string())
+                    .execute(read)
+                    .await?;
+                Ok(())
+            }
+            Backend::Postgres(_) => Err(StoreError::Invalid(
+                "a PostgreSQL database is copied with pg_dump".into(),
+            )),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match &self.backend {

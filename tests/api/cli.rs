@@ -449,6 +449,76 @@ fn prompts_checklist_lists_what_a_language_must_record() {
 }
 
 #[tokio::test]
+async fn a_backup_taken_while_serving_restores_every_case_and_file() {
+    // Arrange: a service on SQLite with a report whose recording is stored.
+    let app = crate::helpers::spawn_app_with(crate::helpers::Db::Sqlite, Default::default())
+        .await
+        .unwrap();
+    let case = app
+        .report_and_hang_up(Some(CALLER), crate::helpers::WATER)
+        .await;
+    let sid = case.recording_sid.clone().unwrap();
+    app.job_done(&format!("recording:{sid}")).await;
+    let recording = format!("{sid}.wav");
+    let original = app
+        .state
+        .files
+        .get(&atiende::files::FileKey::stored(&recording).unwrap())
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let backup_dir = work.path().join("copia");
+
+    // Act: a backup while the service runs.
+    let mut cmd = atiende(work.path());
+    cmd.args(["backup", backup_dir.to_str().unwrap()])
+        .env("DATABASE_URL", app.state.config.database_url.as_str())
+        .env("ATIENDE_STORAGE_URL", &app.state.config.storage_url);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("1 cases, 1 files"), "{out:?}");
+
+    // A second backup into the same folder is refused.
+    let mut cmd = atiende(work.path());
+    cmd.args(["backup", backup_dir.to_str().unwrap()])
+        .env("DATABASE_URL", app.state.config.database_url.as_str())
+        .env("ATIENDE_STORAGE_URL", &app.state.config.storage_url);
+    assert!(!run(cmd, None).status.success());
+    app.stop().await;
+
+    // Act: restored into a fresh folder.
+    let fresh = work.path().join("nuevo");
+    let restore = |fresh: &Path| {
+        let mut cmd = atiende(work.path());
+        cmd.args(["restore", backup_dir.to_str().unwrap()])
+            .env("DATABASE_URL", sqlite_url(&fresh.join("atiende.db")))
+            .env("ATIENDE_STORAGE_URL", fresh.join("recordings"));
+        run(cmd, None)
+    };
+    let out = restore(&fresh);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains("1 cases, 1 files"), "{out:?}");
+
+    // Assert: the case and its recording, byte for byte.
+    let store = Store::connect(&sqlite_url(&fresh.join("atiende.db")))
+        .await
+        .unwrap();
+    let folio = atiende::domain::Folio::parse(&case.folio).unwrap();
+    let restored = store.case_by_folio(&folio).await.unwrap().unwrap();
+    assert_eq!(restored.recording_sid, case.recording_sid);
+    assert_eq!(
+        std::fs::read(fresh.join("recordings").join(&recording)).unwrap(),
+        original
+    );
+    store.close().await;
+
+    // Restoring over an existing database is refused.
+    let out = restore(&fresh);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stderr.contains("exists"), "{out:?}");
+}
+
+#[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     // Arrange: the service running and healthy.
     let dir = tempfile::tempdir().unwrap();

@@ -49,6 +49,12 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// A consistent copy of the database and the stored files into DIR (a new folder), while
+    /// the service runs.
+    Backup { dir: std::path::PathBuf },
+    /// Puts a backup back: the database (a new SQLite file, as DATABASE_URL says) and the files
+    /// (into ATIENDE_STORAGE_URL).
+    Restore { dir: std::path::PathBuf },
     /// The phone line's prompts: what to record for a language no voice speaks.
     Prompts {
         #[command(subcommand)]
@@ -168,6 +174,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => retry_job(&config, id).await,
         Command::Bench(args) => run_bench(&config, &args).await,
         Command::Prompts { command } => prompts(&config, command).await,
+        Command::Backup { dir } => {
+            let store = open_store(&config).await?;
+            let summary = atiende::backup::backup(&config, &store, &dir).await?;
+            store.close().await;
+            println!(
+                "backup in {}: {}, {} cases, {} files ({} bytes)",
+                dir.display(),
+                summary.database,
+                summary.cases,
+                summary.files,
+                summary.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { dir } => {
+            let files = atiende::backup::restore(&config, &dir).await?;
+            let store = open_store(&config).await?;
+            let cases = store.count_cases().await?;
+            store.close().await;
+            println!(
+                "restored from {}: {cases} cases, {files} files",
+                dir.display()
+            );
+            Ok(())
+        }
     }
 }
 
