@@ -277,7 +277,11 @@ mod tests {
             first < second,
             "the median is drawn over the 90th percentile"
         );
-        assert_eq!(attr_values(&svg, "width"), vec![370.0, 205.6], "drawn to a tenth");
+        assert_eq!(
+            attr_values(&svg, "width"),
+            vec![370.0, 205.6],
+            "drawn to a tenth"
+        );
     }
 
     #[test]

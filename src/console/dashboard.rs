@@ -803,23 +803,40 @@ pub async fn figures_csv(
     Query(query): Query<FiguresQuery>,
 ) -> Result<Response, ConsoleError> {
     let figures = figures(&app, &staff, &query).await?;
-    let mut body = CsvBody::new(&[
-        "Cifras",
-        &format!(
-            "{} al {}",
-            long(figures.period.first),
-            long(figures.period.last)
-        ),
-    ]);
+    // One width for every row (a CSV's rows are all as wide), the widest table's.
+    let width = figures
+        .sections
+        .iter()
+        .flat_map(|s| s.tables.iter().map(|t| t.head.len()))
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let padded = |mut cells: Vec<String>| {
+        cells.resize(width, String::new());
+        cells
+    };
+    let mut body = CsvBody::new(
+        &padded(vec![
+            "Cifras".to_owned(),
+            format!(
+                "{} al {}",
+                long(figures.period.first),
+                long(figures.period.last)
+            ),
+        ])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
     for section in &figures.sections {
         for t in &section.tables {
-            body.row(&[""]);
-            body.row(&[t.caption.as_str()]);
-            body.row(&t.head);
+            body.row(&padded(Vec::new()));
+            body.row(&padded(vec![t.caption.clone()]));
+            body.row(&padded(t.head.clone()));
             for (head, cells) in &t.rows {
                 let mut row = vec![head.clone()];
                 row.extend(cells.iter().cloned());
-                body.row(&row);
+                body.row(&padded(row));
             }
         }
     }
