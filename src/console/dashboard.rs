@@ -525,28 +525,26 @@ async fn figures(
         )],
     });
 
-    // d. Time to route and to attend, per category.
+    // d. Time to route and to attend, per category; e. cases reopened.
     let times = app.store.case_times(&scope).await?;
     sections.push(times_section(&times));
-
-    // e. Cases reopened.
-    let reopened = app.store.reopened(&scope).await?;
-    let share = percent(reopened.reopened, reopened.received);
+    let received = times.len() as i64;
+    let reopened = times.iter().filter(|t| t.reopened).count() as i64;
+    let share = percent(reopened, received);
     summary.push(Fact {
         label: "Reabiertos",
         value: share.clone(),
     });
-    let share_value = if reopened.received == 0 {
+    let share_value = if received == 0 {
         0.0
     } else {
-        reopened.reopened as f64 * 100.0 / reopened.received as f64
+        reopened as f64 * 100.0 / received as f64
     };
     sections.push(FigureSection {
         id: "reabiertos",
         title: "Casos reabiertos".to_owned(),
         note: Some(format!(
-            "{} de {} casos recibidos en el periodo se reabrieron al menos una vez: {share}.",
-            reopened.reopened, reopened.received
+            "{reopened} de {received} casos recibidos en el periodo se reabrieron al menos una vez: {share}."
         )),
         charts: vec![FigureChart::plain(chart::horizontal(
             "Porcentaje de casos reabiertos",
@@ -557,8 +555,8 @@ async fn figures(
             "Casos reabiertos",
             &["", "Casos"],
             vec![
-                ("Recibidos".to_owned(), vec![reopened.received.to_string()]),
-                ("Reabiertos".to_owned(), vec![reopened.reopened.to_string()]),
+                ("Recibidos".to_owned(), vec![received.to_string()]),
+                ("Reabiertos".to_owned(), vec![reopened.to_string()]),
                 ("Porcentaje".to_owned(), vec![share]),
             ],
         )],
@@ -671,8 +669,10 @@ fn times_section(times: &[CaseTimes]) -> FigureSection {
                 .push(hours_between(t.created_at, at));
         }
     }
+    // Categories with something to measure.
     let spreads: Vec<(String, Spread, Spread)> = names
         .iter()
+        .filter(|(c, _)| route.contains_key(c) || attend.contains_key(c))
         .map(|(c, name)| {
             (
                 name.clone(),

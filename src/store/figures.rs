@@ -7,8 +7,9 @@
 //! weeks and days, which neither database's date functions spell the same way) and bound as
 //! values: [`bucket`] turns them into one `case` expression, a binary search, so the same
 //! statement runs on both databases and costs a few comparisons a row however long the span.
-//! Percentiles need every duration: those queries return one row per case, with the two
-//! instants only, and the arithmetic is done in Rust (see `console::dashboard`).
+//! Percentiles need every duration: [`Store::case_times`] returns one row per case, with its
+//! two instants and whether it was reopened, and the arithmetic is done in Rust (see
+//! `console::dashboard`).
 
 use super::call_log::{OWED, owed_args};
 use super::console::CaseFilter;
@@ -66,7 +67,8 @@ pub struct OpenCount {
     pub overdue: i64,
 }
 
-/// A case's two instants of progress, for the percentiles of its category.
+/// A case's two instants of progress, for the percentiles of its category, and whether it
+/// came back.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseTimes {
     pub category_id: Option<i64>,
@@ -76,13 +78,8 @@ pub struct CaseTimes {
     pub routed_at: Option<Timestamp>,
     /// Its first move to "atendido".
     pub attended_at: Option<Timestamp>,
-}
-
-/// How many cases were received, and how many of them were reopened at least once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct Reopened {
-    pub received: i64,
-    pub reopened: i64,
+    /// Whether it was ever reopened.
+    pub reopened: bool,
 }
 
 /// The calls started in one span.
@@ -193,23 +190,25 @@ impl Store {
         Ok(rows)
     }
 
-    /// The cases that were routed or attended, with when each happened first.
+    /// Every case received, with when it was first routed and first attended, and whether it
+    /// was ever reopened: one row per case, for the percentiles (computed in Rust) and the
+    /// share reopened. Each subquery is one probe of a case's history by its index.
     pub async fn case_times(&self, scope: &FigureScope) -> Result<Vec<CaseTimes>, StoreError> {
         let mut q = Built::new(
-            r#"select * from (
-                select cs.category_id, c.name as category_name, cs.created_at, cs.routed_at, "#,
+            r#"select cs.category_id, c.name as category_name, cs.created_at, cs.routed_at, "#,
         );
         q.push(
             r#"(select min(e.at) from case_events e where e.case_id = cs.id and e.to_status = ?)
-                       as attended_at
-                from cases cs left join categories c on c.id = cs.category_id"#,
-            [Arg::Status(CaseStatus::Attended)],
+                   as attended_at,
+               exists (select 1 from case_events e where e.case_id = cs.id and e.to_status = ?)
+                   as reopened
+            from cases cs left join categories c on c.id = cs.category_id"#,
+            [
+                Arg::Status(CaseStatus::Attended),
+                Arg::Status(CaseStatus::Reopened),
+            ],
         );
         scope.push_where(&mut q);
-        q.push(
-            ") t where t.routed_at is not null or t.attended_at is not null",
-            [],
-        );
         let rows = with_read_pool!(self, |pool| {
             bind_all!(sqlx::query_as::<_, CaseTimes>(&q.sql), &q.args)
                 .fetch_all(pool)
@@ -218,27 +217,10 @@ impl Store {
         Ok(rows)
     }
 
-    /// How many cases were received, and how many of them were ever reopened.
-    pub async fn reopened(&self, scope: &FigureScope) -> Result<Reopened, StoreError> {
-        let mut q = Built::new("select count(*) as received, ");
-        q.push(
-            r#"coalesce(sum(case when exists (select 1 from case_events e
-                                              where e.case_id = cs.id and e.to_status = ?)
-                            then 1 else 0 end), 0) as reopened
-            from cases cs"#,
-            [Arg::Status(CaseStatus::Reopened)],
-        );
-        scope.push_where(&mut q);
-        let row = with_read_pool!(self, |pool| {
-            bind_all!(sqlx::query_as::<_, Reopened>(&q.sql), &q.args)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(row)
-    }
-
     /// Calls started in `[from, until)` per span (limits `bounds`): all of them, the
-    /// abandoned ones, and those of these still owed a call back at `now`.
+    /// abandoned ones, and those of these still owed a call back at `now`. Three counts, each
+    /// read from an index of the calls (one statement counting all three would read every
+    /// call's row for its outcome).
     pub async fn call_counts(
         &self,
         from: Timestamp,
@@ -246,22 +228,53 @@ impl Store {
         bounds: &[Timestamp],
         now: Timestamp,
     ) -> Result<Vec<CallCount>, StoreError> {
+        let all = self.calls_per_span(from, until, bounds, None).await?;
+        let abandoned = self
+            .calls_per_span(
+                from,
+                until,
+                bounds,
+                Some(("c.outcome = ?", vec![Arg::Outcome(CallOutcome::Abandoned)])),
+            )
+            .await?;
+        let owed = self
+            .calls_per_span(from, until, bounds, Some((OWED, owed_args(now).to_vec())))
+            .await?;
+        let count = |of: &[(i64, i64)], bucket: i64| {
+            of.iter().find(|(b, _)| *b == bucket).map_or(0, |(_, n)| *n)
+        };
+        Ok(all
+            .iter()
+            .map(|(bucket, calls)| CallCount {
+                bucket: *bucket,
+                calls: *calls,
+                abandoned: count(&abandoned, *bucket),
+                owed: count(&owed, *bucket),
+            })
+            .collect())
+    }
+
+    /// How many calls started in `[from, until)`, per span, meeting `condition` if given.
+    async fn calls_per_span(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+        bounds: &[Timestamp],
+        condition: Option<(&str, Vec<Arg>)>,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut q = Built::new("select ");
         bucket(&mut q, "c.started_at", bounds);
-        q.push(
-            " as bucket, count(*) as calls, coalesce(sum(case when c.outcome = ? then 1 else 0 end), 0) as abandoned, ",
-            [Arg::Outcome(CallOutcome::Abandoned)],
-        );
-        q.push("coalesce(sum(case when ", []);
-        q.push(OWED, owed_args(now));
-        q.push(" then 1 else 0 end), 0) as owed from calls c where ", []);
+        q.push(" as bucket, count(*) from calls c where ", []);
         q.push(
             "c.started_at >= ? and c.started_at < ?",
             [Arg::Time(from), Arg::Time(until)],
         );
+        if let Some((sql, args)) = condition {
+            q.and(sql, args);
+        }
         q.push(" group by bucket", []);
         let rows = with_read_pool!(self, |pool| {
-            bind_all!(sqlx::query_as::<_, CallCount>(&q.sql), &q.args)
+            bind_all!(sqlx::query_as::<_, (i64, i64)>(&q.sql), &q.args)
                 .fetch_all(pool)
                 .await?
         });

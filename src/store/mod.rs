@@ -43,9 +43,7 @@ pub use console::{
     ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,
     NewAttachment, Triage, Visibility,
 };
-pub use figures::{
-    CallCount, CaseExportRow, CaseTimes, FigureScope, OpenCount, ReceivedCount, Reopened,
-};
+pub use figures::{CallCount, CaseExportRow, CaseTimes, FigureScope, OpenCount, ReceivedCount};
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};

@@ -165,7 +165,7 @@ impl Store {
     pub async fn settle_after_seed(&self) -> Result<(), StoreError> {
         let sql = match self.backend {
             Backend::Sqlite { .. } => "analyze",
-            Backend::Postgres(_) => "vacuum analyze cases",
+            Backend::Postgres(_) => "vacuum analyze cases, case_events, calls",
         };
         with_pool!(self, |pool| {
             sqlx::query(sql).execute(pool).await?;
