@@ -63,7 +63,7 @@ pub fn escape(text: &str) -> String {
 // Horizontal charts: a row per bar, its label above it, its text after it.
 const H_WIDTH: f64 = 480.0;
 /// The room left after the longest bar for its text.
-const H_TEXT: f64 = 110.0;
+const H_TEXT: f64 = 160.0;
 const H_ROW: f64 = 40.0;
 const H_BAR: f64 = 14.0;
 /// Labels longer than this are cut in the chart (the table has them whole).
@@ -279,7 +279,7 @@ mod tests {
         );
         assert_eq!(
             attr_values(&svg, "width"),
-            vec![370.0, 205.6],
+            vec![320.0, 177.8],
             "drawn to a tenth"
         );
     }
