@@ -2,7 +2,9 @@
 //! status, and keyset pages (a page ends at a place in the order, never at an offset, so a
 //! page costs the same on the thousandth as on the first). The script asks
 //! `/bandeja/nuevos` for cases newer than the newest shown, and shows them without a reload.
+//! `/casos.csv` is the same list, every page of it, as a spreadsheet.
 
+use super::csv::{self, CsvBody};
 use super::views::{self, Choice, Count, Row};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
@@ -19,6 +21,8 @@ const PAGE_SIZE: i64 = 50;
 /// New rows one poll brings at most: enough for a blackout's burst of calls between two polls
 /// (the script takes the newest id it was given, so rows past this would be skipped).
 const NEWER_LIMIT: i64 = 500;
+/// Rows of a CSV export at most (every case of a busy year).
+const CSV_LIMIT: i64 = 100_000;
 
 /// The inbox's query string (every field optional, read leniently).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -123,13 +127,18 @@ fn filter_of(
     (filter, problem)
 }
 
-/// A row as the inbox shows it to `staff` (a department sees only the last digits).
-pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
-    let phone = match &row.caller_number {
-        Some(n) if staff.is_office() => n.clone(),
+/// A caller's number as `staff` may see it (a department sees only the last digits).
+fn phone_for(staff: &Staff, number: Option<&str>) -> String {
+    match number {
+        Some(n) if staff.is_office() => n.to_owned(),
         Some(n) => views::masked(n),
         None => "Sin identificador".to_owned(),
-    };
+    }
+}
+
+/// A row as the inbox shows it to `staff`.
+pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
+    let phone = phone_for(staff, row.caller_number.as_deref());
     let recording = match (row.recording_status, row.recording_duration_seconds) {
         (Some(RecordingStatus::Missing), _) => "Sin grabación".to_owned(),
         (Some(RecordingStatus::Quarantined), _) => "Archivo dañado".to_owned(),
@@ -227,8 +236,64 @@ pub async fn page(
             .then(|| format!("/bandeja/nuevos?{filters}")),
         newest,
         problem,
+        csv: format!("/casos.csv?{filters}"),
     };
     Ok(page.into_response())
+}
+
+/// `GET /casos.csv?...`: the inbox's list with the same filters, whole (not a page), as a
+/// spreadsheet; numbers as the viewer may see them.
+pub async fn cases_csv(
+    State(app): State<AppState>,
+    staff: Staff,
+    Query(query): Query<InboxQuery>,
+) -> Result<Response, ConsoleError> {
+    let now = app.clock.now();
+    let (mut filter, _) = filter_of(&query, &staff, now);
+    filter.after = None;
+    filter.newer_than = None;
+    let rows = app
+        .store
+        .export_cases(staff.visibility(), &filter, CSV_LIMIT)
+        .await?;
+    let mut body = CsvBody::new(&[
+        "Folio",
+        "Recibido",
+        "Canal",
+        "Categoría",
+        "Urgencia",
+        "Estado",
+        "Área",
+        "Teléfono",
+        "Colonia",
+        "Calle",
+        "Vence",
+        "Respuesta prometida",
+    ]);
+    for r in &rows {
+        body.row(&[
+            r.folio.clone(),
+            views::date_time(r.created_at),
+            views::channel_label(r.channel).to_owned(),
+            r.category_name
+                .clone()
+                .unwrap_or_else(|| "Sin clasificar".to_owned()),
+            views::urgency_label(r.urgency).to_owned(),
+            status_label(r.status).to_owned(),
+            r.department_name.clone().unwrap_or_default(),
+            phone_for(&staff, r.caller_number.as_deref()),
+            r.address_colonia.clone().unwrap_or_default(),
+            r.address_street.clone().unwrap_or_default(),
+            r.due_at.map(views::date_time).unwrap_or_default(),
+            r.answer_by
+                .map(|d| d.format("%d/%m/%Y").to_string())
+                .unwrap_or_default(),
+        ]);
+    }
+    Ok(csv::download(
+        body,
+        &format!("casos-{}", views::date_value(now)),
+    ))
 }
 
 /// The counts per status, each a link to that status with the other filters kept.

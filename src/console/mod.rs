@@ -10,6 +10,8 @@
 //! - [`case`]: a case's page: the recording, triage, routing, notes, the action report,
 //!   closing, and the printable work order.
 //! - [`media`]: the recording (with HTTP Range) and attachments, to staff allowed to see them.
+//! - [`dashboard`]: the office's figures (`/cifras`), charts drawn by [`chart`] with their
+//!   tables.
 //!
 //! Authorisation is decided here on the server for every request, from the role and the
 //! department of the signed-in account; a case a user may not see is a 404 like one that does
@@ -19,7 +21,9 @@ mod assets;
 mod auth;
 mod calls;
 mod case;
+mod chart;
 mod csv;
+mod dashboard;
 mod inbox;
 mod media;
 mod new_case;
@@ -62,6 +66,9 @@ pub fn router(app: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(inbox::page))
         .route("/bandeja/nuevos", get(inbox::newer))
+        .route("/casos.csv", get(inbox::cases_csv))
+        .route("/cifras", get(dashboard::page))
+        .route("/cifras.csv", get(dashboard::figures_csv))
         .route("/entrar", get(auth::login_page).post(auth::login))
         .route("/salir", post(auth::logout))
         .route("/casos/nuevo", get(new_case::form).post(new_case::create))

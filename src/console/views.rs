@@ -121,6 +121,8 @@ pub struct Inbox<'a> {
     pub poll: Option<String>,
     pub newest: i64,
     pub problem: Option<&'a str>,
+    /// The same filters as a spreadsheet (`/casos.csv`).
+    pub csv: String,
 }
 
 /// New rows for the inbox's polling.
@@ -436,6 +438,73 @@ pages!(
 );
 
 impl IntoResponse for CallPage {
+    fn into_response(self) -> Response {
+        html(self.render())
+    }
+}
+
+/// A series of a chart, as its legend names it (`class` is the series' colour).
+#[derive(Debug, Clone)]
+pub struct Legend {
+    pub class: &'static str,
+    pub label: &'static str,
+}
+
+/// A chart of the figures: its SVG markup (built and escaped by `console::chart`) and, when
+/// it draws more than one series, its legend.
+#[derive(Debug, Clone)]
+pub struct FigureChart {
+    pub svg: String,
+    pub legend: Vec<Legend>,
+}
+
+impl FigureChart {
+    pub fn plain(svg: super::chart::Svg) -> FigureChart {
+        FigureChart {
+            svg: svg.into_string(),
+            legend: Vec::new(),
+        }
+    }
+}
+
+/// A table of the figures: the accessible version of a chart. Each row is its header cell
+/// and its values.
+#[derive(Debug, Clone)]
+pub struct FigureTable {
+    pub caption: String,
+    pub head: Vec<String>,
+    pub rows: Vec<(String, Vec<String>)>,
+}
+
+/// One figure of the dashboard: its charts and tables.
+#[derive(Debug, Clone)]
+pub struct FigureSection {
+    pub id: &'static str,
+    pub title: String,
+    pub note: Option<String>,
+    pub charts: Vec<FigureChart>,
+    pub tables: Vec<FigureTable>,
+}
+
+/// The office's figures.
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct Dashboard {
+    pub page: Page,
+    /// The span's first and last days, as the date fields' values.
+    pub from: String,
+    pub until: String,
+    /// The span (and the department) in words.
+    pub period: String,
+    /// The office's department filter (empty for a department's user).
+    pub departments: Vec<Choice>,
+    pub problem: Option<String>,
+    pub summary: Vec<Fact>,
+    pub sections: Vec<FigureSection>,
+    pub csv: String,
+}
+
+impl IntoResponse for Dashboard {
     fn into_response(self) -> Response {
         html(self.render())
     }

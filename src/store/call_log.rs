@@ -93,7 +93,7 @@ pub struct NewCallback<'a> {
 
 /// The conditions that make an abandoned call `c` owed, with `?` for the window's start:
 /// a number to call, no report from it since, no callback since that settled it.
-const OWED: &str = r#"
+pub(super) const OWED: &str = r#"
     c.outcome = ? and c.from_number is not null and c.started_at >= ?
     and not exists (select 1 from cases cs
                     where cs.caller_number = c.from_number and cs.created_at >= c.started_at)
@@ -101,7 +101,7 @@ const OWED: &str = r#"
                     where cb.number = c.from_number and cb.at >= c.started_at and cb.result <> ?)
 "#;
 
-fn owed_args(now: Timestamp) -> [Arg; 3] {
+pub(super) fn owed_args(now: Timestamp) -> [Arg; 3] {
     let since = Timestamp::from_utc(now.as_utc() - chrono::Duration::days(OWED_WINDOW_DAYS));
     [
         Arg::Outcome(CallOutcome::Abandoned),

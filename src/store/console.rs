@@ -24,7 +24,7 @@ pub enum Visibility {
 impl Visibility {
     /// Adds the rule to a query whose `where` is open and whose cases are `cs`: the one place
     /// it is written, for every read of the console.
-    fn restrict(self, q: &mut Built) {
+    pub(super) fn restrict(self, q: &mut Built) {
         if let Visibility::Department(id) = self {
             q.and(
                 "cs.department_id = ? and cs.routed_at is not null",
@@ -84,6 +84,68 @@ pub struct CaseFilter {
     pub newer_than: Option<i64>,
     /// The page after this place.
     pub after: Option<Cursor>,
+}
+
+impl CaseFilter {
+    /// Adds this filter's conditions, only those in use, to a query whose `where` is open and
+    /// whose cases are `cs` (the inbox, and its CSV export).
+    pub(super) fn push_conditions(&self, q: &mut Built) {
+        match self.status {
+            Some(status) => q.and("cs.status = ?", [Arg::Status(status)]),
+            None => q.and("cs.status <> ?", [Arg::Status(CaseStatus::Closed)]),
+        }
+        if let Some(id) = self.category_id {
+            q.and("cs.category_id = ?", [Arg::I64(id)]);
+        }
+        if let Some(id) = self.department_id {
+            q.and("cs.department_id = ?", [Arg::I64(id)]);
+        }
+        if let Some(urgency) = self.urgency {
+            q.and("cs.urgency = ?", [Arg::Urgency(urgency)]);
+        }
+        if let Some(channel) = self.channel {
+            q.and("cs.channel = ?", [Arg::Channel(channel)]);
+        }
+        if let Some(from) = self.from {
+            q.and("cs.created_at >= ?", [Arg::Time(from)]);
+        }
+        if let Some(until) = self.until {
+            q.and("cs.created_at < ?", [Arg::Time(until)]);
+        }
+        if let Some(at) = self.overdue_at {
+            q.and("cs.due_at < ?", [Arg::Time(at)]);
+        }
+        match (&self.folio, &self.phone) {
+            (Some(folio), Some(phone)) => q.and(
+                "(cs.folio = ? or cs.caller_number = ? or cs.sms_number = ?)",
+                [
+                    Arg::Text(folio.clone()),
+                    Arg::Text(phone.clone()),
+                    Arg::Text(phone.clone()),
+                ],
+            ),
+            (Some(folio), None) => q.and("cs.folio = ?", [Arg::Text(folio.clone())]),
+            (None, Some(phone)) => q.and(
+                "(cs.caller_number = ? or cs.sms_number = ?)",
+                [Arg::Text(phone.clone()), Arg::Text(phone.clone())],
+            ),
+            (None, None) => {}
+        }
+        if let Some(id) = self.newer_than {
+            q.and("cs.id > ?", [Arg::I64(id)]);
+        }
+        if let Some(c) = self.after {
+            // A row value: both databases read it as one range of the inbox's index.
+            q.and(
+                "(cs.priority, cs.created_at, cs.id) < (?, ?, ?)",
+                [
+                    Arg::I64(c.priority),
+                    Arg::Time(c.created_at),
+                    Arg::I64(c.id),
+                ],
+            );
+        }
+    }
 }
 
 /// A row of the inbox.
@@ -256,61 +318,7 @@ impl Store {
         let mut q = Built::new(SELECT_INBOX);
         q.push(" where cs.folio is not null", []);
         who.restrict(&mut q);
-        match filter.status {
-            Some(status) => q.and("cs.status = ?", [Arg::Status(status)]),
-            None => q.and("cs.status <> ?", [Arg::Status(CaseStatus::Closed)]),
-        }
-        if let Some(id) = filter.category_id {
-            q.and("cs.category_id = ?", [Arg::I64(id)]);
-        }
-        if let Some(id) = filter.department_id {
-            q.and("cs.department_id = ?", [Arg::I64(id)]);
-        }
-        if let Some(urgency) = filter.urgency {
-            q.and("cs.urgency = ?", [Arg::Urgency(urgency)]);
-        }
-        if let Some(channel) = filter.channel {
-            q.and("cs.channel = ?", [Arg::Channel(channel)]);
-        }
-        if let Some(from) = filter.from {
-            q.and("cs.created_at >= ?", [Arg::Time(from)]);
-        }
-        if let Some(until) = filter.until {
-            q.and("cs.created_at < ?", [Arg::Time(until)]);
-        }
-        if let Some(at) = filter.overdue_at {
-            q.and("cs.due_at < ?", [Arg::Time(at)]);
-        }
-        match (&filter.folio, &filter.phone) {
-            (Some(folio), Some(phone)) => q.and(
-                "(cs.folio = ? or cs.caller_number = ? or cs.sms_number = ?)",
-                [
-                    Arg::Text(folio.clone()),
-                    Arg::Text(phone.clone()),
-                    Arg::Text(phone.clone()),
-                ],
-            ),
-            (Some(folio), None) => q.and("cs.folio = ?", [Arg::Text(folio.clone())]),
-            (None, Some(phone)) => q.and(
-                "(cs.caller_number = ? or cs.sms_number = ?)",
-                [Arg::Text(phone.clone()), Arg::Text(phone.clone())],
-            ),
-            (None, None) => {}
-        }
-        if let Some(id) = filter.newer_than {
-            q.and("cs.id > ?", [Arg::I64(id)]);
-        }
-        if let Some(c) = filter.after {
-            // A row value: both databases read it as one range of the inbox's index.
-            q.and(
-                "(cs.priority, cs.created_at, cs.id) < (?, ?, ?)",
-                [
-                    Arg::I64(c.priority),
-                    Arg::Time(c.created_at),
-                    Arg::I64(c.id),
-                ],
-            );
-        }
+        filter.push_conditions(&mut q);
         q.push(
             " order by cs.priority desc, cs.created_at desc, cs.id desc limit ?",
             [Arg::I64(limit)],

@@ -23,6 +23,7 @@ mod calls;
 mod cases;
 mod catalog;
 mod console;
+mod figures;
 pub(crate) mod jobs;
 mod messages;
 pub(crate) mod query;
@@ -43,10 +44,11 @@ pub use console::{
     ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,
     NewAttachment, Triage, Visibility,
 };
+pub use figures::{CallCount, CaseExportRow, CaseTimes, FigureScope, OpenCount, ReceivedCount};
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};
-pub use seed::SeedCase;
+pub use seed::{SeedCall, SeedCase, SeedEvent};
 pub use settings::{
     CategoryEdit, CategorySettings, DepartmentEdit, DepartmentSettings, OFFICE_HOURS,
     SettingsEvent, SettingsRefusal, TRANSFER_NUMBER,

@@ -5,7 +5,8 @@
 
 use super::{Backend, Store, StoreError, with_pool};
 use crate::domain::{
-    CaseStatus, Channel, ClosureReason, Folio, RecordingStatus, Timestamp, Urgency,
+    CallOutcome, CaseEventKind, CaseStatus, Channel, ClosureReason, Folio, RecordingStatus,
+    Timestamp, Urgency,
 };
 
 /// One synthetic case.
@@ -23,6 +24,26 @@ pub struct SeedCase {
     /// The date promised to the citizen (see `domain::promise`).
     pub answer_by: Option<chrono::NaiveDate>,
     pub recording_seconds: i64,
+}
+
+/// A synthetic move of a case, in its history (what `change_case_status` writes, without
+/// changing the case itself: the seed case already has its final status).
+#[derive(Debug, Clone)]
+pub struct SeedEvent {
+    pub case_id: i64,
+    pub at: Timestamp,
+    pub from_status: Option<CaseStatus>,
+    pub to_status: CaseStatus,
+}
+
+/// A synthetic call of the log, already ended.
+#[derive(Debug, Clone)]
+pub struct SeedCall {
+    /// `None`: a withheld caller ID.
+    pub from_number: Option<String>,
+    pub started_at: Timestamp,
+    pub duration_seconds: i64,
+    pub outcome: CallOutcome,
 }
 
 impl Store {
@@ -81,6 +102,62 @@ impl Store {
         Ok(first)
     }
 
+    /// Inserts status moves into the cases' histories.
+    pub async fn insert_seed_events(&self, events: &[SeedEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for event in events {
+            super::tx::with_tx!(tx, |conn| {
+                sqlx::query(
+                    r#"
+                    insert into case_events (case_id, at, actor, kind, from_status, to_status, note)
+                    values ($1, $2, $3, $4, $5, $6, null)
+                    "#,
+                )
+                .bind(event.case_id)
+                .bind(event.at)
+                .bind("seed")
+                .bind(CaseEventKind::Status)
+                .bind(event.from_status)
+                .bind(event.to_status)
+                .execute(conn)
+                .await?;
+            });
+        }
+        tx.commit().await
+    }
+
+    /// Inserts ended calls into the call log (one step each, `incoming`).
+    pub async fn insert_seed_calls(&self, calls: &[SeedCall]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for call in calls {
+            let sid = format!("CA{:032x}", rand::random::<u128>());
+            let ended = Timestamp::from_utc(
+                call.started_at.as_utc() + chrono::Duration::seconds(call.duration_seconds),
+            );
+            super::tx::with_tx!(tx, |conn| {
+                sqlx::query(
+                    r#"
+                    insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at,
+                                       ended_at, last_step, status, duration_seconds, outcome,
+                                       made_report)
+                    values ($1, $2, $3, $4, $5, $5, 'incoming', 'completed', $6, $7, $8)
+                    "#,
+                )
+                .bind(&sid)
+                .bind(call.from_number.as_deref())
+                .bind(call.from_number.is_none())
+                .bind(call.started_at)
+                .bind(ended)
+                .bind(call.duration_seconds)
+                .bind(call.outcome)
+                .bind(call.outcome == CallOutcome::Report)
+                .execute(conn)
+                .await?;
+            });
+        }
+        tx.commit().await
+    }
+
     /// What a database does on its own some time after a bulk load (PostgreSQL's autovacuum,
     /// SQLite's `PRAGMA optimize`), done at once so the figures are those of a settled
     /// database: statistics for the planner, and (PostgreSQL) the visibility map that lets a
@@ -88,7 +165,7 @@ impl Store {
     pub async fn settle_after_seed(&self) -> Result<(), StoreError> {
         let sql = match self.backend {
             Backend::Sqlite { .. } => "analyze",
-            Backend::Postgres(_) => "vacuum analyze cases",
+            Backend::Postgres(_) => "vacuum analyze cases, case_events, calls",
         };
         with_pool!(self, |pool| {
             sqlx::query(sql).execute(pool).await?;

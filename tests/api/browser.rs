@@ -452,6 +452,11 @@ async fn the_office_desk_calls_owed_other_channels_and_settings_in_the_browser()
     assert_eq!(b.row_ids().await, vec![case.id]);
     b.goto("/llamadas").await;
     b.screenshot("calls").await;
+    // The office's figures, with the reports of the day.
+    b.click("nav a[href=\"/cifras\"]").await;
+    b.wait_path("/cifras").await;
+    b.find("svg").await;
+    b.screenshot("dashboard").await;
     b.sign_out().await;
 
     // The admin adds a category with key 6.

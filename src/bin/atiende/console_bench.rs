@@ -6,14 +6,18 @@
 //! again. Then it starts the service in-process, signs an operador in over HTTP, and times
 //! the pages staff open most (after the planner statistics a database gathers by itself some
 //! time after a bulk load): the inbox's first page with and without filters, a deep keyset
-//! page, a search by phone number, a case page. Each is asked `ROUNDS` times; the report
-//! gives the median and the 95th percentile of the whole HTTP answer (query and rendering).
+//! page, a search by phone number, a case page, the office's figures (`/cifras`, over the
+//! default twelve weeks and over a year, and as CSV), and the case list as a spreadsheet
+//! (`/casos.csv`, the open cases and every closed one). For the figures the cases come with
+//! their history (when each was attended, a few reopened) and the line with its calls (one
+//! per phone report, and abandoned ones). Each is asked `ROUNDS` times; the report gives the
+//! median and the 95th percentile of the whole HTTP answer (query and rendering).
 
 use super::bench::ScratchDir;
 use anyhow::{Context, ensure};
 use atiende::config::Config;
-use atiende::domain::{CaseStatus, ClosureReason, Role, Timestamp, Urgency, promise};
-use atiende::store::{CaseFilter, NewUser, SeedCase, Visibility};
+use atiende::domain::{CallOutcome, CaseStatus, ClosureReason, Role, Timestamp, Urgency, promise};
+use atiende::store::{CaseFilter, NewUser, SeedCall, SeedCase, SeedEvent, Visibility};
 use atiende::{Application, Clock};
 use rand::Rng;
 use std::time::{Duration, Instant};
@@ -112,6 +116,77 @@ fn synthetic(rng: &mut impl Rng, now: Timestamp, callers: &[String]) -> SeedCase
     }
 }
 
+/// The history the figures read, for a batch of cases whose first id is `first`: when each
+/// case that was dealt with was attended (hours to weeks after it was routed), and one in
+/// thirty of those reopened the week after and attended again.
+fn history(rng: &mut impl Rng, first: i64, batch: &[SeedCase]) -> Vec<SeedEvent> {
+    let mut events = Vec::new();
+    for (n, case) in batch.iter().enumerate() {
+        let attended = matches!(case.status, CaseStatus::Attended | CaseStatus::Closed)
+            && case.closure_reason != Some(ClosureReason::Duplicate);
+        let Some(routed) = case.routed_at.filter(|_| attended) else {
+            continue;
+        };
+        let case_id = first + n as i64;
+        let at = Timestamp::from_utc(
+            routed.as_utc() + chrono::Duration::hours(rng.random_range(2..24 * 30)),
+        );
+        events.push(SeedEvent {
+            case_id,
+            at,
+            from_status: Some(CaseStatus::InProgress),
+            to_status: CaseStatus::Attended,
+        });
+        if rng.random_bool(1.0 / 30.0) {
+            let reopened = Timestamp::from_utc(at.as_utc() + chrono::Duration::days(7));
+            events.push(SeedEvent {
+                case_id,
+                at: reopened,
+                from_status: Some(CaseStatus::Closed),
+                to_status: CaseStatus::Reopened,
+            });
+            events.push(SeedEvent {
+                case_id,
+                at: Timestamp::from_utc(reopened.as_utc() + chrono::Duration::days(3)),
+                from_status: Some(CaseStatus::InProgress),
+                to_status: CaseStatus::Attended,
+            });
+        }
+    }
+    events
+}
+
+/// The calls of a batch: the one that made each report, a minute before it, and an abandoned
+/// call for one case in four, at any time of the two years, from a caller of the office.
+fn calls(
+    rng: &mut impl Rng,
+    now: Timestamp,
+    batch: &[SeedCase],
+    callers: &[String],
+) -> Vec<SeedCall> {
+    let mut calls = Vec::new();
+    for case in batch {
+        calls.push(SeedCall {
+            from_number: Some(case.caller_number.clone()),
+            started_at: Timestamp::from_utc(
+                case.created_at.as_utc() - chrono::Duration::minutes(3),
+            ),
+            duration_seconds: 150,
+            outcome: CallOutcome::Report,
+        });
+        if rng.random_bool(0.25) {
+            let age = chrono::Duration::minutes(rng.random_range(0..2 * 365 * 24 * 60));
+            calls.push(SeedCall {
+                from_number: Some(callers[rng.random_range(0..callers.len())].clone()),
+                started_at: Timestamp::from_utc(now.as_utc() - age),
+                duration_seconds: rng.random_range(5..60),
+                outcome: CallOutcome::Abandoned,
+            });
+        }
+    }
+    calls
+}
+
 /// Fills the database, starts the service, signs in, times the pages.
 pub async fn run(
     config: &Config,
@@ -156,7 +231,13 @@ pub async fn run(
     while left > 0 {
         let n = left.min(BATCH as u64);
         let batch: Vec<SeedCase> = (0..n).map(|_| synthetic(&mut rng, now, &callers)).collect();
-        store.insert_seed_cases(&batch).await?;
+        let first = store.insert_seed_cases(&batch).await?;
+        store
+            .insert_seed_events(&history(&mut rng, first, &batch))
+            .await?;
+        store
+            .insert_seed_calls(&calls(&mut rng, now, &batch, &callers))
+            .await?;
         left -= n;
     }
     store.settle_after_seed().await?;
@@ -195,6 +276,8 @@ pub async fn run(
         .map(|r| (r.caller_number.clone().unwrap_or_default(), r.folio.clone()))
         .unwrap_or_default();
     let phone_query: String = url::form_urlencoded::byte_serialize(phone.as_bytes()).collect();
+    let today = now.local_date();
+    let year_ago = today - chrono::Duration::days(365);
     let pages = [
         ("inbox, first page (open cases)", "/".to_owned()),
         ("inbox, status routed", "/?estado=routed".to_owned()),
@@ -210,6 +293,20 @@ pub async fn run(
         ("inbox, a page 2,000 rows deep", format!("/?despues={deep}")),
         ("search by phone number", format!("/?buscar={phone_query}")),
         ("a case page", format!("/casos/{folio}")),
+        ("figures, the last 12 weeks (default)", "/cifras".to_owned()),
+        (
+            "figures, a year",
+            format!("/cifras?desde={year_ago}&hasta={today}"),
+        ),
+        (
+            "figures as CSV, the last 12 weeks",
+            "/cifras.csv".to_owned(),
+        ),
+        ("cases CSV, the open cases", "/casos.csv".to_owned()),
+        (
+            "cases CSV, every closed case",
+            "/casos.csv?estado=closed".to_owned(),
+        ),
     ];
     let mut measured = Vec::new();
     for (name, path) in pages {
