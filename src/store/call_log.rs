@@ -230,7 +230,8 @@ impl Store {
     }
 
     /// The other cases reported from, or answered to, `number` (newest first, `limit` at most),
-    /// but `except`.
+    /// but `except`. (Two index reads joined by `union`: an `or` of the two columns made SQLite
+    /// read every case, 100 ms on 100,000.)
     pub async fn cases_of_number(
         &self,
         number: &str,
@@ -242,7 +243,10 @@ impl Store {
                 r#"
                 select cs.folio, cs.created_at, cs.status, c.name as category_name
                 from cases cs left join categories c on c.id = cs.category_id
-                where (cs.caller_number = $1 or cs.sms_number = $1) and cs.id <> $2
+                where cs.id in (select id from cases where caller_number = $1
+                                union
+                                select id from cases where sms_number = $1)
+                  and cs.id <> $2
                 order by cs.created_at desc, cs.id desc limit $3
                 "#,
             )
