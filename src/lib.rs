@@ -18,7 +18,8 @@
 //! - [`staff`]: staff accounts (password hashing).
 //! - [`console`]: the staff console (web pages at `/`): sign-in, inbox, case pages.
 //! - [`serve`]: the HTTP server loop (header deadline, connection cap, graceful stop).
-//! - [`backup`]: `atiende backup` and `restore` (a consistent copy of database and files).
+//! - [`backup`]: `atiende backup` and `restore` (a consistent copy of database and files);
+//!   [`retention`]: `atiende retention` (files of cases closed long ago deleted).
 //! - [`app`]: the one place that wires it all: builds the state, the router and the workers.
 //! - [`sim`]: the call simulator and the fake of Twilio's REST API, used by `atiende simulate`,
 //!   `atiende bench` and the integration tests.
@@ -37,6 +38,7 @@ pub mod jobs;
 pub mod messages;
 pub mod prompts;
 pub mod recordings;
+pub mod retention;
 pub mod serve;
 pub mod sim;
 pub mod staff;

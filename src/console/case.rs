@@ -278,6 +278,9 @@ fn audio(case: &CaseView) -> (Option<String>, Option<String>) {
         (Some(RecordingStatus::Refused), _) => {
             "La grabación no se descargó porque su dirección no es de Twilio. Avise a sistemas."
         }
+        (Some(RecordingStatus::Expired), _) => {
+            "La grabación se eliminó según la política de conservación: el caso se cerró hace tiempo."
+        }
         _ => "Este caso no tiene grabación.",
     };
     (None, Some(why.to_owned()))
@@ -445,6 +448,7 @@ async fn timeline(app: &AppState, case: &CaseView) -> Result<Vec<Entry>, Console
                 CaseEventKind::Note => "Nota".to_owned(),
                 CaseEventKind::Listened => "Escuchó la grabación".to_owned(),
                 CaseEventKind::ActionReport => "Informe de atención".to_owned(),
+                CaseEventKind::Retention => "Archivo eliminado por antigüedad".to_owned(),
             };
             let note = e
                 .note

@@ -143,6 +143,7 @@ pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
         (Some(RecordingStatus::Missing), _) => "Sin grabación".to_owned(),
         (Some(RecordingStatus::Quarantined), _) => "Archivo dañado".to_owned(),
         (Some(RecordingStatus::Refused), _) => "Rechazada".to_owned(),
+        (Some(RecordingStatus::Expired), _) => "Eliminada".to_owned(),
         (_, Some(seconds)) => views::duration(seconds),
         _ => "—".to_owned(),
     };

@@ -95,6 +95,8 @@ text_enum!(
         Listened = "listened",
         /// A department filed its action report.
         ActionReport = "action_report",
+        /// A file of the case was deleted by the retention policy.
+        Retention = "retention",
     }
 );
 

@@ -15,6 +15,8 @@ text_enum!(
         Missing = "missing",
         /// Its URL is not on Twilio's API host: never fetched.
         Refused = "refused",
+        /// Deleted by the retention policy (`atiende retention`): the case was closed long ago.
+        Expired = "expired",
     }
 );
 

@@ -28,6 +28,7 @@ pub(crate) mod jobs;
 mod messages;
 pub(crate) mod query;
 mod recordings;
+mod retention;
 mod seed;
 mod settings;
 mod tx;
@@ -48,6 +49,7 @@ pub use figures::{CallCount, CaseExportRow, CaseTimes, FigureScope, OpenCount, R
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};
+pub use retention::ExpiredFile;
 pub use seed::{SeedCall, SeedCase, SeedEvent};
 pub use settings::{
     CategoryEdit, CategorySettings, DepartmentEdit, DepartmentSettings, OFFICE_HOURS,

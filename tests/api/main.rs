@@ -19,6 +19,7 @@ mod properties;
 mod recordings;
 mod report;
 mod resilience;
+mod retention;
 mod security;
 mod settings;
 mod slow_clients;

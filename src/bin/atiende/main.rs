@@ -55,6 +55,13 @@ enum Command {
     /// Puts a backup back: the database (a new SQLite file, as DATABASE_URL says) and the files
     /// (into ATIENDE_STORAGE_URL).
     Restore { dir: std::path::PathBuf },
+    /// Deletes the recordings and attachments of cases closed more than DAYS days ago (each
+    /// deletion noted in its case's history); the cases and their records stay. Run it daily
+    /// from cron; nothing is deleted unless it is run.
+    Retention {
+        #[arg(long)]
+        days: i64,
+    },
     /// The phone line's prompts: what to record for a language no voice speaks.
     Prompts {
         #[command(subcommand)]
@@ -174,6 +181,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => retry_job(&config, id).await,
         Command::Bench(args) => run_bench(&config, &args).await,
         Command::Prompts { command } => prompts(&config, command).await,
+        Command::Retention { days } => {
+            if days < 1 {
+                anyhow::bail!("--days must be 1 or more");
+            }
+            let app = Application::build(config).await?;
+            let state = app.state().clone();
+            let report = atiende::retention::run(&state, days, state.clock.now()).await?;
+            state.store.close().await;
+            println!(
+                "retention ({days} days after closing): {} recordings and {} attachments deleted",
+                report.recordings, report.attachments
+            );
+            Ok(())
+        }
         Command::Backup { dir } => {
             let store = open_store(&config).await?;
             let summary = atiende::backup::backup(&config, &store, &dir).await?;
