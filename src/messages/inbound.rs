@@ -130,6 +130,24 @@ pub async fn incoming(
     State(app): State<AppState>,
     Extension(form): Extension<WebhookForm>,
 ) -> Twiml {
+    // A message Twilio sends again (a retry after a time-out, a replay): answered as it was the
+    // first time, and acted on only once (no second lookup counted, no second reply logged).
+    if let Some(sid) = form.get("MessageSid") {
+        match app.store.earlier_reply(sid).await {
+            Ok(Some(earlier)) => {
+                tracing::info!(message_sid = sid, "a message seen before; answered as then");
+                let mut r = Response::new("");
+                if let Some(text) = earlier {
+                    r.message(&text);
+                }
+                return Twiml(r.to_xml());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check whether the message was seen before")
+            }
+        }
+    }
     let reply = match answer(&app, &form).await {
         Ok(reply) => reply,
         Err(e) => {
@@ -152,6 +170,7 @@ pub async fn incoming(
             reply.case_id,
             reply.template,
             &reply.text,
+            form.get("MessageSid"),
             app.clock.now(),
         )
         .await;

@@ -256,7 +256,9 @@ impl Store {
         Ok(id)
     }
 
-    /// Logs the reply we gave to an incoming message (sent by Twilio from our TwiML).
+    /// Logs the reply we gave to an incoming message (sent by Twilio from our TwiML); `reply_to`
+    /// is that message's MessageSid.
+    #[allow(clippy::too_many_arguments)]
     pub async fn log_reply(
         &self,
         channel: Channel,
@@ -264,13 +266,14 @@ impl Store {
         case_id: Option<i64>,
         template: MessageTemplate,
         body: &str,
+        reply_to: Option<&str>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
                 r#"
-                insert into messages (direction, case_id, channel, to_number, template, body, status, created_at, updated_at)
-                values ($7, $1, $2, $3, $4, $5, $8, $6, $6)
+                insert into messages (direction, case_id, channel, to_number, template, body, status, reply_to, created_at, updated_at)
+                values ($7, $1, $2, $3, $4, $5, $8, $9, $6, $6)
                 "#,
             )
             .bind(case_id)
@@ -281,10 +284,40 @@ impl Store {
             .bind(at)
             .bind(Direction::Outbound)
             .bind(MessageStatus::Replied)
+            .bind(reply_to)
             .execute(pool)
             .await?;
         });
         Ok(())
+    }
+
+    /// Whether an incoming message with this MessageSid was handled already, and the reply it
+    /// got then (`Some(None)`: handled, not answered).
+    pub async fn earlier_reply(
+        &self,
+        message_sid: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let seen = with_read_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                r#"select count(*) from messages where twilio_sid = $1 and direction = $2"#,
+            )
+            .bind(message_sid)
+            .bind(Direction::Inbound)
+            .fetch_one(pool)
+            .await?
+        });
+        if seen == 0 {
+            return Ok(None);
+        }
+        let reply = with_read_pool!(self, |pool| {
+            sqlx::query_scalar::<_, Option<String>>(
+                r#"select body from messages where reply_to = $1 order by id limit 1"#,
+            )
+            .bind(message_sid)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(Some(reply.flatten()))
     }
 
     /// How many automatic replies went to `number` since `since` (the cap on replies).

@@ -2,9 +2,11 @@
 //! segment; Twilio's failures (retried, recorded or raised); demo mode; opt-outs; incoming
 //! messages asking for a folio's status; and Twilio's delivery reports.
 
-use crate::helpers::{CALLER, Db, OFFICE, Options, STREET_LIGHTING, TestApp, WATER, eventually};
+use crate::helpers::{
+    CALLER, Db, OFFICE, Options, STREET_LIGHTING, TestApp, WATER, eventually, office_hours_now,
+};
 use crate::{app_or_skip, on_both_databases};
-use atiende::domain::{CaseStatus, ClosureReason, Folio};
+use atiende::domain::{CaseStatus, ClosureReason, Folio, Timestamp};
 use atiende::domain::{Channel, Direction, JobState, MessageStatus, MessageTemplate};
 use atiende::messages::gsm7;
 use atiende::messages::inbound::MAX_REPLIES_PER_NUMBER_HOUR;
@@ -34,6 +36,7 @@ on_both_databases!(
     error_21610_marks_the_number_as_opted_out,
     status_sms_wait_for_nine_at_night_but_the_folio_goes_at_once,
     automatic_replies_are_capped_and_never_go_to_short_codes_or_ourselves,
+    a_message_sent_again_is_answered_the_same_and_acted_on_once,
 );
 
 /// An incoming message, signed; the TwiML answer.
@@ -1187,5 +1190,54 @@ async fn status_sms_wait_for_nine_at_night_but_the_folio_goes_at_once(db: Db) {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[1].status, MessageStatus::Pending, "{rows:?}");
     assert_eq!(app.api.sms().len(), 1, "{:?}", app.api.sms());
+    app.stop().await;
+}
+
+async fn a_message_sent_again_is_answered_the_same_and_acted_on_once(db: Db) {
+    // Arrange: a case, and a citizen asking for its status.
+    let app = app_or_skip!(db);
+    let case = report(&app, CALLER).await;
+    let sid = format!("SM{}", random_hex());
+    let ask = || async {
+        let (status, xml) = app
+            .post_signed(
+                "/twilio/messaging",
+                &[
+                    ("MessageSid", sid.as_str()),
+                    ("From", CALLER),
+                    ("To", OFFICE),
+                    ("Body", case.folio.as_str()),
+                    ("NumMedia", "0"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "{xml}");
+        xml
+    };
+
+    // Act: Twilio sends the same message three times (a retry, a replay).
+    let first = ask().await;
+    let second = ask().await;
+    let third = ask().await;
+
+    // Assert: the same answer each time, the message logged once, one reply logged (so one
+    // lookup counted against the number's hourly guard).
+    assert!(first.contains(&case.folio), "{first}");
+    assert_eq!(first, second);
+    assert_eq!(first, third);
+    let messages = app.state.store.messages(Some(case.id)).await.unwrap();
+    let inbound = messages
+        .iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .count();
+    assert_eq!(inbound, 1, "{messages:?}");
+    let since = Timestamp::from_utc(office_hours_now() - chrono::Duration::hours(1));
+    let (_, lookups) = app
+        .state
+        .store
+        .recent_sms_lookups(CALLER, since)
+        .await
+        .unwrap();
+    assert_eq!(lookups, 1);
     app.stop().await;
 }
