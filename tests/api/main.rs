@@ -10,6 +10,7 @@ mod console;
 mod desk;
 mod figures;
 mod golden;
+mod instances;
 mod jobs;
 mod languages;
 mod lookup;
