@@ -91,6 +91,16 @@ impl Staff {
         matches!(self.role, Role::Admin | Role::Operador)
     }
 
+    /// A citizen's number as this person may see it: whole for the office, the last four
+    /// digits for a department; `none` when there is no number.
+    pub fn sees_number(&self, number: Option<&str>, none: &str) -> String {
+        match number {
+            Some(n) if self.is_office() => n.to_owned(),
+            Some(n) => super::views::masked(n),
+            None => none.to_owned(),
+        }
+    }
+
     /// Refuses a form whose token is not this session's.
     pub fn check_csrf(&self, token: &str) -> Result<(), ConsoleError> {
         if same(token, &self.csrf) {

@@ -65,16 +65,13 @@ fn filter_of(query: &CallsQuery, staff: &Staff) -> (CallFilter, Option<&'static 
     let number = match query.numero.trim() {
         "" => None,
         _ if !staff.is_office() => None,
-        typed => {
-            let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
-            match PhoneNumber::parse(typed).or_else(|_| PhoneNumber::mexican(&digits)) {
-                Ok(n) => Some(n.as_str().to_owned()),
-                Err(_) => {
-                    problem = Some("Escriba un teléfono de 10 dígitos.");
-                    Some("-".to_owned())
-                }
+        typed => match PhoneNumber::from_typed(typed) {
+            Ok(n) => Some(n.as_str().to_owned()),
+            Err(_) => {
+                problem = Some("Escriba un teléfono de 10 dígitos.");
+                Some("-".to_owned())
             }
-        }
+        },
     };
     let filter = CallFilter {
         outcome: CallOutcome::from_code(&query.resultado),
@@ -99,11 +96,7 @@ fn encode_cursor(row: &CallLogRow) -> String {
 
 /// A number as this person may see it.
 fn number_for(staff: &Staff, number: Option<&str>) -> String {
-    match number {
-        Some(n) if staff.is_office() => n.to_owned(),
-        Some(n) => views::masked(n),
-        None => "Número oculto".to_owned(),
-    }
+    staff.sees_number(number, "Número oculto")
 }
 
 /// What a call came to, with the step an abandoned call ended at.

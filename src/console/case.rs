@@ -173,11 +173,7 @@ fn move_of(value: &str) -> Option<Move> {
 }
 
 fn facts(staff: &Staff, case: &CaseView) -> Vec<Fact> {
-    let number = |n: &Option<String>| match n {
-        Some(n) if staff.is_office() => n.clone(),
-        Some(n) => views::masked(n),
-        None => "Sin número".to_owned(),
-    };
+    let number = |n: &Option<String>| staff.sees_number(n.as_deref(), "Sin número");
     let mut facts = vec![
         Fact {
             label: "Recibido",
@@ -316,11 +312,7 @@ async fn call_details(
     let Some(call) = app.store.call(&sid).await? else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let number = match &call.from_number {
-        Some(n) if staff.is_office() => n.clone(),
-        Some(n) => views::masked(n),
-        None => "Número oculto".to_owned(),
-    };
+    let number = staff.sees_number(call.from_number.as_deref(), "Número oculto");
     let mut facts = vec![
         Fact {
             label: "Número",

@@ -129,11 +129,7 @@ fn filter_of(
 
 /// A caller's number as `staff` may see it (a department sees only the last digits).
 fn phone_for(staff: &Staff, number: Option<&str>) -> String {
-    match number {
-        Some(n) if staff.is_office() => n.to_owned(),
-        Some(n) => views::masked(n),
-        None => "Sin identificador".to_owned(),
-    }
+    staff.sees_number(number, "Sin identificador")
 }
 
 /// A row as the inbox shows it to `staff`.

@@ -119,15 +119,10 @@ fn text(value: &str, max: usize) -> Option<String> {
 /// A Mexican phone number as staff type it: ten digits, spaces and dashes allowed, with or
 /// without +52 (or the old 044/045).
 fn phone_of(typed: &str) -> Result<Option<PhoneNumber>, ()> {
-    let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return if typed.trim().is_empty() {
-            Ok(None)
-        } else {
-            Err(())
-        };
+    if typed.trim().is_empty() {
+        return Ok(None);
     }
-    PhoneNumber::from_keypad(&digits).map(Some).map_err(|_| ())
+    PhoneNumber::from_typed(typed).map(Some).map_err(|_| ())
 }
 
 /// A form that passed its checks.

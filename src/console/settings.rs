@@ -125,12 +125,7 @@ async fn overview(
             })
             .collect(),
     };
-    let status = if page.problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, page).into_response())
+    Ok((status_of(&page.problem), page).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,10 +140,16 @@ pub struct LineForm {
 
 /// A Mexican number as typed (10 digits, +52, spaces), or E.164.
 fn phone_of(typed: &str) -> Option<PhoneNumber> {
-    let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
-    PhoneNumber::parse(typed.trim())
-        .ok()
-        .or_else(|| PhoneNumber::from_keypad(&digits).ok())
+    PhoneNumber::from_typed(typed).ok()
+}
+
+/// 422 when the page shows why a change was refused, else 200.
+fn status_of(problem: &Option<String>) -> StatusCode {
+    if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// `POST /ajustes/linea`: office hours and transfer number (empty: the configuration's).
@@ -321,12 +322,7 @@ async fn category_page(
         active: !f.activa.is_empty(),
         problem,
     };
-    let status = if page.problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, page).into_response())
+    Ok((status_of(&page.problem), page).into_response())
 }
 
 /// A whole number within `range`, or the reason in words.
@@ -486,12 +482,7 @@ fn department_page(
         active: !f.activa.is_empty(),
         problem,
     };
-    let status = if page.problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, page).into_response())
+    Ok((status_of(&page.problem), page).into_response())
 }
 
 /// `POST /ajustes/areas` (new) and `POST /ajustes/areas/{id}`.
@@ -583,12 +574,7 @@ async fn users_page(
             })
             .collect(),
     };
-    let status = if page.problem.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, page).into_response())
+    Ok((status_of(&page.problem), page).into_response())
 }
 
 fn role_label(role: Role) -> &'static str {

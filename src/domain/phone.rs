@@ -107,6 +107,16 @@ impl PhoneNumber {
         PhoneNumber::mexican(national.unwrap_or(typed))
     }
 
+    /// A number as staff type it in a form: E.164 (`+525512345678`), or the ten national digits
+    /// with spaces, dashes or parentheses, optionally after 52, 044 or 045 (see
+    /// [`PhoneNumber::from_keypad`]).
+    pub fn from_typed(typed: &str) -> Result<PhoneNumber, PhoneError> {
+        PhoneNumber::parse(typed.trim()).or_else(|_| {
+            let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+            PhoneNumber::from_keypad(&digits)
+        })
+    }
+
     /// The E.164 form, `+52...`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -204,6 +214,25 @@ impl CallerId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_as_staff_type_them() {
+        for typed in [
+            "+525512345678",
+            "55 1234 5678",
+            "(55) 1234-5678",
+            "52 55 1234 5678",
+            "044 55 1234 5678",
+        ] {
+            assert_eq!(
+                PhoneNumber::from_typed(typed).unwrap().as_str(),
+                "+525512345678",
+                "{typed}"
+            );
+        }
+        assert!(PhoneNumber::from_typed("12345").is_err());
+        assert!(PhoneNumber::from_typed("").is_err());
+    }
 
     #[test]
     fn mexican_numbers_in_every_common_form() {

@@ -41,24 +41,10 @@ impl Timestamp {
     /// Spanish date as a person says it: "28 de noviembre de 2026", in Mexico City time.
     pub fn spoken_date_es(&self) -> String {
         let local = self.0.with_timezone(&Mexico_City);
-        const MONTHS: [&str; 12] = [
-            "enero",
-            "febrero",
-            "marzo",
-            "abril",
-            "mayo",
-            "junio",
-            "julio",
-            "agosto",
-            "septiembre",
-            "octubre",
-            "noviembre",
-            "diciembre",
-        ];
         format!(
             "{} de {} de {}",
             local.day(),
-            MONTHS[local.month0() as usize],
+            super::promise::MONTHS[local.month0() as usize],
             local.year()
         )
     }

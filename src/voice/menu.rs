@@ -143,7 +143,8 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         Some(_) if call.digits().is_none() => {
             let categories = app.store.phone_menu_categories().await?;
             let vocabulary = main_vocabulary(app, staff_available(app), &categories);
-            if let Choice::Key(key) = call.choice(&vocabulary) {
+            let choice = call.choice(&vocabulary);
+            if let Choice::Key(key) = &choice {
                 let chosen = key
                     .strip_prefix("1/")
                     .and_then(|d| categories.iter().find(|c| c.digit.as_deref() == Some(d)));
@@ -154,7 +155,7 @@ async fn choose(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
                     return Ok(s.finish());
                 }
             }
-            call.choice(&vocabulary)
+            choice
         }
         _ => call.choice(&Vocabulary::default()),
     };
