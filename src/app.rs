@@ -30,6 +30,9 @@ use tower_http::trace::TraceLayer;
 /// up at 15 s; we answer well before.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the journal's replayer looks for entries waiting or a database that was down.
+const JOURNAL_CHECK: Duration = Duration::from_millis(500);
+
 /// The built service, listening but not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -76,6 +79,13 @@ impl Application {
             languages = ?languages,
             "atiende ready"
         );
+        let journal_dir = config.data_dir.join("journal");
+        let journal = crate::journal::Journal::open(&journal_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "ATIENDE_DATA_DIR: cannot open the journal in {}: {e}",
+                journal_dir.display()
+            )
+        })?;
         let live = crate::state::LiveSettings::new(&config.phone);
         live.apply(&config.phone, &store.settings().await?);
         Ok(Application {
@@ -89,6 +99,7 @@ impl Application {
                 twilio,
                 files,
                 jobs_wakeup: Arc::new(Notify::new()),
+                journal: Arc::new(journal),
             },
         })
     }
@@ -111,6 +122,18 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let workers = Workers::start(&self.state);
+        let replayer = {
+            let state = self.state.clone();
+            tokio::spawn(state.journal.clone().keep_replaying(
+                state.store.clone(),
+                JOURNAL_CHECK,
+                move |done| {
+                    if done.cases > 0 {
+                        state.wake_workers();
+                    }
+                },
+            ))
+        };
         // One service for all connections (serving a plain Router would rebuild its routes for
         // each new connection).
         let limits = crate::serve::Limits {
@@ -118,6 +141,8 @@ impl Application {
             max_connections: self.state.config.server.max_connections,
         };
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
+        // A replay stopped halfway resumes from its checkpoint at the next start.
+        replayer.abort();
         workers.stop().await;
         served?;
         store.close().await;
@@ -203,6 +228,13 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             WEBHOOK_TIMEOUT,
+        ))
+        .layer(middleware::from_fn_with_state(
+            voice::LoadShedding::new(
+                state.config.server.max_webhooks,
+                state.config.server.shed_after,
+            ),
+            voice::shed_load,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

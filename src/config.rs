@@ -46,6 +46,8 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_HEADER_TIMEOUT_MS",
     "ATIENDE_BODY_TIMEOUT_MS",
     "ATIENDE_MAX_CONNECTIONS",
+    "ATIENDE_MAX_WEBHOOKS",
+    "ATIENDE_SHED_AFTER_MS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -232,6 +234,10 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
+    /// Menu steps answered at once; one more waits at most `shed_after` for its turn, then
+    /// hears the apology (load shedding, see `voice::shed_load`).
+    pub max_webhooks: usize,
+    pub shed_after: Duration,
 }
 
 impl Config {
@@ -292,6 +298,8 @@ impl Config {
                 header_timeout: v.millis("ATIENDE_HEADER_TIMEOUT_MS", 10_000, 50..=120_000)?,
                 body_timeout: v.millis("ATIENDE_BODY_TIMEOUT_MS", 10_000, 50..=300_000)?,
                 max_connections: v.whole("ATIENDE_MAX_CONNECTIONS", 1024, 1..=100_000)? as usize,
+                max_webhooks: v.whole("ATIENDE_MAX_WEBHOOKS", 256, 1..=100_000)? as usize,
+                shed_after: v.millis("ATIENDE_SHED_AFTER_MS", 2_000, 10..=10_000)?,
             },
         })
     }

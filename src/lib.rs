@@ -11,6 +11,8 @@
 //! - [`store`]: every SQL statement, on SQLite or PostgreSQL: calls, cases, jobs, messages.
 //! - [`files`]: where recordings are kept, a folder or S3; [`recordings`]: what makes a
 //!   recording acceptable (a checked WAV and its waveform).
+//! - [`journal`]: what the phone line could not write while the database was down, on local
+//!   disk, replayed when it is back.
 //! - [`state`]: the [`AppState`] every handler and worker gets.
 //! - [`voice`]: the phone line (the call flow, one handler per [`voice::Step`]).
 //! - [`messages`]: text messages, in (`/twilio/messaging`) and out (templates).
@@ -35,6 +37,7 @@ pub mod console;
 pub mod domain;
 pub mod files;
 pub mod jobs;
+pub mod journal;
 pub mod messages;
 pub mod prompts;
 pub mod recordings;

@@ -63,6 +63,8 @@ pub struct AppState {
     pub jobs_wakeup: Arc<Notify>,
     /// The office hours and transfer number in force (configuration, or an admin's change).
     pub live: LiveSettings,
+    /// Where the phone line keeps what it could not write while the database was down.
+    pub journal: Arc<crate::journal::Journal>,
 }
 
 /// How long an instance trusts its copy of the admin's settings before reading them again (so

@@ -102,6 +102,8 @@ keys! {
     TechnicalError = "ivr"."technical_error" [],
     TechnicalErrorFinal = "ivr"."technical_error_final" [],
     TechnicalErrorAfterReport = "ivr"."technical_error_after_report" [],
+    ReportKept = "ivr"."report_kept" [],
+    ReportKeptNoNumber = "ivr"."report_kept_no_number" [],
     InvalidRequest = "ivr"."invalid_request" [],
     SpeechReport = "speech"."report" [],
     SpeechLookup = "speech"."lookup" [],

@@ -46,6 +46,9 @@ pub struct NewPhoneCase<'a> {
     pub recording_url: Option<&'a str>,
     pub recording_duration_seconds: Option<i64>,
     pub at: Timestamp,
+    /// Made from the instance's journal after the database was down during the call: the
+    /// case's history says so (the caller heard no folio; the folio SMS carries it).
+    pub recovered: bool,
 }
 
 /// A case as stored.
@@ -169,7 +172,11 @@ impl Store {
                     kind: CaseEventKind::Created,
                     from_status: None,
                     to_status: Some(CaseStatus::Received),
-                    note: Some("Reporte recibido por teléfono"),
+                    note: Some(if new.recovered {
+                        RECOVERED_NOTE
+                    } else {
+                        "Reporte recibido por teléfono"
+                    }),
                 })
                 .await?;
                 tx.track_recording(id, new).await?;
@@ -415,6 +422,9 @@ impl Store {
 }
 
 /// The folio SMS of a new case: one per case, whichever way its number came.
+/// The history note of a phone report made from the journal (see [`NewPhoneCase::recovered`]).
+pub const RECOVERED_NOTE: &str = "Reporte recibido por teléfono durante una falla de la base de datos y registrado después desde el respaldo local del servidor. La persona no escuchó su folio: se le envía por SMS si llamó desde un número conocido.";
+
 fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
     OutboxSms {
         case_id,

@@ -39,7 +39,9 @@ pub use call_log::{
     OwedCall,
 };
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
-pub use cases::{CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, NewStaffCase, StatusChange};
+pub use cases::{
+    CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, NewStaffCase, RECOVERED_NOTE, StatusChange,
+};
 pub use catalog::Category;
 pub use console::{
     ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,
@@ -62,33 +64,43 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Connection, Postgres, Sqlite, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Expands `$body` once for each backend, with `$pool` bound to the pool that writes: on
 /// SQLite its single write connection, on PostgreSQL the pool.
 macro_rules! with_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        $store.gate()?;
         match &$store.backend {
             $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 pub(crate) use with_pool;
 
 /// Like [`with_pool!`], for statements that only read: on SQLite they use the read pool, so they
 /// never wait behind a write.
 macro_rules! with_read_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {{
+        $store.gate()?;
         match &$store.backend {
             $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 pub(crate) use with_read_pool;
+
+// A connection handed back still inside a transaction is closed rather than kept (both pools,
+// `after_release`): when a write fails for want of disk, SQLite rolls the transaction back on
+// its own, sqlx's later ROLLBACK fails, and the connection would otherwise keep believing it
+// is inside a transaction and refuse every `BEGIN` until the service restarts (found by
+// `outage::sqlite_full_disk_during_calls_loses_no_report`).
 
 /// Which database is behind the store.
 ///
@@ -106,6 +118,17 @@ pub(crate) enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) backend: Backend,
+    health: Arc<Health>,
+}
+
+/// Whether the database is taken for unreachable: a circuit breaker. While it is open, every
+/// statement fails at once with [`StoreError::Unavailable`] instead of waiting for a connection
+/// that will not come (a caller is on the line: the phone line answers from its journal
+/// instead). It opens when a caller of the store reports an error that says the database cannot
+/// be reached or written ([`Store::saw`]) and closes when [`Store::probe`] gets an answer.
+#[derive(Debug, Default)]
+struct Health {
+    down: AtomicBool,
 }
 
 /// What can go wrong in the store.
@@ -122,6 +145,42 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The database was found unreachable or unwritable a moment ago; not tried again until a
+    /// probe gets an answer.
+    #[error("the database is unavailable")]
+    Unavailable,
+}
+
+impl StoreError {
+    /// Whether the error says the database cannot be reached or written (as opposed to a
+    /// statement's own failure): no connection, a connection lost, no disk space, a read-only
+    /// file, the server shutting down.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // SQLite's primary result codes (extended codes keep them in the low byte):
+                    // READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+                    let sqlite = code
+                        .parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 8 | 10 | 13 | 14));
+                    // PostgreSQL's classes: 08 connection exception, 53 insufficient
+                    // resources, 57P operator intervention (shutdown, cannot connect now).
+                    let postgres =
+                        code.starts_with("08") || code.starts_with("53") || code.starts_with("57P");
+                    sqlite || postgres
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// Starting a transaction that will write, the right way for each database.
@@ -173,6 +232,7 @@ impl Store {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
+                .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .connect_with(options.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
@@ -185,11 +245,58 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .connect(url)
                 .await?;
             Backend::Postgres(pool)
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            health: Arc::default(),
+        })
+    }
+
+    /// Fails fast while the breaker is open (see [`Health`]).
+    pub(crate) fn gate(&self) -> Result<(), StoreError> {
+        if self.health.down.load(Ordering::Acquire) {
+            Err(StoreError::Unavailable)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the database is taken for unreachable right now.
+    pub fn is_down(&self) -> bool {
+        self.health.down.load(Ordering::Acquire)
+    }
+
+    /// Takes note of an error the store returned: one that says the database cannot be reached
+    /// or written opens the breaker. Returns whether it was such an error.
+    pub fn saw(&self, error: &StoreError) -> bool {
+        let unavailable = error.is_unavailable();
+        if unavailable && !self.health.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %error, "the database is unavailable; the phone line answers from its journal");
+        }
+        unavailable
+    }
+
+    /// Asks the database for an answer on the connection that writes, bypassing the breaker,
+    /// within `limit`; closes the breaker if it answered.
+    pub async fn probe(&self, limit: Duration) -> bool {
+        let answered = tokio::time::timeout(limit, async {
+            match &self.backend {
+                Backend::Sqlite { write, .. } => {
+                    sqlx::query("select 1").execute(write).await.is_ok()
+                }
+                Backend::Postgres(pool) => sqlx::query("select 1").execute(pool).await.is_ok(),
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if answered && self.health.down.swap(false, Ordering::AcqRel) {
+            tracing::info!("the database answers again");
+        }
+        answered
     }
 
     /// Applies the backend's pending migrations.

@@ -85,6 +85,7 @@ impl Store {
     /// Starts a write transaction (on SQLite with `BEGIN IMMEDIATE`, see the store's
     /// documentation).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        self.gate()?;
         let inner = match &self.backend {
             super::Backend::Sqlite { write, .. } => Inner::Sqlite(write.begin_write().await?),
             super::Backend::Postgres(pool) => Inner::Postgres(pool.begin_write().await?),

@@ -1,6 +1,7 @@
 //! The ends of a call: the greeting, Twilio's call status callback, and the fallback URL.
 
 use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, apology, menu, speech};
+use crate::journal::Entry;
 use crate::state::AppState;
 use crate::store::{CallEnd, StepKind, StoreError};
 use crate::twiml;
@@ -133,8 +134,12 @@ pub async fn status(State(app): State<AppState>, call: VoiceCall) -> Response {
             at: app.clock.now(),
         };
         if let Err(e) = app.store.finish_call(&end).await {
-            tracing::error!(error = %e, status, ?duration, "could not record the end of the call");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+            app.store.saw(&e);
+            tracing::error!(error = %e, status, ?duration, "could not record the end of the call; keeping it in the journal");
+            if let Err(io) = app.journal.append(&Entry::call_end(&end)).await {
+                tracing::error!(error = %io, "could not write the end of the call to the journal either");
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+            }
         }
     }
     Twiml::empty().into_response()

@@ -40,6 +40,7 @@ pub use speech::digits as speech_digits;
 pub use step::{Moment, Step};
 
 use crate::domain::{CallSid, CallerId, Urgency};
+use crate::journal::Entry;
 use crate::prompts::{Key, RecordedLanguage};
 use crate::state::AppState;
 use crate::store::{CallStep, StepKind, StoreError};
@@ -233,20 +234,26 @@ impl VoiceCall {
     /// call is never interrupted because its step could not be written to the database.
     pub async fn log_kind(&self, app: &AppState, step: &str, detail: Option<&str>, kind: StepKind) {
         tracing::info!(step, detail = detail.unwrap_or(""), "call step");
-        let written = app
-            .store
-            .record_call_step(&CallStep {
-                call_sid: &self.sid,
-                caller: &self.caller,
-                to: self.to.as_deref(),
-                step,
-                detail,
-                kind,
-                at: app.clock.now(),
-            })
-            .await;
-        if let Err(e) = written {
+        let call_step = CallStep {
+            call_sid: &self.sid,
+            caller: &self.caller,
+            to: self.to.as_deref(),
+            step,
+            detail,
+            kind,
+            at: app.clock.now(),
+        };
+        let Err(e) = app.store.record_call_step(&call_step).await else {
+            return;
+        };
+        if !app.store.saw(&e) {
             tracing::warn!(error = %e, step, "could not write the call step to the database");
+            return;
+        }
+        // The database is down: the step waits in the journal (the caller's number and
+        // choices are what staff need to call back, whatever the call comes to).
+        if let Err(io) = app.journal.append(&Entry::step(&call_step)).await {
+            tracing::error!(error = %io, step, "could not write the call step to the journal either");
         }
     }
 }
@@ -432,6 +439,7 @@ pub async fn answer(
     match step.await {
         Ok(twiml) => twiml,
         Err(e) => {
+            app.store.saw(&e);
             tracing::error!(error = %e, "voice step failed; answering with the apology");
             apology(app, &call.query, moment)
         }
@@ -463,6 +471,48 @@ pub fn apology(app: &AppState, query: &StepQuery, moment: Moment) -> Twiml {
     s.say(Key::TechnicalError, &[]);
     report::push_record_verb(&mut s, &q);
     s.finish()
+}
+
+/// How many menu steps may run at once, and how long one waits for its turn before the caller
+/// hears the apology instead (see [`shed_load`]).
+#[derive(Clone, Debug)]
+pub struct LoadShedding {
+    turns: Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+impl LoadShedding {
+    pub fn new(in_flight: usize, wait: std::time::Duration) -> LoadShedding {
+        LoadShedding {
+            turns: Arc::new(tokio::sync::Semaphore::new(in_flight)),
+            wait,
+        }
+    }
+}
+
+/// Load shedding. When more menu steps are running than the service can answer in time (the
+/// database is slow, a burst of calls), a menu step that cannot start within the wait gets a
+/// 503 here, which [`safety_net`] turns into the apology that takes the report at once: the
+/// caller hears something within a couple of seconds instead of silence until Twilio's 15 s
+/// run out. Steps that carry a report or a callback are never shed, and do not queue here.
+pub async fn shed_load(
+    State(shedding): State<LoadShedding>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let sheddable = Step::from_path(request.uri().path()).is_some_and(Step::may_shed);
+    if !sheddable {
+        return next.run(request).await;
+    }
+    let turn = tokio::time::timeout(shedding.wait, shedding.turns.clone().acquire_owned()).await;
+    let Ok(Ok(_turn)) = turn else {
+        tracing::warn!(
+            path = request.uri().path(),
+            "overloaded: the caller hears the apology instead of waiting"
+        );
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    next.run(request).await
 }
 
 /// Turns any answer under `/twilio/voice` that is not a success (a time-out, a panic caught

@@ -4,6 +4,7 @@ use super::listen::Vocabulary;
 use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
 use super::{Key, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech};
 use crate::domain::{PhoneNumber, RecordingSid, RecordingStatus, Urgency};
+use crate::journal::Entry;
 use crate::state::AppState;
 use crate::store::{CaseRecord, Category, NewPhoneCase, StepKind, StoreError};
 use crate::twiml::{Gather, Record};
@@ -285,31 +286,71 @@ impl<'a> RecordingInfo<'a> {
     }
 }
 
+/// The case a recording calls for, as the store (or the journal) takes it.
+fn new_case<'a>(
+    app: &AppState,
+    call: &'a VoiceCall,
+    rec: &'a RecordingInfo<'a>,
+) -> NewPhoneCase<'a> {
+    NewPhoneCase {
+        call_sid: &call.sid,
+        caller: call.caller.number(),
+        category_id: call.query.category,
+        urgency: call.query.urgency.unwrap_or(Urgency::Unknown),
+        recording_sid: &rec.sid,
+        recording_url: rec.url,
+        recording_duration_seconds: rec.duration,
+        at: app.clock.now(),
+        recovered: false,
+    }
+}
+
 /// Makes the case of this recording, or finds the one already made.
 async fn make_case(
     app: &AppState,
-    call: &VoiceCall,
-    rec: &RecordingInfo<'_>,
+    new: &NewPhoneCase<'_>,
 ) -> Result<(CaseRecord, bool), StoreError> {
-    let (case, created) = app
-        .store
-        .create_phone_case(&NewPhoneCase {
-            call_sid: &call.sid,
-            caller: call.caller.number(),
-            category_id: call.query.category,
-            urgency: call.query.urgency.unwrap_or(Urgency::Unknown),
-            recording_sid: &rec.sid,
-            recording_url: rec.url,
-            recording_duration_seconds: rec.duration,
-            at: app.clock.now(),
-        })
-        .await?;
+    let (case, created) = app.store.create_phone_case(new).await?;
     if created {
         tracing::info!(folio = %case.folio, "case created from a phone report");
         // Its recording download and folio SMS were enqueued with it.
         app.wake_workers();
     }
     Ok((case, created))
+}
+
+/// The database could not take the report: it goes to the journal (on disk before Twilio hears
+/// back), and the caller hears that it is kept and that the folio comes by SMS. Only if the
+/// journal cannot be written either does the caller hear that the report could not be taken.
+async fn keep_report(
+    app: &AppState,
+    call: &VoiceCall,
+    new: &NewPhoneCase<'_>,
+    error: StoreError,
+    mut s: Speaker<'_>,
+) -> Result<Twiml, StoreError> {
+    app.store.saw(&error);
+    tracing::error!(error = %error, "could not make the case; keeping the report in the journal");
+    if let Err(io) = app.journal.append(&Entry::report(new)).await {
+        tracing::error!(error = %io, "could not write the report to the journal either");
+        return Err(error);
+    }
+    call.log(
+        app,
+        "recorded",
+        Some("kept in the journal: the database was unavailable"),
+    )
+    .await;
+    if call.digits() != Some("hangup") {
+        let kept = if new.caller.is_some() {
+            Key::ReportKept
+        } else {
+            Key::ReportKeptNoNumber
+        };
+        s.say(kept, &[]);
+    }
+    s.hangup();
+    Ok(s.finish())
 }
 
 /// `POST /twilio/voice/recorded`: the `<Record>` ended (the action request), or nothing was
@@ -336,7 +377,11 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
         call.log(app, "nothing_recorded", Some(detail)).await;
         return Ok(s.finish());
     };
-    let (case, created) = make_case(app, call, &rec).await?;
+    let new = new_case(app, call, &rec);
+    let (case, created) = match make_case(app, &new).await {
+        Ok(made) => made,
+        Err(e) => return keep_report(app, call, &new, e, s).await,
+    };
     let detail = format!(
         "folio {}{}{}",
         case.folio,
@@ -371,7 +416,7 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
         match (status, recording_sid(&call)) {
             ("completed", Some(sid)) => {
                 if let Some(rec) = RecordingInfo::from_call(&call) {
-                    make_case(&app, &call, &rec).await?;
+                    make_case(&app, &new_case(&app, &call, &rec)).await?;
                 }
                 // The file can be fetched now: do not wait for the download's next retry.
                 app.store
@@ -398,6 +443,28 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
     }
     .await;
     if let Err(e) = result {
+        app.store.saw(&e);
+        // What the callback would have written waits in the journal, if it is about a report
+        // or a missing recording; Twilio hears it was taken.
+        let entry = match (status, recording_sid(&call)) {
+            ("completed", Some(_)) => RecordingInfo::from_call(&call)
+                .map(|rec| Entry::report(&new_case(&app, &call, &rec))),
+            ("absent" | "failed", Some(sid)) => Some(Entry::RecordingMissing {
+                recording_sid: sid.as_str().to_owned(),
+                note: format!("Twilio informó la grabación como {status}"),
+                error_code: call.form.get("ErrorCode").map(str::to_owned),
+                at: app.clock.now().to_string(),
+            }),
+            _ => None,
+        };
+        if let Some(entry) = entry {
+            match app.journal.append(&entry).await {
+                Ok(()) => return Twiml::empty().into_response(),
+                Err(io) => {
+                    tracing::error!(error = %io, "could not write the callback to the journal either")
+                }
+            }
+        }
         // When the caller hung up, this callback may be the only notice of the report. Say
         // everything needed to recover it by hand, and answer 503 so Twilio knows it failed.
         tracing::error!(

@@ -116,6 +116,21 @@ impl Step {
         matches!(self, Step::Status | Step::RecordingStatus)
     }
 
+    /// Whether an overloaded service may answer this step with the apology instead of running
+    /// it: the menus, whose apology still takes the report. Never a step that carries a report
+    /// or a callback (the recording, the number for the SMS, the call's end), nor a transfer.
+    pub fn may_shed(self) -> bool {
+        matches!(
+            self,
+            Step::Incoming
+                | Step::Main
+                | Step::Category
+                | Step::Urgency
+                | Step::Lookup
+                | Step::LookupNext
+        )
+    }
+
     /// Whether the answer is heard by the staff member a transfer rang, not by the caller: a
     /// failure there hangs up that leg (the caller is then offered to leave a report), never
     /// the caller's apology.

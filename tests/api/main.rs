@@ -15,6 +15,7 @@ mod jobs;
 mod languages;
 mod lookup;
 mod menu;
+mod outage;
 mod promise;
 mod properties;
 mod recordings;

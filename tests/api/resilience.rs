@@ -15,7 +15,7 @@ use atiende::sim::{Recording, RecordingEnd};
 
 on_both_databases!(
     a_failure_after_the_report_never_asks_for_it_again,
-    a_recording_callback_that_cannot_be_stored_is_refused_to_twilio,
+    a_recording_callback_the_database_cannot_take_waits_in_the_journal,
     the_fallback_for_the_first_request_gives_the_notices_before_the_beep,
     the_fallback_after_the_report_only_reassures,
     a_late_absent_callback_does_not_undo_a_stored_recording,
@@ -60,7 +60,7 @@ async fn a_failure_after_the_report_never_asks_for_it_again(db: Db) {
     app.stop().await;
 }
 
-async fn a_recording_callback_that_cannot_be_stored_is_refused_to_twilio(db: Db) {
+async fn a_recording_callback_the_database_cannot_take_waits_in_the_journal(db: Db) {
     // Arrange: the caller hung up while recording, and the database is down.
     let app = app_or_skip!(db);
     app.state.store.close().await;
@@ -75,19 +75,29 @@ async fn a_recording_callback_that_cannot_be_stored_is_refused_to_twilio(db: Db)
         ("RecordingDuration", "20"),
     ]);
 
-    // Act: the recording callback, the only notice of this report.
+    // Act: the recording callback, the only notice of this report, then the call's end.
     let (status, _) = post_signed_raw(
         &app,
         "/twilio/voice/recording-status?t=0&c=1&u=unknown",
         &fields,
     )
     .await;
-
-    // Assert: Twilio is told it failed (not a cheerful 200), and so is the call status callback.
-    assert_eq!(status, 503);
     let end = voice_fields(&sid, &[("CallStatus", "completed"), ("CallDuration", "30")]);
-    let (status, _) = post_signed_raw(&app, "/twilio/voice/status", &end).await;
-    assert_eq!(status, 503);
+    let (end_status, _) = post_signed_raw(&app, "/twilio/voice/status", &end).await;
+
+    // Assert: both are on disk in the journal before Twilio hears they were taken.
+    assert_eq!((status, end_status), (200, 200));
+    let kept = std::fs::read_to_string(app.data_dir.join("journal/current.jsonl")).unwrap();
+    let report = kept
+        .lines()
+        .find(|l| l.contains(r#""entry":"report""#))
+        .expect("the report is in the journal");
+    assert!(
+        report.contains(&recording) && report.contains(&sid),
+        "{report}"
+    );
+    assert!(report.contains(r#""category_id":1"#), "{report}");
+    assert!(kept.contains(r#""entry":"call_end""#), "{kept}");
     app.stop().await;
 }
 

@@ -109,3 +109,68 @@ async fn connections_beyond_the_cap_get_a_fast_503() {
     assert!(served, "a freed place is used again");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_menu_step_that_cannot_start_in_time_hears_the_apology_and_may_still_report() {
+    use crate::helpers::{has_record, new_call_sid, post_signed_raw, twiml, voice_fields};
+    use atiende::prompts::Key;
+    use sqlx::Connection;
+    // Arrange: one menu step at a time, a short wait for a turn; the database's write lock
+    // held by someone else, so the first call's greeting waits inside its handler.
+    let app = app(Options::default()
+        .with("ATIENDE_MAX_WEBHOOKS", "1")
+        .with("ATIENDE_SHED_AFTER_MS", "50"))
+    .await;
+    let file = app.data_dir.join("atiende.db");
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    sqlx::query("begin immediate")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let first = {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        let fields = voice_fields(&new_call_sid(), &[]);
+        let signature = atiende::twilio::signature::sign(
+            crate::helpers::TOKEN,
+            &format!("{base}/twilio/voice"),
+            &fields,
+        );
+        tokio::spawn(async move {
+            let res = client
+                .post(format!("{base}/twilio/voice"))
+                .header("X-Twilio-Signature", signature)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act: a second call comes in while the first holds the only turn; then a recording of
+    // the second comes (never shed).
+    let second = new_call_sid();
+    let (status, answer) =
+        post_signed_raw(&app, "/twilio/voice", &voice_fields(&second, &[])).await;
+
+    // Assert: the second caller heard the apology with the beep, not silence.
+    assert_eq!(status, 200, "{answer}");
+    let r = twiml(&answer);
+    assert!(
+        r.spoken_text().contains(&app.text(Key::TechnicalError)),
+        "{answer}"
+    );
+    assert!(has_record(&r), "{answer}");
+    // The first call gets its greeting once the lock is released.
+    sqlx::query("rollback").execute(&mut blocker).await.unwrap();
+    let (first_status, first_answer) = tokio::time::timeout(GUARD, first).await.unwrap().unwrap();
+    assert_eq!(first_status, 200);
+    assert!(
+        !first_answer.contains(&app.text(Key::TechnicalError)),
+        "{first_answer}"
+    );
+    app.stop().await;
+}
