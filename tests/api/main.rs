@@ -7,6 +7,7 @@ mod browser;
 mod budget;
 mod cli;
 mod console;
+mod crash;
 mod desk;
 mod figures;
 mod golden;
