@@ -14,11 +14,10 @@
 //! timing around it is the machine's.
 
 use crate::helpers::{
-    ACCOUNT_SID, Db, HANG_GUARD, OFFICE, STREET_LIGHTING, ServeProcess, TOKEN, WATER, caller_for,
-    drop_schema, free_port, fresh_database, start_fake_api,
+    Db, HANG_GUARD, STREET_LIGHTING, ServeProcess, TOKEN, WATER, caller_for, drop_schema,
+    free_port, fresh_database, serve_env, start_fake_api,
 };
 use atiende::domain::{RecordingSid, RecordingStatus};
-use atiende::sim::fake_api::FakeTwilioApi;
 use atiende::sim::{CallSimulator, RecordingEnd, Waiting};
 use atiende::store::Store;
 use rand::rngs::StdRng;
@@ -58,28 +57,6 @@ struct CallRecord {
     failures: usize,
     /// The fallback failed too: the caller heard Twilio's error and the call ended.
     cut: bool,
-}
-
-/// The settings of `atiende serve` for the test: the database, the data folder, the fake of
-/// Twilio's API, and short leases and backoffs so that jobs interrupted by a kill run again soon.
-fn serve_env(database_url: &str, data: &Path, api: &FakeTwilioApi) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_URL", database_url.to_owned()),
-        ("ATIENDE_DATA_DIR", data.display().to_string()),
-        (
-            "ATIENDE_PROMPTS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
-        ),
-        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-        ("TWILIO_PHONE_NUMBER", OFFICE.into()),
-        ("TWILIO_API_BASE", api.base().to_owned()),
-        ("ATIENDE_JOB_LEASE_SECONDS", "2".into()),
-        ("ATIENDE_JOB_POLL_MS", "50".into()),
-        ("ATIENDE_JOB_BACKOFF_MS", "20".into()),
-        ("ATIENDE_JOB_MAX_BACKOFF_MS", "200".into()),
-        ("ATIENDE_HTTP_TIMEOUT_SECONDS", "5".into()),
-    ]
 }
 
 /// The seed of this run: `ATIENDE_CRASH_SEED`, or the clock's.

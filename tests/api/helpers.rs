@@ -723,6 +723,32 @@ pub async fn became_healthy(port: u16, mut has_exited: impl FnMut() -> bool) -> 
     false
 }
 
+/// The settings of `atiende serve` as a child process in a test: the database, the data folder, the fake of
+/// Twilio's API, and short leases and backoffs so that jobs interrupted by a kill run again soon.
+pub fn serve_env(
+    database_url: &str,
+    data: &Path,
+    api: &FakeTwilioApi,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("ATIENDE_DATA_DIR", data.display().to_string()),
+        (
+            "ATIENDE_PROMPTS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
+        ),
+        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_PHONE_NUMBER", OFFICE.into()),
+        ("TWILIO_API_BASE", api.base().to_owned()),
+        ("ATIENDE_JOB_LEASE_SECONDS", "2".into()),
+        ("ATIENDE_JOB_POLL_MS", "50".into()),
+        ("ATIENDE_JOB_BACKOFF_MS", "20".into()),
+        ("ATIENDE_JOB_MAX_BACKOFF_MS", "200".into()),
+        ("ATIENDE_HTTP_TIMEOUT_SECONDS", "5".into()),
+    ]
+}
+
 /// `atiende serve` as a child process, its standard output and error appended to a log file
 /// (kept across restarts, so a failure shows every life of the service).
 pub struct ServeProcess {

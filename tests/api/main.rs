@@ -16,6 +16,7 @@ mod jobs;
 mod languages;
 mod lookup;
 mod menu;
+mod processes;
 mod promise;
 mod properties;
 mod recordings;
