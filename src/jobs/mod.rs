@@ -3,7 +3,7 @@
 //! - `download_recording`: copy a call's recording from Twilio into our files.
 //! - `send_sms`: send one message of the outbox.
 //!
-//! Adding a kind is adding a file with its `run(app, payload) -> Outcome`, a [`JobKind`] variant
+//! Adding a kind is adding a file with its `run(app, payload, ...) -> Outcome`, a [`JobKind`] variant
 //! (its stored code and how many attempts it gets) and its line in `run_kind`; the queue, the
 //! retries and the leases are shared.
 //!
@@ -51,11 +51,11 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     full.mul_f64(jitter)
 }
 
-/// Runs the work of one job of `kind`.
-async fn run_kind(app: &AppState, kind: JobKind, payload: &str) -> Outcome {
+/// Runs the work of one job of `kind`, on its attempt number `attempt` (1 the first time).
+async fn run_kind(app: &AppState, kind: JobKind, payload: &str, attempt: i64) -> Outcome {
     match kind {
         JobKind::DownloadRecording => download_recording::run(app, payload).await,
-        JobKind::SendSms => send_sms::run(app, payload).await,
+        JobKind::SendSms => send_sms::run(app, payload, attempt).await,
     }
 }
 
@@ -152,7 +152,13 @@ async fn with_heartbeat(
 /// Runs one claimed job and records its outcome.
 #[tracing::instrument(skip_all, fields(job = job.id, kind = %job.kind, attempt = job.attempts))]
 async fn run(app: &AppState, worker: &str, job: Job) {
-    let outcome = with_heartbeat(app, worker, &job, run_kind(app, job.kind, &job.payload)).await;
+    let outcome = with_heartbeat(
+        app,
+        worker,
+        &job,
+        run_kind(app, job.kind, &job.payload, job.attempts),
+    )
+    .await;
     let now = app.clock.now();
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,

@@ -2,7 +2,10 @@
 //! it whatever happens.
 //!
 //! The template is rendered now, from the case as it is now (`messages::outbound`). A message
-//! already sent, refused or kept is left alone, so a repeated job sends nothing twice. A citizen
+//! already sent, refused or kept is left alone, so a repeated job sends nothing twice; and
+//! before a second attempt sends, Twilio's list of messages to the number is read, so that a
+//! message Twilio took while our first attempt died (or timed out) before writing down its sid
+//! is adopted rather than sent again. A citizen
 //! who answered BAJA gets nothing; demo mode keeps the message in the outbox, rendered but not
 //! sent. Twilio's answer decides the rest: accepted; retried later (429, 5xx, time-outs);
 //! rejected for good (a permanent error code; 21610, a number that opted out with Twilio, is
@@ -16,20 +19,24 @@ use crate::messages::outbound::render_outbound;
 use crate::state::AppState;
 use crate::store::{MessageUpdate, OutboundMessage, StoreError};
 use crate::twilio::RestError;
+use crate::twilio::rest::SentMessage;
 use crate::twilio::rest::{BAD_CREDENTIALS, UNSUBSCRIBED_RECIPIENT};
 
-/// Runs a `send_sms` job. Its payload is the message's id.
-pub async fn run(app: &AppState, payload: &str) -> Outcome {
+/// How many of the latest messages to a number are looked at for one already taken.
+const LOOK_BACK: u32 = 20;
+
+/// Runs a `send_sms` job, on its attempt number `attempt`. Its payload is the message's id.
+pub async fn run(app: &AppState, payload: &str, attempt: i64) -> Outcome {
     let Ok(message_id) = payload.parse::<i64>() else {
         return Outcome::Dead(format!("bad payload {payload:?}"));
     };
-    match send(app, message_id).await {
+    match send(app, message_id, attempt).await {
         Ok(outcome) => outcome,
         Err(e) => Outcome::Retry(format!("store: {e}")),
     }
 }
 
-async fn send(app: &AppState, message_id: i64) -> Result<Outcome, StoreError> {
+async fn send(app: &AppState, message_id: i64, attempt: i64) -> Result<Outcome, StoreError> {
     let store = &app.store;
     let now = || app.clock.now();
     let Some(m) = store.outbound_message(message_id).await? else {
@@ -64,6 +71,26 @@ async fn send(app: &AppState, message_id: i64) -> Result<Outcome, StoreError> {
         store.update_message(m.id, &outcome, now()).await?;
         return Ok(Outcome::Done);
     }
+    // A previous attempt may have reached Twilio and died (or timed out) before its answer was
+    // written down: Twilio's API has no idempotency key, so ask it before sending again.
+    if attempt > 1 {
+        if let Some(taken) = already_taken(app, &to, &body).await {
+            tracing::info!(
+                message_id,
+                "Twilio already has this message from an earlier attempt; not sent again"
+            );
+            let outcome = MessageUpdate {
+                twilio_sid: Some(&taken.sid),
+                segments: taken.segments(),
+                ..MessageUpdate::new(
+                    MessageStatus::from_code(&taken.status).unwrap_or(MessageStatus::Queued),
+                    &body,
+                )
+            };
+            store.update_message(m.id, &outcome, now()).await?;
+            return Ok(Outcome::Done);
+        }
+    }
     let callback = app
         .config
         .public_url(&format!("/twilio/messaging/status?m={}", m.id));
@@ -81,6 +108,35 @@ async fn send(app: &AppState, message_id: i64) -> Result<Outcome, StoreError> {
         }
         Err(e) => Ok(failed(app, &m, &body, &e).await?),
     }
+}
+
+/// The message Twilio already took with this body for `to`, among the latest it lists, that no
+/// other message of ours claims. A failed lookup is logged and counts as none: the message is
+/// sent (at least once, as before).
+async fn already_taken(app: &AppState, to: &str, body: &str) -> Option<SentMessage> {
+    let listed = match app.twilio.messages_to(to, LOOK_BACK).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            let error = mask_numbers(&e.to_string());
+            tracing::warn!(error, "could not list Twilio's messages; sending again");
+            return None;
+        }
+    };
+    for message in listed {
+        if message.body.as_deref() != Some(body) {
+            continue;
+        }
+        // The same text sent for another message of ours (the same notice twice) is not this one.
+        match app.store.message_by_twilio_sid(&message.sid).await {
+            Ok(None) => return Some(message.as_sent()),
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up a message; sending again");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Records why Twilio did not take a message, and what the job does next.

@@ -2,11 +2,12 @@
 //! sends and the recordings it deletes: `atiende simulate`, `atiende bench` and the integration
 //! tests all point `TWILIO_API_BASE` at it.
 //!
-//! It answers the three requests the service makes, with Twilio's paths and answers:
+//! It answers the requests the service makes, with Twilio's paths and answers:
 //! - `GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.wav` serves a recording:
 //!   the answers set for that sid, else the default recording, else a 404;
 //! - `POST .../Messages.json` takes an SMS with exactly Twilio's field names (`To`, `From`,
 //!   `Body`, `StatusCallback`...) and answers 201 with a new `SM...` sid;
+//! - `GET .../Messages.json?To=...` lists the messages taken for a number, newest first;
 //! - `DELETE .../Recordings/{RecordingSid}.json` deletes a recording (204).
 //!
 //! Given credentials, it checks HTTP Basic auth and the account in the path like Twilio (401
@@ -76,6 +77,10 @@ pub enum SmsReply {
     Error { status: u16, code: i64 },
     /// Wait this long, then accept (to exceed the service's time-out).
     Slow(Duration),
+    /// Accept at once (the message goes out, and is listed), but answer only after this long:
+    /// Twilio has the message while the client, gone at its time-out (or killed), never learns
+    /// its sid.
+    Unanswered(Duration),
 }
 
 /// One SMS request as received, with its form fields.
@@ -149,7 +154,7 @@ impl FakeTwilioApi {
             )
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
-                post(messages),
+                post(messages).get(list_messages),
             )
             .route_layer(middleware::from_fn_with_state(
                 api.clone(),
@@ -420,33 +425,84 @@ async fn messages(State(api): State<FakeTwilioApi>, body: Bytes) -> Response {
         // A client that gives up first drops this request: it is then never logged.
         tokio::time::sleep(pause).await;
     }
+    if let SmsReply::Unanswered(pause) = reply {
+        // Taken (logged, listed) before the wait: Twilio sends it whatever the client does.
+        let sid = format!("SM{}", super::random_hex());
+        api.lock().sms.push(SentSms {
+            fields,
+            sid: Some(sid.clone()),
+        });
+        tokio::time::sleep(pause).await;
+        return accepted(&sid);
+    }
     match reply {
         SmsReply::Error { status, code } => {
             api.lock().sms.push(SentSms { fields, sid: None });
             twilio_error(status, code, "refused by the fake")
         }
-        SmsReply::Accept | SmsReply::Slow(_) => {
+        SmsReply::Accept | SmsReply::Slow(_) | SmsReply::Unanswered(_) => {
             // Unique like Twilio's: a second run against the same database must not reuse one.
             let sid = format!("SM{}", super::random_hex());
             api.lock().sms.push(SentSms {
                 fields,
                 sid: Some(sid.clone()),
             });
-            let body = serde_json::json!({
-                "sid": sid,
-                "status": "queued",
-                "num_segments": "1",
-                "error_code": null,
-                "error_message": null,
-            });
-            (
-                StatusCode::CREATED,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
+            accepted(&sid)
         }
     }
+}
+
+/// `GET Messages.json?To=…&PageSize=…`: the messages taken for that number, newest first, in
+/// Twilio's list format (`messages`, each with `sid`, `to`, `body`, `status`, `num_segments`).
+async fn list_messages(
+    State(api): State<FakeTwilioApi>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let to = query.get("To").cloned();
+    let page_size: usize = query
+        .get("PageSize")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50);
+    let messages: Vec<serde_json::Value> = api
+        .lock()
+        .sms
+        .iter()
+        .rev()
+        .filter(|m| to.is_none() || m.get("To") == to.as_deref())
+        .filter_map(|m| {
+            Some(serde_json::json!({
+                "sid": m.sid.as_deref()?,
+                "to": m.get("To"),
+                "body": m.get("Body"),
+                "status": "queued",
+                "num_segments": "1",
+            }))
+        })
+        .take(page_size)
+        .collect();
+    let body = serde_json::json!({ "messages": messages });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Twilio's answer to a message it took: 201, queued.
+fn accepted(sid: &str) -> Response {
+    let body = serde_json::json!({
+        "sid": sid,
+        "status": "queued",
+        "num_segments": "1",
+        "error_code": null,
+        "error_message": null,
+    });
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

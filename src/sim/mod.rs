@@ -108,10 +108,18 @@ impl CallSimulator {
 
     /// Starts a call from `from` (`None` for a withheld number).
     pub async fn call(&self, from: Option<&str>) -> anyhow::Result<SimCall> {
+        let mut call = self.dialled(from);
+        call.ring().await?;
+        Ok(call)
+    }
+
+    /// A call from `from` that Twilio has taken but not yet announced to the service: see
+    /// [`SimCall::ring`] (and [`SimCall::fallback`] when that request fails).
+    pub fn dialled(&self, from: Option<&str>) -> SimCall {
         let call_sid = format!("CA{}", random_hex());
         let from = from.unwrap_or("anonymous").to_owned();
         let to = "+525500000000".to_owned();
-        let mut call = SimCall {
+        SimCall {
             twilio: self.clone(),
             base: vec![
                 ("AccountSid".into(), self.account_sid.clone()),
@@ -134,11 +142,8 @@ impl CallSimulator {
             last_xml: String::new(),
             record_action: None,
             recording_callbacks: Vec::new(),
-        };
-        let url = format!("{}/twilio/voice", self.public_base);
-        call.fetch(&url, &[]).await?;
-        call.status = "in-progress".into();
-        Ok(call)
+            last_request: None,
+        }
     }
 }
 
@@ -208,9 +213,20 @@ pub struct SimCall {
     record_action: Option<String>,
     /// The recording status callback URLs seen, for callbacks sent later.
     recording_callbacks: Vec<String>,
+    /// The last request for TwiML (its URL and form), which Twilio repeats to the fallback URL
+    /// when it fails.
+    last_request: Option<(String, Vec<(String, String)>)>,
 }
 
 impl SimCall {
+    /// Twilio's first request of a [`CallSimulator::dialled`] call: the greeting.
+    pub async fn ring(&mut self) -> anyhow::Result<()> {
+        let url = format!("{}/twilio/voice", self.twilio.public_base);
+        self.fetch(&url, &[]).await?;
+        self.status = "in-progress".into();
+        Ok(())
+    }
+
     pub fn call_sid(&self) -> &str {
         &self.call_sid
     }
@@ -274,6 +290,31 @@ impl SimCall {
     /// Requests a TwiML document and runs it up to the next verb that waits for the caller.
     async fn fetch(&mut self, url: &str, extra: &[(&str, &str)]) -> anyhow::Result<()> {
         let params = self.params(extra);
+        self.last_request = Some((url.to_owned(), params.clone()));
+        self.fetch_with(url, params).await
+    }
+
+    /// Twilio's answer to a request for TwiML that failed (no connection, an error status, an
+    /// invalid document): the same form, with `ErrorCode` and `ErrorUrl`, to the number's
+    /// fallback URL, `{public}/twilio/voice/fallback`; the call goes on with what it answers.
+    /// An error here is the caller hearing Twilio's own "an application error has occurred".
+    pub async fn fallback(&mut self, error_code: &str) -> anyhow::Result<()> {
+        let (failed, mut params) = self
+            .last_request
+            .clone()
+            .context("no request for TwiML was made yet")?;
+        params.push(("ErrorCode".into(), error_code.into()));
+        params.push(("ErrorUrl".into(), failed));
+        let url = format!("{}/twilio/voice/fallback", self.twilio.public_base);
+        self.heard.clear();
+        self.fetch_with(&url, params).await?;
+        if self.status == "ringing" {
+            self.status = "in-progress".into();
+        }
+        Ok(())
+    }
+
+    async fn fetch_with(&mut self, url: &str, params: Vec<(String, String)>) -> anyhow::Result<()> {
         let (status, body) = self.twilio.post(url, &params).await?;
         if status != 200 {
             bail!("{url} answered HTTP {status}: {body}");

@@ -353,6 +353,17 @@ impl Store {
         Ok(rows)
     }
 
+    /// The id of the message that has this Twilio sid, if one has.
+    pub async fn message_by_twilio_sid(&self, twilio_sid: &str) -> Result<Option<i64>, StoreError> {
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, i64>("select id from messages where twilio_sid = $1")
+                .bind(twilio_sid)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(id)
+    }
+
     /// Folio lookups by SMS from this number since `since`: `(failed, all)`, counted from the
     /// replies we gave (the guessing guard of the SMS channel).
     pub async fn recent_sms_lookups(

@@ -1,4 +1,5 @@
-//! Twilio's REST API, as much as we use: send an SMS, download and delete a recording.
+//! Twilio's REST API, as much as we use: send an SMS (and list those sent to a number),
+//! download and delete a recording.
 //!
 //! [`TwilioClient`] is a value held in the service's state (like any other client of an outside
 //! service): it owns the one shared `reqwest::Client` (connection pool, rustls, time-outs), the
@@ -100,6 +101,33 @@ impl SentMessage {
             _ => None,
         }
     }
+}
+
+/// A message as Twilio lists it (`GET Messages.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedMessage {
+    pub sid: String,
+    pub to: Option<String>,
+    pub body: Option<String>,
+    pub status: String,
+    pub num_segments: Option<serde_json::Value>,
+}
+
+impl ListedMessage {
+    /// As Twilio's answer to sending it.
+    pub fn as_sent(&self) -> SentMessage {
+        SentMessage {
+            sid: self.sid.clone(),
+            status: self.status.clone(),
+            num_segments: self.num_segments.clone(),
+        }
+    }
+}
+
+/// One page of Twilio's message list.
+#[derive(Debug, Deserialize)]
+struct MessagePage {
+    messages: Vec<ListedMessage>,
 }
 
 /// Whether a recording URL points at the configured API host (same scheme, host and port).
@@ -245,6 +273,28 @@ impl TwilioClient {
         } else {
             Err(error_from(response).await)
         }
+    }
+
+    /// `GET /2010-04-01/Accounts/{sid}/Messages.json?To={to}&PageSize={n}`: the latest `n`
+    /// messages of the account to `to`, newest first.
+    pub async fn messages_to(&self, to: &str, n: u32) -> Result<Vec<ListedMessage>, RestError> {
+        let url = self.account_url("Messages.json")?;
+        let page_size = n.to_string();
+        let response = self
+            .authorized(
+                self.http
+                    .get(&url)
+                    .query(&[("To", to), ("PageSize", page_size.as_str())]),
+            )
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(error_from(response).await);
+        }
+        let text = response.text().await?;
+        serde_json::from_str::<MessagePage>(&text)
+            .map(|page| page.messages)
+            .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
     }
 
     /// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, the sender, `Body` and

@@ -162,29 +162,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
 /// checks); `None` still means the backend is not configured.
 pub async fn try_spawn_app_with(db: Db, options: Options) -> Option<anyhow::Result<TestApp>> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (database_url, schema) = match db {
-        Db::Sqlite => (sqlite_url(&dir.path().join("atiende.db")), None),
-        Db::Postgres => {
-            let admin = postgres_url()?;
-            let schema = format!(
-                "atiende_test_{}_{}",
-                std::process::id(),
-                SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
-            drop_orphan_schemas(&mut conn).await;
-            sqlx::query(&format!("create schema {schema}"))
-                .execute(&mut conn)
-                .await
-                .expect("create schema");
-            let mut url = url::Url::parse(&admin).expect("ATIENDE_TEST_POSTGRES_URL is a URL");
-            url.query_pairs_mut()
-                .append_pair("options", &format!("-c search_path={schema}"));
-            (url.to_string(), Some((admin, schema)))
-        }
-    };
+    let (database_url, schema) = fresh_database(db, dir.path()).await?;
     let api = start_fake_api(options.token.unwrap_or(TOKEN)).await;
     let mut pairs: Vec<(&str, String)> = vec![
         ("ATIENDE_LISTEN", "127.0.0.1:0".into()),
@@ -208,27 +186,7 @@ pub async fn try_spawn_app_with(db: Db, options: Options) -> Option<anyhow::Resu
         pairs.push(("TWILIO_PHONE_NUMBER", OFFICE.into()));
     }
     if options.storage == StorageKind::S3 {
-        let endpoint = s3_url()?;
-        let bucket = format!(
-            "atiende-test-{}-{}",
-            std::process::id(),
-            SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let created = reqwest::Client::new()
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .await
-            .expect("the S3 test server answers");
-        assert!(
-            created.status().is_success(),
-            "create bucket: {}",
-            created.status()
-        );
-        pairs.push(("ATIENDE_STORAGE_URL", format!("s3://{bucket}/recordings")));
-        pairs.push(("AWS_ENDPOINT_URL", endpoint));
-        pairs.push(("AWS_ACCESS_KEY_ID", "test".into()));
-        pairs.push(("AWS_SECRET_ACCESS_KEY", "test".into()));
-        pairs.push(("AWS_REGION", "us-east-1".into()));
+        pairs.extend(fresh_bucket().await?);
     }
     pairs.extend(options.settings);
     let config =
@@ -256,6 +214,74 @@ pub async fn try_spawn_app_with(db: Db, options: Options) -> Option<anyhow::Resu
         schema,
         _dir: dir,
     }))
+}
+
+/// A fresh, empty database for a test: a SQLite file in `dir`, or a new PostgreSQL schema
+/// (its URL's `search_path` set to it). Returns the `DATABASE_URL` and, for PostgreSQL, the
+/// admin URL and schema that [`drop_schema`] removes; `None` when PostgreSQL is not configured.
+pub async fn fresh_database(db: Db, dir: &Path) -> Option<(String, Option<(String, String)>)> {
+    Some(match db {
+        Db::Sqlite => (sqlite_url(&dir.join("atiende.db")), None),
+        Db::Postgres => {
+            let admin = postgres_url()?;
+            let schema = format!(
+                "atiende_test_{}_{}",
+                std::process::id(),
+                SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            drop_orphan_schemas(&mut conn).await;
+            sqlx::query(&format!("create schema {schema}"))
+                .execute(&mut conn)
+                .await
+                .expect("create schema");
+            let mut url = url::Url::parse(&admin).expect("ATIENDE_TEST_POSTGRES_URL is a URL");
+            url.query_pairs_mut()
+                .append_pair("options", &format!("-c search_path={schema}"));
+            (url.to_string(), Some((admin, schema)))
+        }
+    })
+}
+
+/// Drops a schema made by [`fresh_database`] (nothing for SQLite).
+pub async fn drop_schema(schema: Option<(String, String)>) {
+    if let Some((admin, schema)) = schema {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+            let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// A fresh bucket on the S3-compatible test server, as the settings that point a service at it
+/// (`ATIENDE_STORAGE_URL`, `AWS_*`); `None` when it is not configured (see [`s3_url`]).
+pub async fn fresh_bucket() -> Option<Vec<(&'static str, String)>> {
+    let endpoint = s3_url()?;
+    let bucket = format!(
+        "atiende-test-{}-{}",
+        std::process::id(),
+        SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 test server answers");
+    assert!(
+        created.status().is_success(),
+        "create bucket: {}",
+        created.status()
+    );
+    Some(vec![
+        ("ATIENDE_STORAGE_URL", format!("s3://{bucket}/recordings")),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ])
 }
 
 /// The fake of Twilio's REST API on a free loopback port, expecting the test account with
@@ -527,13 +553,7 @@ impl TestApp {
             ..
         } = self;
         let stopped = service.stop(STOP_GUARD).await;
-        if let Some((admin, schema)) = schema {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
-                    .execute(&mut conn)
-                    .await;
-            }
-        }
+        drop_schema(schema).await;
         drop(dir);
         if let Err(e) = stopped {
             panic!("the service did not stop cleanly: {e:#}");
@@ -701,6 +721,152 @@ pub async fn became_healthy(port: u16, mut has_exited: impl FnMut() -> bool) -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// The settings of `atiende serve` as a child process in a test: the database, the data folder, the fake of
+/// Twilio's API, and short leases and backoffs so that jobs interrupted by a kill run again soon.
+pub fn serve_env(
+    database_url: &str,
+    data: &Path,
+    api: &FakeTwilioApi,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("ATIENDE_DATA_DIR", data.display().to_string()),
+        (
+            "ATIENDE_PROMPTS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts").into(),
+        ),
+        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_PHONE_NUMBER", OFFICE.into()),
+        ("TWILIO_API_BASE", api.base().to_owned()),
+        ("ATIENDE_JOB_LEASE_SECONDS", "2".into()),
+        ("ATIENDE_JOB_POLL_MS", "50".into()),
+        ("ATIENDE_JOB_BACKOFF_MS", "20".into()),
+        ("ATIENDE_JOB_MAX_BACKOFF_MS", "200".into()),
+        ("ATIENDE_HTTP_TIMEOUT_SECONDS", "5".into()),
+    ]
+}
+
+/// `atiende serve` as a child process, its standard output and error appended to a log file
+/// (kept across restarts, so a failure shows every life of the service).
+pub struct ServeProcess {
+    child: std::process::Child,
+    log: PathBuf,
+    /// The loopback port it listens on.
+    pub port: u16,
+}
+
+impl ServeProcess {
+    /// Starts `atiende serve` in `dir` on `127.0.0.1:port` with exactly the settings `env`
+    /// (besides `ATIENDE_LISTEN`), logging to `log`.
+    pub fn start(dir: &Path, port: u16, env: &[(&str, String)], log: &Path) -> ServeProcess {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("the log file opens");
+        let err = out.try_clone().expect("the log file is shared");
+        let mut cmd = atiende_command(dir);
+        cmd.arg("serve")
+            .env("ATIENDE_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("the binary starts");
+        ServeProcess {
+            child,
+            log: log.to_path_buf(),
+            port,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it wrote so far (every life of it, when the log is shared).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: the process ends at once, whatever it was doing; returns when it is gone.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until it answers `GET /healthz` (bounded); fails with its log if not.
+    pub async fn wait_until_healthy(&mut self) {
+        let child = &mut self.child;
+        if !became_healthy(self.port, || child.try_wait().unwrap().is_some()).await {
+            self.sigkill();
+            panic!("the server never became healthy:\n{}", self.log());
+        }
+    }
+
+    /// SIGTERM, and a clean exit within the guard (else SIGKILL and a failure).
+    pub fn stop(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {}", self.child.id());
+        let deadline = Instant::now() + STOP_GUARD;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{status}: {}", self.log());
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.sigkill();
+        panic!("the server did not stop on SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a server running.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.sigkill();
+        }
+    }
+}
+
+/// A round-robin TCP balancer in front of `upstreams` (`host:port`), accepting on `listener`:
+/// each new connection goes to the next upstream in turn. Returns how many connections went to
+/// each.
+pub fn balancer(
+    listener: tokio::net::TcpListener,
+    upstreams: Vec<String>,
+) -> std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>> {
+    use std::sync::atomic::AtomicUsize;
+    let counts = std::sync::Arc::new(
+        upstreams
+            .iter()
+            .map(|_| AtomicUsize::new(0))
+            .collect::<Vec<_>>(),
+    );
+    let seen = counts.clone();
+    tokio::spawn(async move {
+        let mut turn = 0usize;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let i = turn % upstreams.len();
+            turn += 1;
+            seen[i].fetch_add(1, Ordering::SeqCst);
+            let upstream = upstreams[i].clone();
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    counts
 }
 
 /// Declares each named `async fn(Db)` as two tests, `NAME::sqlite` and `NAME::postgres`.

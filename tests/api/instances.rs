@@ -7,41 +7,13 @@
 //! alternate.
 
 use crate::helpers::{
-    Db, Options, StorageKind, TOKEN, WATER, at_the_beep, caller_for, eventually, record,
+    Db, Options, StorageKind, TOKEN, WATER, at_the_beep, balancer, caller_for, eventually, record,
     spawn_app_with,
 };
 use atiende::domain::{JobState, RecordingStatus};
 use atiende::{Application, Clock};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A round-robin TCP balancer in front of `upstreams`; returns its address and how many
-/// connections went to each.
-fn balancer(listener: TcpListener, upstreams: Vec<String>) -> Arc<Vec<AtomicUsize>> {
-    let counts = Arc::new(
-        upstreams
-            .iter()
-            .map(|_| AtomicUsize::new(0))
-            .collect::<Vec<_>>(),
-    );
-    let seen = counts.clone();
-    tokio::spawn(async move {
-        let mut turn = 0usize;
-        while let Ok((mut client, _)) = listener.accept().await {
-            let i = turn % upstreams.len();
-            turn += 1;
-            seen[i].fetch_add(1, Ordering::SeqCst);
-            let upstream = upstreams[i].clone();
-            tokio::spawn(async move {
-                if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                }
-            });
-        }
-    });
-    counts
-}
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn two_instances_behind_a_balancer_give_one_case_one_file_one_sms_per_call() {

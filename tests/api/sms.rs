@@ -23,6 +23,7 @@ on_both_databases!(
     duplicate_and_out_of_order_callbacks_send_one_folio_sms,
     withheld_callers_get_the_folio_only_at_the_number_they_confirm,
     rate_limits_server_errors_and_time_outs_are_retried_until_sent,
+    a_message_twilio_took_before_its_answer_was_lost_is_not_sent_again,
     permanent_errors_are_recorded_and_never_retried,
     bad_credentials_raise_an_alert_and_wait_for_a_person,
     demo_mode_keeps_messages_in_the_outbox,
@@ -418,15 +419,36 @@ async fn rate_limits_server_errors_and_time_outs_are_retried_until_sent(db: Db) 
         if what == "time-out" {
             // The fake logs a request when it answers; our client hung up on the slow one
             // after 2 s, and the fake (axum) dropped it unanswered: only the retry is logged.
-            // Twilio would go on and take the slow one too, and the citizen would get the SMS
-            // twice: Messages.json has no idempotency key, and the retry is what the protocol
-            // asks for.
+            // Had Twilio taken the slow one, the retry would have found it in Twilio's list and
+            // adopted it (`a_message_twilio_took_before_its_answer_was_lost_is_not_sent_again`).
             assert_eq!(accepted.len(), 1, "{sent:?}");
         } else {
             assert_eq!(sent.len(), 2, "{what}: refused, then accepted: {sent:?}");
             assert_eq!(accepted.len(), 1, "{what}: sent once: {sent:?}");
         }
     }
+    app.stop().await;
+}
+
+async fn a_message_twilio_took_before_its_answer_was_lost_is_not_sent_again(db: Db) {
+    // Arrange: Twilio takes the folio SMS but its answer comes after our time-out (2 s in
+    // tests), as when the answer is lost or the process dies before writing it down.
+    let app = app_or_skip!(db);
+    app.api
+        .queue_sms_replies(vec![SmsReply::Unanswered(Duration::from_secs(3))]);
+
+    // Act
+    let case = report(&app, CALLER).await;
+
+    // Assert: the retry finds the message at Twilio and adopts it instead of sending it again.
+    let job = folio_job_done(&app, &case).await;
+    assert_eq!(job.attempts, 2, "{job:?}");
+    let sent = requests_for(&app, &case.folio);
+    assert_eq!(sent.len(), 1, "sent once: {sent:?}");
+    let rows = outbox(&app, case.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, MessageStatus::Queued, "{rows:?}");
+    assert_eq!(rows[0].twilio_sid, sent[0].sid, "{rows:?}");
     app.stop().await;
 }
 
