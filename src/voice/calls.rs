@@ -147,7 +147,10 @@ pub async fn status(State(app): State<AppState>, call: VoiceCall) -> Response {
 
 /// `POST /twilio/voice/fallback`: Twilio could not get an answer from the URL in `ErrorUrl`
 /// (our service was down, slow or broken). Apologise as that step would have, keeping its state
-/// (category, urgency), and take the report anyway if it was not taken yet.
+/// (category, urgency), and take the report anyway if it was not taken yet. When the step that
+/// failed was the `<Record>` action, the report is in this request (Twilio sends the failed
+/// request's fields along): it is made here, or found if the failed request made it before it
+/// broke, so the caller hears the folio instead of being asked to record again.
 pub async fn fallback(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     let code = call.form.get("ErrorCode").unwrap_or("-").to_owned();
     let failed = call
@@ -160,5 +163,16 @@ pub async fn fallback(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     };
     call.log(&app, "fallback", Some(&format!("error {code}")))
         .await;
+    let failed_step = failed.as_ref().and_then(|u| super::Step::from_path(u.path()));
+    if failed_step == Some(super::Step::Recorded) && call.form.get("RecordingUrl").is_some() {
+        let recorded = VoiceCall {
+            query: StepQuery {
+                fallback: true,
+                ..query.clone()
+            },
+            ..call.clone()
+        };
+        return super::report::recorded_in_fallback(&app, &recorded).await;
+    }
     apology(&app, &query, moment)
 }

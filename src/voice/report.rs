@@ -359,6 +359,11 @@ pub async fn recorded(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     answer(&app, &call, Moment::MidCall, after_recording(&app, &call)).await
 }
 
+/// The `<Record>` action again, from the fallback URL (see `calls::fallback`).
+pub async fn recorded_in_fallback(app: &AppState, call: &VoiceCall) -> Twiml {
+    answer(app, call, Moment::MidCall, after_recording(app, call)).await
+}
+
 async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
     let hung_up = call.digits() == Some("hangup");
     let mut s = Speaker::for_query(app, &call.query);

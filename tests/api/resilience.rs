@@ -18,6 +18,7 @@ on_both_databases!(
     a_recording_callback_the_database_cannot_take_waits_in_the_journal,
     the_fallback_for_the_first_request_gives_the_notices_before_the_beep,
     the_fallback_after_the_report_only_reassures,
+    the_fallback_of_a_failed_record_action_takes_that_recording_once,
     a_late_absent_callback_does_not_undo_a_stored_recording,
     a_recording_url_that_comes_only_with_the_callback_is_fetched,
     a_typed_number_never_confirmed_is_forgotten_when_the_call_ends,
@@ -138,6 +139,55 @@ async fn the_fallback_after_the_report_only_reassures(db: Db) {
             .contains(&app.text(Key::TechnicalErrorAfterReport))
     );
     assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    app.stop().await;
+}
+
+async fn the_fallback_of_a_failed_record_action_takes_that_recording_once(db: Db) {
+    // Arrange: a caller recorded; the action request failed (say the instance that took it
+    // was killed, before or after its commit), so Twilio asks the fallback URL with the same
+    // fields.
+    let app = app_or_skip!(db);
+    let sid = new_call_sid();
+    let recording = new_recording_sid();
+    let failed = format!("{}/twilio/voice/recorded?t=0&c=3&u=unknown", app.base);
+    let recording_url = format!(
+        "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording}",
+        app.api.base()
+    );
+    let fields = voice_fields(
+        &sid,
+        &[
+            ("RecordingSid", recording.as_str()),
+            ("RecordingUrl", recording_url.as_str()),
+            ("RecordingDuration", "20"),
+            ("Digits", "#"),
+            ("ErrorCode", "11200"),
+            ("ErrorUrl", failed.as_str()),
+        ],
+    );
+
+    // Act: the fallback, twice (a second instance, a retry).
+    let (status, answer) = post_signed_raw(&app, "/twilio/voice/fallback", &fields).await;
+    let (again_status, again) = post_signed_raw(&app, "/twilio/voice/fallback", &fields).await;
+
+    // Assert: one case, in the category the failed step carried; the caller hears its folio
+    // (not a second beep), both times the same.
+    assert_eq!((status, again_status), (200, 200), "{answer}");
+    let case = app
+        .state
+        .store
+        .case_of_call(&atiende::domain::CallSid::parse(&sid).unwrap())
+        .await
+        .unwrap()
+        .expect("the fallback made the case");
+    assert_eq!(case.category_id, Some(3));
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 1);
+    for heard in [&answer, &again] {
+        let r = twiml(heard);
+        assert!(!has_record(&r), "{heard}");
+        let folio = atiende::voice::speech_digits(&case.folio);
+        assert!(r.spoken_text().contains(&folio), "{heard}");
+    }
     app.stop().await;
 }
 
