@@ -395,3 +395,78 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
     }
     app.stop().await;
 }
+
+crate::on_both_databases!(a_replay_cut_short_by_a_crash_resumes_and_makes_each_case_once);
+
+/// A report entry for a new call, its recording served by the fake API.
+fn report_entry(app: &TestApp) -> (String, atiende::journal::Entry) {
+    let call = new_call_sid();
+    let recording = format!("RE{}", atiende::sim::random_hex());
+    let entry = atiende::journal::Entry::Report {
+        call_sid: call.clone(),
+        from: Some(OTHER.into()),
+        category_id: Some(3),
+        urgency: "unknown".into(),
+        recording_url: Some(format!(
+            "{}/2010-04-01/Accounts/{}/Recordings/{recording}",
+            app.api.base(),
+            crate::helpers::ACCOUNT_SID
+        )),
+        recording_sid: recording,
+        recording_duration_seconds: Some(20),
+        at: "2026-11-27T16:00:00.000000Z".into(),
+    };
+    (call, entry)
+}
+
+async fn a_replay_cut_short_by_a_crash_resumes_and_makes_each_case_once(db: crate::helpers::Db) {
+    use atiende::journal::Journal;
+    // Arrange: the state a crash during replay leaves. A segment of three reports whose
+    // checkpoint counts one line applied, while the second was applied too (the crash came
+    // between its commit and its checkpoint); and after the segment, the current file with a
+    // line cut short by the crash.
+    let Some(app) = spawn_app_with(db, Options::default()).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<(String, atiende::journal::Entry)> =
+        (0..3).map(|_| report_entry(&app)).collect();
+    let lines: String = entries
+        .iter()
+        .map(|(_, e)| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    let segment = dir.path().join("segment-000000000000000000000001.jsonl");
+    std::fs::write(&segment, lines).unwrap();
+    std::fs::write(segment.with_extension("done"), "1").unwrap();
+    let store = &app.state.store;
+    for (_, entry) in &entries[..2] {
+        let single = tempfile::tempdir().unwrap();
+        let journal = std::sync::Arc::new(Journal::open(single.path()).unwrap());
+        journal.append(entry).await.unwrap();
+        journal.replay(store).await.unwrap();
+    }
+    assert_eq!(store.count_cases().await.unwrap(), 2);
+    std::fs::write(dir.path().join("current.jsonl"), r#"{"entry":"report","call_sid":"CA"#).unwrap();
+
+    // Act: the service starts again (the journal opens), one more report is kept, and the
+    // replay runs.
+    let journal = std::sync::Arc::new(Journal::open(dir.path()).unwrap());
+    assert!(journal.has_pending());
+    let (last_call, last) = report_entry(&app);
+    journal.append(&last).await.unwrap();
+    let done = journal.replay(store).await.unwrap();
+
+    // Assert: every report is a case, once; the torn line was skipped; nothing is left.
+    assert_eq!(store.count_cases().await.unwrap(), 4, "{done:?}");
+    assert_eq!((done.cases, done.rejected, done.interrupted), (2, 0, false), "{done:?}");
+    for call in entries.iter().map(|(c, _)| c).chain([&last_call]) {
+        let sid = CallSid::parse(call).unwrap();
+        assert!(store.case_of_call(&sid).await.unwrap().is_some(), "{call}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    app.stop().await;
+}
