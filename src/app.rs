@@ -238,6 +238,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            voice::answer_once,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             voice::safety_net,
         ))
         .layer(middleware::from_fn_with_state(

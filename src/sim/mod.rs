@@ -87,7 +87,13 @@ impl CallSimulator {
             );
         };
         let target = format!("{}{rest}", self.connect_base);
-        let mut request = self.client.post(&target).form(params);
+        // Twilio marks each request with a token of its own, repeated only when it sends that
+        // same request again.
+        let mut request = self
+            .client
+            .post(&target)
+            .form(params)
+            .header("I-Twilio-Idempotency-Token", random_hex());
         if let Some(token) = &self.auth_token {
             request = request.header("X-Twilio-Signature", signature::sign(token, url, params));
         }

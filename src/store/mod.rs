@@ -28,6 +28,7 @@ pub(crate) mod jobs;
 mod messages;
 pub(crate) mod query;
 mod recordings;
+mod replies;
 mod retention;
 mod seed;
 mod settings;

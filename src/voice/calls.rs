@@ -163,7 +163,9 @@ pub async fn fallback(State(app): State<AppState>, call: VoiceCall) -> Twiml {
     };
     call.log(&app, "fallback", Some(&format!("error {code}")))
         .await;
-    let failed_step = failed.as_ref().and_then(|u| super::Step::from_path(u.path()));
+    let failed_step = failed
+        .as_ref()
+        .and_then(|u| super::Step::from_path(u.path()));
     if failed_step == Some(super::Step::Recorded) && call.form.get("RecordingUrl").is_some() {
         let recorded = VoiceCall {
             query: StepQuery {

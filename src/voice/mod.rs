@@ -515,6 +515,68 @@ pub async fn shed_load(
     next.run(request).await
 }
 
+/// The header Twilio sends with every webhook, the same on each retry of one request.
+const IDEMPOTENCY_TOKEN: &str = "I-Twilio-Idempotency-Token";
+
+/// Longest answer kept (a TwiML document of the line is a few kilobytes).
+const MAX_KEPT_ANSWER: usize = 64 * 1024;
+
+/// For the steps that count ([`Step::counts`]): a request Twilio sends again with the same
+/// `I-Twilio-Idempotency-Token` (it gave up waiting for us, or retried) gets the answer the
+/// first one got, and nothing is counted again. The token is not covered by the signature, so
+/// this guards against Twilio's own repeats, not against someone replaying a captured request
+/// without it (who could only spend that call's own lookups).
+pub async fn answer_once(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let step = Step::from_path(request.uri().path()).filter(|s| s.counts());
+    let token = request
+        .headers()
+        .get(IDEMPOTENCY_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .map(str::to_owned);
+    let sid = request
+        .extensions()
+        .get::<WebhookForm>()
+        .and_then(|f| f.get("CallSid"))
+        .and_then(CallSid::parse);
+    let (Some(step), Some(token), Some(sid)) = (step, token, sid) else {
+        return next.run(request).await;
+    };
+    match app.store.voice_reply(&token).await {
+        Ok(Some(body)) => {
+            tracing::info!(
+                step = step.path(),
+                "a request Twilio sent again is answered as before"
+            );
+            return Twiml(body).into_response();
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not look up an earlier answer; answering anew"),
+    }
+    let response = next.run(request).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_KEPT_ANSWER).await else {
+        tracing::error!("an answer too long to keep");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let kept = app
+        .store
+        .keep_voice_reply(&token, &sid, step.path(), &text, app.clock.now())
+        .await;
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "could not keep the answer for a repeated request");
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// Turns any answer under `/twilio/voice` that is not a success (a time-out, a panic caught
 /// below, an unknown step, a rejected body) into the apology TwiML, so that the caller never
 /// hears Twilio's "an application error has occurred". The signature check sits outside this

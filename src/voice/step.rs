@@ -131,6 +131,15 @@ impl Step {
         )
     }
 
+    /// Whether running the step twice would count twice (a folio lookup counts toward the
+    /// call's limits): a request Twilio sends again is then answered from the first answer
+    /// (see `voice::answer_once`). The other steps are idempotent by construction: a case is
+    /// keyed by its call and recording, an SMS by its case and kind, an end of call sets the
+    /// same values.
+    pub fn counts(self) -> bool {
+        matches!(self, Step::Lookup | Step::LookupNext)
+    }
+
     /// Whether the answer is heard by the staff member a transfer rang, not by the caller: a
     /// failure there hangs up that leg (the caller is then offered to leave a report), never
     /// the caller's apology.

@@ -13,6 +13,7 @@ use chrono::Duration;
 const OTHER: &str = "+525587654321";
 
 on_both_databases!(
+    a_lookup_twilio_sends_again_is_answered_the_same_and_counted_once,
     a_found_folio_is_read_in_plain_spanish,
     a_status_change_is_heard_with_the_department_and_what_was_done,
     a_case_closed_as_duplicate_says_why,
@@ -854,5 +855,53 @@ async fn successful_lookups_are_capped_per_number_and_hour(db: Db) {
         10
     );
     assert_eq!(store.recent_found_lookups(number, after).await.unwrap(), 0);
+    app.stop().await;
+}
+
+async fn a_lookup_twilio_sends_again_is_answered_the_same_and_counted_once(db: Db) {
+    use crate::helpers::{TOKEN, new_call_sid, voice_fields};
+    // Arrange: a call at the lookup, typing a folio that does not exist.
+    let app = app_or_skip!(db);
+    let sid = new_call_sid();
+    let (status, _) =
+        crate::helpers::post_signed_raw(&app, "/twilio/voice", &voice_fields(&sid, &[])).await;
+    assert_eq!(status, 200);
+    let unknown = Folio::from_sequence(999).to_string();
+    let fields = voice_fields(&sid, &[("Digits", unknown.as_str())]);
+    let url = format!("{}/twilio/voice/lookup?t=0", app.base);
+    let signature = atiende::twilio::signature::sign(TOKEN, &url, &fields);
+    let send = |token: &'static str| {
+        app.client
+            .post(format!(
+                "{}/twilio/voice/lookup?t=0",
+                app.caller.connect_base
+            ))
+            .header("X-Twilio-Signature", &signature)
+            .header("I-Twilio-Idempotency-Token", token)
+            .form(&fields)
+            .send()
+    };
+    let failed = || async {
+        app.state
+            .store
+            .call(&CallSid::parse(&sid).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_lookups
+    };
+
+    // Act: Twilio sends the request, then the same request again (same token).
+    let first = send("idem-1").await.unwrap().text().await.unwrap();
+    let again = send("idem-1").await.unwrap().text().await.unwrap();
+
+    // Assert: the same answer, one failed lookup counted.
+    assert!(first.contains("<Response>"), "{first}");
+    assert_eq!(first, again);
+    assert_eq!(failed().await, 1);
+
+    // A new request (a new token) is a new lookup.
+    send("idem-2").await.unwrap();
+    assert_eq!(failed().await, 2);
     app.stop().await;
 }

@@ -446,7 +446,11 @@ async fn a_replay_cut_short_by_a_crash_resumes_and_makes_each_case_once(db: crat
         journal.replay(store).await.unwrap();
     }
     assert_eq!(store.count_cases().await.unwrap(), 2);
-    std::fs::write(dir.path().join("current.jsonl"), r#"{"entry":"report","call_sid":"CA"#).unwrap();
+    std::fs::write(
+        dir.path().join("current.jsonl"),
+        r#"{"entry":"report","call_sid":"CA"#,
+    )
+    .unwrap();
 
     // Act: the service starts again (the journal opens), one more report is kept, and the
     // replay runs.
@@ -458,7 +462,11 @@ async fn a_replay_cut_short_by_a_crash_resumes_and_makes_each_case_once(db: crat
 
     // Assert: every report is a case, once; the torn line was skipped; nothing is left.
     assert_eq!(store.count_cases().await.unwrap(), 4, "{done:?}");
-    assert_eq!((done.cases, done.rejected, done.interrupted), (2, 0, false), "{done:?}");
+    assert_eq!(
+        (done.cases, done.rejected, done.interrupted),
+        (2, 0, false),
+        "{done:?}"
+    );
     for call in entries.iter().map(|(c, _)| c).chain([&last_call]) {
         let sid = CallSid::parse(call).unwrap();
         assert!(store.case_of_call(&sid).await.unwrap().is_some(), "{call}");
