@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// Another caller's mobile.
 const OTHER: &str = "+525587654321";
 
+/// Callers with caller ID who report during the outage, at once.
+const CALLERS: usize = 8;
+
 /// Longest the test waits for the replay after the database is back (a guard, not a figure).
 const REPLAY_GUARD: Duration = Duration::from_secs(60);
 
@@ -271,7 +274,11 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
     // Act: the database goes away; two callers report (one with caller ID, one without), and
     // a recording callback comes for a call whose action never came (the caller hung up).
     outage.begin();
-    let with_number = report_during_outage(&app, Some(OTHER)).await;
+    // Several callers at once with caller ID (each its own mobile), one without.
+    let numbers: Vec<String> = (0..CALLERS).map(|i| format!("+5255876543{i:02}")).collect();
+    let with_numbers: Vec<SimCall> =
+        futures_util::future::join_all(numbers.iter().map(|n| report_during_outage(&app, Some(n))))
+            .await;
     let withheld = report_during_outage(&app, None).await;
     let hung_up_sid = new_call_sid();
     let recording_sid = format!("RE{}", atiende::sim::random_hex());
@@ -300,11 +307,13 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
 
     // Assert, during the outage: each caller heard the report is kept; the callback was taken.
     assert_eq!(status, 200, "the callback is kept in the journal");
-    assert!(
-        with_number.heard().contains(&app.text(Key::ReportKept)),
-        "{}",
-        with_number.heard()
-    );
+    for call in &with_numbers {
+        assert!(
+            call.heard().contains(&app.text(Key::ReportKept)),
+            "{}",
+            call.heard()
+        );
+    }
     assert!(
         withheld
             .heard()
@@ -324,7 +333,12 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
     let store = &app.state.store;
     let deadline = Instant::now() + REPLAY_GUARD;
     let mut cases = Vec::new();
-    for sid in [with_number.call_sid(), withheld.call_sid(), &hung_up_sid] {
+    let sids: Vec<&str> = with_numbers
+        .iter()
+        .map(SimCall::call_sid)
+        .chain([withheld.call_sid(), hung_up_sid.as_str()])
+        .collect();
+    for sid in sids {
         let sid = CallSid::parse(sid).unwrap();
         loop {
             if let Ok(Some(case)) = store.case_of_call(&sid).await {
@@ -349,7 +363,11 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
         assert!(Instant::now() < deadline, "the journal was never emptied");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(store.count_cases().await.unwrap(), 4, "one case per report");
+    assert_eq!(
+        store.count_cases().await.unwrap(),
+        CALLERS as i64 + 3,
+        "one case per report"
+    );
     for case in &cases {
         let history = store.case_history(case.id).await.unwrap();
         assert!(
@@ -379,12 +397,22 @@ async fn reports_during_an_outage_become_cases_once_it_ends(outage: Outage) {
             .filter(|m| m.get("To") == Some(to) && m.get("Body").is_some_and(|b| b.contains(folio)))
             .count()
     };
-    while folio_sms(OTHER, &cases[0].folio) == 0 {
-        assert!(Instant::now() < deadline, "the folio SMS never went");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for (number, case) in numbers.iter().zip(&cases) {
+        while folio_sms(number, &case.folio) == 0 {
+            assert!(Instant::now() < deadline, "the folio SMS never went");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(folio_sms(number, &case.folio), 1);
     }
-    assert_eq!(folio_sms(OTHER, &cases[0].folio), 1);
-    for call in [&with_number, &withheld] {
+    eprintln!(
+        "outage figures: {} calls and 1 lone recording callback during the outage, {} reports kept, {} cases made, {} duplicate cases, {} folio SMS",
+        CALLERS + 1,
+        CALLERS + 2,
+        cases.len(),
+        store.count_cases().await.unwrap() - 1 - cases.len() as i64,
+        app.api.sms().len() - 1
+    );
+    for call in with_numbers.iter().chain([&withheld]) {
         let record = store
             .call(&CallSid::parse(call.call_sid()).unwrap())
             .await
