@@ -123,10 +123,10 @@ async fn failed(
     // 21610: the number answered STOP (or another opt-out word) to Twilio itself, which now
     // refuses every message to it. Record it like a BAJA, so nothing more is tried until the
     // citizen answers ALTA or START.
-    if e.twilio_code() == Some(UNSUBSCRIBED_RECIPIENT) {
-        if let Some(to) = m.to_number.as_deref() {
-            store.opt_out(to, "21610", now()).await?;
-        }
+    if e.twilio_code() == Some(UNSUBSCRIBED_RECIPIENT)
+        && let Some(to) = m.to_number.as_deref()
+    {
+        store.opt_out(to, "21610", now()).await?;
     }
     tracing::warn!(
         message_id = m.id,

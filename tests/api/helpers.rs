@@ -527,12 +527,12 @@ impl TestApp {
             ..
         } = self;
         let stopped = service.stop(STOP_GUARD).await;
-        if let Some((admin, schema)) = schema {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some((admin, schema)) = schema
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+        {
+            let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+                .execute(&mut conn)
+                .await;
         }
         drop(dir);
         if let Err(e) = stopped {
@@ -693,10 +693,10 @@ pub async fn became_healthy(port: u16, mut has_exited: impl FnMut() -> bool) -> 
     let url = format!("http://127.0.0.1:{port}/healthz");
     let deadline = Instant::now() + HANG_GUARD;
     while Instant::now() < deadline && !has_exited() {
-        if let Ok(res) = client.get(&url).send().await {
-            if res.status().as_u16() == 200 {
-                return true;
-            }
+        if let Ok(res) = client.get(&url).send().await
+            && res.status().as_u16() == 200
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
