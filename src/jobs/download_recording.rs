@@ -5,7 +5,8 @@
 //! Twilio's API host only, streams it to a temporary file (never whole in memory) while hashing
 //! it, syncs it, checks it (see [`crate::recordings`]), and moves it atomically into the
 //! recording files under a key made from the sid. A 404 (the file is not ready until Twilio says
-//! `completed`), a 5xx, a 429 or a time-out is retried with backoff. A file that is not a valid
+//! `completed`), a 5xx, a 429 or a time-out is retried with backoff (no sooner than a
+//! `Retry-After` Twilio sent). A file that is not a valid
 //! WAV is kept in quarantine and the case flagged, never dropped. Running the job again after it
 //! succeeded does nothing.
 
@@ -111,7 +112,7 @@ async fn fetch(
                     .await
                     .map_err(db)?;
             }
-            return Ok(Err(Outcome::Retry(e.to_string())));
+            return Ok(Err(Outcome::retry_rest(e.to_string(), &e)));
         }
     };
     match download(response, temp).await {

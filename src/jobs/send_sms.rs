@@ -117,7 +117,7 @@ async fn failed(
         return Ok(Outcome::Dead(error));
     }
     if e.is_retryable() {
-        return Ok(Outcome::Retry(error));
+        return Ok(Outcome::retry_rest(error, e));
     }
     let code = e.twilio_code().map(|c| c.to_string());
     // 21610: the number answered STOP (or another opt-out word) to Twilio itself, which now

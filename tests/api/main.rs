@@ -8,6 +8,7 @@ mod budget;
 mod cli;
 mod console;
 mod desk;
+mod faults;
 mod figures;
 mod golden;
 mod instances;
