@@ -57,9 +57,15 @@ async fn ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, String> {
         Ok(fetched) => fetched,
         Err(retry) => return Ok(retry),
     };
-    match check(&temp).await {
-        Ok(wav) => keep(app, sid, &temp, size, &sha256, &wav).await?,
-        Err(problem) => quarantine(app, sid, &temp, &problem).await?,
+    let kept = match check(&temp).await {
+        Ok(wav) => keep(app, sid, &temp, size, &sha256, &wav).await,
+        Err(problem) => quarantine(app, sid, &temp, &problem).await,
+    };
+    if let Err(e) = kept {
+        // Storage full or away, say: the next attempt downloads again, so the copy in hand
+        // is not left behind (and a file already moved is gone from here: nothing to do).
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(e);
     }
     Ok(Outcome::Done)
 }

@@ -1,4 +1,5 @@
-//! Faults from outside: Twilio's API slow, failing or rate-limiting for a while. Reports keep coming in meanwhile; once the fault passes,
+//! Faults from outside: Twilio's API slow, failing or rate-limiting for a while, and the disk
+//! filling up under the recordings. Reports keep coming in meanwhile; once the fault passes,
 //! the jobs catch up: every recording stored once and whole, every folio SMS sent once, no job
 //! dead.
 //!
@@ -8,11 +9,13 @@
 use crate::helpers::{CALLER, Db, HANG_GUARD, Options, TestApp, WATER, at_the_beep, recording_job};
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{JobState, RecordingSid, RecordingStatus};
+use atiende::files::FileKey;
 use atiende::sim::RecordingEnd;
 use atiende::sim::audio::tone_wav;
 use atiende::sim::fake_api::Trouble;
 use atiende::store::Job;
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 on_both_databases!(
@@ -20,6 +23,7 @@ on_both_databases!(
     jobs_catch_up_after_twilio_failed_with_500s,
     jobs_catch_up_after_twilio_rate_limited_with_429s,
     a_429s_retry_after_is_waited_for,
+    a_full_disk_fails_the_download_and_it_completes_once_space_is_freed,
 );
 
 /// The recording every call of these tests makes (the fake serves it for every sid).
@@ -261,4 +265,151 @@ async fn a_429s_retry_after_is_waited_for(db: Db) {
     assert_eq!(app.api.requests_for_recording(&sid), 1);
     assert_eq!(app.api.sms().len(), 1);
     app.stop().await;
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped (however the test ends).
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount` takes it: `512k`) at `path`, or `None` when this
+    /// machine refuses (not root, no mount namespace). Under `CI=true` a refusal is a failure.
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs {
+                path: path.to_owned(),
+            }),
+            refused => {
+                let why = match refused {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI=true but a tmpfs cannot be mounted for the disk-full test: {why}");
+                }
+                eprintln!("skipped: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Busy (a file still open): detach it now, it goes when the last user closes.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.path)
+                .status();
+        }
+    }
+}
+
+/// Fills the file system of `dir` with `file` until a write fails for lack of space.
+fn fill(file: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(file).unwrap();
+    let chunk = vec![0u8; 4096];
+    loop {
+        match f.write_all(&chunk).and_then(|_| f.sync_all()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return,
+            Err(e) => panic!("filling {}: {e}", file.display()),
+        }
+    }
+}
+
+async fn a_full_disk_fails_the_download_and_it_completes_once_space_is_freed(db: Db) {
+    // Arrange: the recordings folder is a 512 KiB tmpfs (the downloads' temporary folder stays
+    // on the data folder's disk), filled to the last byte. Retries 500 ms doubling to 2 s: the
+    // job's twelve attempts outlast the test's full disk, and no attempt runs while the test
+    // looks at what a failed one left.
+    let mount_dir = tempfile::tempdir().unwrap();
+    let recordings = mount_dir.path().join("recordings");
+    let Some(tmpfs) = Tmpfs::mount(&recordings, "512k") else {
+        return;
+    };
+    let app = app_or_skip!(
+        db,
+        Options::default()
+            .with("ATIENDE_STORAGE_URL", &recordings.display().to_string())
+            .with("ATIENDE_JOB_BACKOFF_MS", "500")
+            .with("ATIENDE_JOB_MAX_BACKOFF_MS", "2000")
+    );
+    let filler = recordings.join("filler");
+    fill(&filler);
+
+    // Act: a report while the disk is full.
+    let (sid, [download, sms]) = report(&app, CALLER).await;
+    wait_until(
+        &app,
+        "the download failed twice for lack of space",
+        || async {
+            job(&app, &download)
+                .await
+                .is_some_and(|j| j.attempts >= 2 && j.state == JobState::Queued)
+        },
+    )
+    .await;
+
+    // Assert: the failure is kept on the job, nothing is marked stored, and nothing
+    // half-written is left in storage or in the temporary folder.
+    let j = job(&app, &download).await.unwrap();
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("No space left")),
+        "{j:?}"
+    );
+    let sid = RecordingSid::parse(&sid).unwrap();
+    let row = app.state.store.recording(&sid).await.unwrap().unwrap();
+    assert_eq!(row.status, RecordingStatus::Pending, "{row:?}");
+    assert_eq!(row.sha256, None);
+    assert_eq!(row.storage_key, None);
+    assert_eq!(app.state.files.list().await.unwrap(), ["filler"]);
+    let temp_dir = app.data_dir.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&temp_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<std::ffi::OsString>::new(), "in {temp_dir:?}");
+    // The folio SMS does not wait for the disk.
+    app.job_done(&sms).await;
+
+    // Space is freed: the next attempt stores the recording, whole.
+    std::fs::remove_file(&filler).unwrap();
+    let done = app.job_done(&download).await;
+    assert!(done.attempts >= 3, "{done:?}");
+    let row = app.state.store.recording(&sid).await.unwrap().unwrap();
+    assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
+    let stored = app
+        .state
+        .files
+        .get(&FileKey::recording(&sid))
+        .await
+        .unwrap();
+    assert_eq!(stored, served_wav());
+    assert_eq!(row.sha256.as_deref(), Some(sha256_hex(&stored).as_str()));
+    assert_eq!(
+        app.state.files.list().await.unwrap(),
+        [format!("{sid}.wav")]
+    );
+    app.stop().await;
+    drop(tmpfs);
 }
