@@ -557,13 +557,13 @@ impl Values {
         )?;
         let phone_number = self.phone_number("TWILIO_PHONE_NUMBER", " (use E.164, +52...)")?;
         let messaging_service_sid = self.get("TWILIO_MESSAGING_SERVICE_SID");
-        if let Some(sid) = messaging_service_sid {
-            if !is_twilio_sid(sid, "MG") {
-                return Err(bad(
-                    "TWILIO_MESSAGING_SERVICE_SID",
-                    "expected MG followed by 32 hexadecimal digits (the Messaging Service's SID)",
-                ));
-            }
+        if let Some(sid) = messaging_service_sid
+            && !is_twilio_sid(sid, "MG")
+        {
+            return Err(bad(
+                "TWILIO_MESSAGING_SERVICE_SID",
+                "expected MG followed by 32 hexadecimal digits (the Messaging Service's SID)",
+            ));
         }
         let demo = self.demo(listen)?;
         let token = self.get("TWILIO_AUTH_TOKEN");

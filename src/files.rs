@@ -6,7 +6,8 @@
 //! built only from validated ids (a `RecordingSid`), never from raw input.
 //!
 //! Putting a file is atomic on both: a local file is written under a temporary name beside its
-//! place, synced, then renamed; an S3 object appears whole when its upload completes.
+//! place, synced, then renamed (a write that fails half-way, a full disk, removes what it wrote);
+//! an S3 object appears whole when its upload completes.
 
 use crate::config::S3Config;
 use crate::domain::RecordingSid;
@@ -62,6 +63,26 @@ impl FileKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The temporary name a local file is written under beside `target` before its rename: the
+/// whole name with `.partial` added (`RE….wav.partial`), a name no `FileKey` constructor makes.
+fn partial_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Removes a half-written file after a failed write; it may not exist. A failure to remove it
+/// (the disk gone) is logged: the write's own error is the one that matters.
+async fn remove_partial(partial: &Path) {
+    match tokio::fs::remove_file(partial).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %partial.display(), error = %e, "could not remove a half-written file")
+        }
     }
 }
 
@@ -153,10 +174,17 @@ impl Files {
                 tokio::fs::create_dir_all(dir).await?;
                 if tokio::fs::rename(source, &target).await.is_err() {
                     // Another file system: copy beside the target, sync, then rename.
-                    let partial = target.with_extension("wav.partial");
-                    tokio::fs::copy(source, &partial).await?;
-                    tokio::fs::File::open(&partial).await?.sync_all().await?;
-                    tokio::fs::rename(&partial, &target).await?;
+                    let partial = partial_path(&target);
+                    let copied = async {
+                        tokio::fs::copy(source, &partial).await?;
+                        tokio::fs::File::open(&partial).await?.sync_all().await?;
+                        tokio::fs::rename(&partial, &target).await
+                    };
+                    if let Err(e) = copied.await {
+                        // A full disk, say: what was half copied is not kept under any name.
+                        remove_partial(&partial).await;
+                        return Err(e.into());
+                    }
                     tokio::fs::remove_file(source).await?;
                 }
                 // Make the rename itself durable.
@@ -223,11 +251,17 @@ impl Files {
                 let target = root.join(key.as_str());
                 let dir = target.parent().expect("keys have a file name");
                 tokio::fs::create_dir_all(dir).await?;
-                let partial = target.with_extension("partial");
-                let mut file = tokio::fs::File::create(&partial).await?;
-                file.write_all(bytes).await?;
-                file.sync_all().await?;
-                tokio::fs::rename(&partial, &target).await?;
+                let partial = partial_path(&target);
+                let written = async {
+                    let mut file = tokio::fs::File::create(&partial).await?;
+                    file.write_all(bytes).await?;
+                    file.sync_all().await?;
+                    tokio::fs::rename(&partial, &target).await
+                };
+                if let Err(e) = written.await {
+                    remove_partial(&partial).await;
+                    return Err(e.into());
+                }
                 tokio::fs::File::open(dir).await?.sync_all().await?;
                 Ok(())
             }
@@ -324,5 +358,26 @@ impl Files {
                 Ok(keys)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write whose last step fails (here the rename: a folder is in the way; in life a full
+    /// disk fails the copy) leaves nothing half-written behind, under any name.
+    #[tokio::test]
+    async fn a_failed_local_write_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("recordings");
+        let files = Files::Local { root: root.clone() };
+        let key = FileKey::stored("attachments/x/blocked.pdf").unwrap();
+        std::fs::create_dir_all(root.join("attachments/x/blocked.pdf/inside")).unwrap();
+
+        let put = files.put_bytes(&key, b"%PDF-1.4 hello").await;
+
+        assert!(put.is_err(), "{put:?}");
+        assert_eq!(files.list().await.unwrap(), Vec::<String>::new());
     }
 }

@@ -275,13 +275,13 @@ impl Journal {
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
         let current = dir.join(CURRENT);
-        if let Ok(bytes) = std::fs::read(&current) {
-            if bytes.last().is_some_and(|b| *b != b'\n') {
-                tracing::warn!(path = %current.display(), "the journal's last line was cut short by a crash; it is skipped");
-                let mut f = std::fs::OpenOptions::new().append(true).open(&current)?;
-                f.write_all(b"\n")?;
-                f.sync_data()?;
-            }
+        if let Ok(bytes) = std::fs::read(&current)
+            && bytes.last().is_some_and(|b| *b != b'\n')
+        {
+            tracing::warn!(path = %current.display(), "the journal's last line was cut short by a crash; it is skipped");
+            let mut f = std::fs::OpenOptions::new().append(true).open(&current)?;
+            f.write_all(b"\n")?;
+            f.sync_data()?;
         }
         let journal = Journal {
             dir: dir.to_path_buf(),

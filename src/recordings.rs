@@ -22,7 +22,13 @@ pub struct WavInfo {
 /// Reads a WAV file through: PCM integer samples, at least one; the waveform summary is the
 /// peak level (0-255) of each of [`PEAKS`] equal slices.
 pub fn check_wav(path: &Path) -> Result<WavInfo, String> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    check_wav_from(std::io::BufReader::new(file))
+}
+
+/// [`check_wav`] of bytes from any reader (the fuzz target reads from memory).
+pub fn check_wav_from(input: impl std::io::Read) -> Result<WavInfo, String> {
+    let mut reader = hound::WavReader::new(input).map_err(|e| e.to_string())?;
     let spec = reader.spec();
     if spec.sample_format != hound::SampleFormat::Int {
         return Err("not PCM integer samples".into());

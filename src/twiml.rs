@@ -455,7 +455,7 @@ fn read_start(e: &BytesStart<'_>) -> Result<Element, ParseError> {
         let a = a.map_err(|err| ParseError::Xml(err.to_string()))?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
         let value = a
-            .unescape_value()
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|err| ParseError::Xml(err.to_string()))?
             .into_owned();
         attrs.push((key, value));

@@ -334,10 +334,10 @@ pub async fn action_report(
     if let Err(e) = filed {
         // Nothing of the report was written: the files stored for it go too.
         for file in &attachments {
-            if let Some(key) = FileKey::stored(&file.storage_key) {
-                if let Err(gone) = app.files.delete(&key).await {
-                    tracing::warn!(key = key.as_str(), error = %gone, "could not remove an attachment of a report that was not filed");
-                }
+            if let Some(key) = FileKey::stored(&file.storage_key)
+                && let Err(gone) = app.files.delete(&key).await
+            {
+                tracing::warn!(key = key.as_str(), error = %gone, "could not remove an attachment of a report that was not filed");
             }
         }
         return Err(e.into());

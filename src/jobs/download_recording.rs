@@ -5,7 +5,8 @@
 //! Twilio's API host only, streams it to a temporary file (never whole in memory) while hashing
 //! it, syncs it, checks it (see [`crate::recordings`]), and moves it atomically into the
 //! recording files under a key made from the sid. A 404 (the file is not ready until Twilio says
-//! `completed`), a 5xx, a 429 or a time-out is retried with backoff. A file that is not a valid
+//! `completed`), a 5xx, a 429 or a time-out is retried with backoff (no sooner than a
+//! `Retry-After` Twilio sent). A file that is not a valid
 //! WAV is kept in quarantine and the case flagged, never dropped. Running the job again after it
 //! succeeded does nothing.
 
@@ -56,9 +57,15 @@ async fn ingest(app: &AppState, sid: &RecordingSid) -> Result<Outcome, String> {
         Ok(fetched) => fetched,
         Err(retry) => return Ok(retry),
     };
-    match check(&temp).await {
-        Ok(wav) => keep(app, sid, &temp, size, &sha256, &wav).await?,
-        Err(problem) => quarantine(app, sid, &temp, &problem).await?,
+    let kept = match check(&temp).await {
+        Ok(wav) => keep(app, sid, &temp, size, &sha256, &wav).await,
+        Err(problem) => quarantine(app, sid, &temp, &problem).await,
+    };
+    if let Err(e) = kept {
+        // Storage full or away, say: the next attempt downloads again, so the copy in hand
+        // is not left behind (and a file already moved is gone from here: nothing to do).
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(e);
     }
     Ok(Outcome::Done)
 }
@@ -111,7 +118,7 @@ async fn fetch(
                     .await
                     .map_err(db)?;
             }
-            return Ok(Err(Outcome::Retry(e.to_string())));
+            return Ok(Err(Outcome::retry_rest(e.to_string(), &e)));
         }
     };
     match download(response, temp).await {

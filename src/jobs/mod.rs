@@ -9,8 +9,8 @@
 //!
 //! `atiende serve` starts `ATIENDE_WORKERS` workers beside the web server. Each claims one due
 //! job at a time from the store (with a lease, see `store::jobs`), runs it, and records the
-//! outcome: done; retried later with exponential backoff and jitter (its error kept); or dead
-//! after its last attempt (listed by `atiende jobs`, retried by `atiende jobs retry ID`).
+//! outcome: done; retried later with exponential backoff and jitter (its error kept), never
+//! sooner than a `Retry-After` Twilio sent; or dead after its last attempt (listed by `atiende jobs`, retried by `atiende jobs retry ID`).
 //! Workers wake when a webhook enqueues work on this instance, and poll otherwise, so work
 //! enqueued by another instance or due after a backoff is picked up too.
 //!
@@ -38,6 +38,9 @@ pub enum Outcome {
     Done,
     /// Failed in a way that may pass: try again later.
     Retry(String),
+    /// The same, and the other side said how long to wait first (Twilio's `Retry-After` on a
+    /// 429 or a 503): the next try comes no sooner than that, whatever the backoff says.
+    RetryAfter(String, Duration),
     /// Will never succeed: stop trying.
     Dead(String),
 }
@@ -49,6 +52,17 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     let full = base.saturating_mul(2u32.saturating_pow(exp)).min(max);
     let jitter = rand::rng().random_range(0.5..=1.0);
     full.mul_f64(jitter)
+}
+
+impl Outcome {
+    /// A failed call to Twilio that may pass: retried, after Twilio's `Retry-After` if it sent
+    /// one. `error` is what is kept on the job (the caller may have masked it).
+    pub fn retry_rest(error: String, e: &crate::twilio::RestError) -> Outcome {
+        match e.retry_after() {
+            Some(wait) => Outcome::RetryAfter(error, wait),
+            None => Outcome::Retry(error),
+        }
+    }
 }
 
 /// Runs the work of one job of `kind`, on its attempt number `attempt` (1 the first time).
@@ -162,12 +176,17 @@ async fn run(app: &AppState, worker: &str, job: Job) {
     let now = app.clock.now();
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,
-        Outcome::Retry(error) if job.attempts < job.max_attempts => {
-            let wait = backoff(
+        Outcome::Retry(error) | Outcome::RetryAfter(error, _)
+            if job.attempts < job.max_attempts =>
+        {
+            let mut wait = backoff(
                 app.config.jobs.backoff,
                 app.config.jobs.max_backoff,
                 job.attempts,
             );
+            if let Outcome::RetryAfter(_, asked) = &outcome {
+                wait = wait.max(*asked);
+            }
             let run_at = Timestamp::from_utc(now.as_utc() + wait);
             tracing::info!(
                 error,
@@ -178,7 +197,7 @@ async fn run(app: &AppState, worker: &str, job: Job) {
                 .retry_job(job.id, worker, error, run_at, now)
                 .await
         }
-        Outcome::Retry(error) | Outcome::Dead(error) => {
+        Outcome::Retry(error) | Outcome::RetryAfter(error, _) | Outcome::Dead(error) => {
             tracing::error!(
                 error,
                 "job is dead; `atiende jobs retry {}` runs it again",

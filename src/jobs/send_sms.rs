@@ -73,23 +73,23 @@ async fn send(app: &AppState, message_id: i64, attempt: i64) -> Result<Outcome, 
     }
     // A previous attempt may have reached Twilio and died (or timed out) before its answer was
     // written down: Twilio's API has no idempotency key, so ask it before sending again.
-    if attempt > 1 {
-        if let Some(taken) = already_taken(app, &to, &body).await {
-            tracing::info!(
-                message_id,
-                "Twilio already has this message from an earlier attempt; not sent again"
-            );
-            let outcome = MessageUpdate {
-                twilio_sid: Some(&taken.sid),
-                segments: taken.segments(),
-                ..MessageUpdate::new(
-                    MessageStatus::from_code(&taken.status).unwrap_or(MessageStatus::Queued),
-                    &body,
-                )
-            };
-            store.update_message(m.id, &outcome, now()).await?;
-            return Ok(Outcome::Done);
-        }
+    if attempt > 1
+        && let Some(taken) = already_taken(app, &to, &body).await
+    {
+        tracing::info!(
+            message_id,
+            "Twilio already has this message from an earlier attempt; not sent again"
+        );
+        let outcome = MessageUpdate {
+            twilio_sid: Some(&taken.sid),
+            segments: taken.segments(),
+            ..MessageUpdate::new(
+                MessageStatus::from_code(&taken.status).unwrap_or(MessageStatus::Queued),
+                &body,
+            )
+        };
+        store.update_message(m.id, &outcome, now()).await?;
+        return Ok(Outcome::Done);
     }
     let callback = app
         .config
@@ -173,16 +173,16 @@ async fn failed(
         return Ok(Outcome::Dead(error));
     }
     if e.is_retryable() {
-        return Ok(Outcome::Retry(error));
+        return Ok(Outcome::retry_rest(error, e));
     }
     let code = e.twilio_code().map(|c| c.to_string());
     // 21610: the number answered STOP (or another opt-out word) to Twilio itself, which now
     // refuses every message to it. Record it like a BAJA, so nothing more is tried until the
     // citizen answers ALTA or START.
-    if e.twilio_code() == Some(UNSUBSCRIBED_RECIPIENT) {
-        if let Some(to) = m.to_number.as_deref() {
-            store.opt_out(to, "21610", now()).await?;
-        }
+    if e.twilio_code() == Some(UNSUBSCRIBED_RECIPIENT)
+        && let Some(to) = m.to_number.as_deref()
+    {
+        store.opt_out(to, "21610", now()).await?;
     }
     tracing::warn!(
         message_id = m.id,

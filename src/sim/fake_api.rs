@@ -13,8 +13,9 @@
 //! Given credentials, it checks HTTP Basic auth and the account in the path like Twilio (401
 //! with error 20003 otherwise); without them (the simulator in demo mode) it checks nothing.
 //! Tests make it fail on demand: a 404 before the file is ready, a 500, a 429, an answer slower
-//! than the service's time-out, a malformed WAV, a permanent SMS error. It keeps every request
-//! it received, for the tests to look at.
+//! than the service's time-out, a malformed WAV, a permanent SMS error; and, for as long as a
+//! test says, [`Trouble`] on every request (slow, 500s, 429s with `Retry-After`), as when Twilio
+//! itself is having a bad time. It keeps every request it received, for the tests to look at.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -83,6 +84,22 @@ pub enum SmsReply {
     Unanswered(Duration),
 }
 
+/// Trouble on every request, whatever answers are set, until cleared: Twilio's API having a bad
+/// time. Requests answered with trouble are counted, and are neither served nor logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// Answer each request only after this wait, then as usual (a client that gives up first
+    /// drops the request before anything is done).
+    Slow(Duration),
+    /// Answer every request with this status (500, 503...) and Twilio's JSON error.
+    Failing(u16),
+    /// `429 Too Many Requests` (Twilio's error 20429) with `Retry-After: {seconds}`.
+    RateLimited {
+        /// The `Retry-After` header's delay-seconds.
+        retry_after_seconds: u64,
+    },
+}
+
 /// One SMS request as received, with its form fields.
 #[derive(Debug, Clone)]
 pub struct SentSms {
@@ -120,6 +137,10 @@ struct Inner {
     deleted: Vec<String>,
     /// Requests refused for their credentials.
     unauthorized: usize,
+    /// The trouble every request meets now, if any.
+    trouble: Option<Trouble>,
+    /// Requests that met trouble.
+    troubled: usize,
 }
 
 /// The fake, listening where it was started (see the module's documentation). Clones share
@@ -160,6 +181,7 @@ impl FakeTwilioApi {
                 api.clone(),
                 check_credentials,
             ))
+            .route_layer(middleware::from_fn_with_state(api.clone(), make_trouble))
             .with_state(api.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -235,6 +257,16 @@ impl FakeTwilioApi {
         self.lock().deleted.clone()
     }
 
+    /// From now on every request meets `trouble`; `None` ends it.
+    pub fn set_trouble(&self, trouble: Option<Trouble>) {
+        self.lock().trouble = trouble;
+    }
+
+    /// How many requests met trouble so far.
+    pub fn troubled(&self) -> usize {
+        self.lock().troubled
+    }
+
     /// How many requests were refused for their credentials.
     pub fn unauthorized(&self) -> usize {
         self.lock().unauthorized
@@ -295,6 +327,36 @@ async fn check_credentials(
         return twilio_error(401, 20003, "Authenticate");
     }
     next.run(request).await
+}
+
+/// Answers with the trouble set, if any, before credentials or handlers see the request.
+async fn make_trouble(State(api): State<FakeTwilioApi>, request: Request, next: Next) -> Response {
+    let trouble = {
+        let mut inner = api.lock();
+        let trouble = inner.trouble.clone();
+        if trouble.is_some() {
+            inner.troubled += 1;
+        }
+        trouble
+    };
+    match trouble {
+        None => next.run(request).await,
+        Some(Trouble::Slow(wait)) => {
+            tokio::time::sleep(wait).await;
+            next.run(request).await
+        }
+        Some(Trouble::Failing(status)) => twilio_error(status, 20500, "Internal Server Error"),
+        Some(Trouble::RateLimited {
+            retry_after_seconds,
+        }) => {
+            let mut answer = twilio_error(429, 20429, "Too Many Requests");
+            answer.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_seconds),
+            );
+            answer
+        }
+    }
 }
 
 async fn recording(
@@ -626,6 +688,42 @@ mod tests {
         assert_eq!(deleted.status().as_u16(), 204);
         assert_eq!(api.deleted(), ["RE1"]);
         assert_eq!(api.unauthorized(), 0);
+    }
+
+    #[tokio::test]
+    async fn trouble_meets_every_request_until_cleared() {
+        let api = FakeTwilioApi::start_on_loopback(None).await.unwrap();
+        api.serve_by_default(tone_wav(1));
+        let client = reqwest::Client::new();
+        let get = || client.get(recording_url(&api, "AC1", "RE1")).send();
+
+        api.set_trouble(Some(Trouble::RateLimited {
+            retry_after_seconds: 7,
+        }));
+        let limited = get().await.unwrap();
+        api.set_trouble(Some(Trouble::Failing(503)));
+        let failing = get().await.unwrap();
+        api.set_trouble(Some(Trouble::Slow(Duration::from_millis(300))));
+        let started = std::time::Instant::now();
+        let slow = get().await.unwrap();
+        let slow_took = started.elapsed();
+        api.set_trouble(None);
+        let fine = get().await.unwrap();
+
+        assert_eq!(limited.status().as_u16(), 429);
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
+        let body: serde_json::Value = limited.json().await.unwrap();
+        assert_eq!(body["code"], 20429);
+        assert_eq!(failing.status().as_u16(), 503);
+        assert_eq!(slow.status().as_u16(), 200);
+        assert!(slow_took >= Duration::from_millis(300), "{slow_took:?}");
+        assert_eq!(fine.status().as_u16(), 200);
+        assert_eq!(api.troubled(), 3);
+        assert_eq!(
+            api.recordings_served(),
+            2,
+            "the slow answer and the fine one"
+        );
     }
 
     #[tokio::test]

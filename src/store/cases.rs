@@ -466,20 +466,20 @@ impl WriteTx {
             .await?;
         let case = tx.case_by_id(change.case_id).await?;
         // The department hears of a case routed to it, at its contact number.
-        if change.to == CaseStatus::Routed {
-            if let Some(contact) = tx.department_contact(case.department_id).await? {
-                tx.put_sms_in_outbox(&OutboxSms {
-                    case_id: case.id,
-                    to: &contact,
-                    template: MessageTemplate::DepartmentRouted,
-                    dedup_key: format!("sms-department:{event_id}"),
-                    at: change.at,
-                    // Staff, not a citizen: a case routed at night (an urgent one) must be
-                    // known at once.
-                    timing: SmsTiming::AtOnce,
-                })
-                .await?;
-            }
+        if change.to == CaseStatus::Routed
+            && let Some(contact) = tx.department_contact(case.department_id).await?
+        {
+            tx.put_sms_in_outbox(&OutboxSms {
+                case_id: case.id,
+                to: &contact,
+                template: MessageTemplate::DepartmentRouted,
+                dedup_key: format!("sms-department:{event_id}"),
+                at: change.at,
+                // Staff, not a citizen: a case routed at night (an urgent one) must be
+                // known at once.
+                timing: SmsTiming::AtOnce,
+            })
+            .await?;
         }
         // The citizen hears of the changes they care about, one SMS per change.
         if let (Some(template), Some(to)) = (

@@ -33,6 +33,9 @@ pub enum RestError {
         status: u16,
         code: Option<i64>,
         message: String,
+        /// How long Twilio asked us to wait before trying again (`Retry-After`, sent with a 429
+        /// or a 503), when it said.
+        retry_after: Option<Duration>,
     },
     /// No usable answer: connection refused, time-out, a broken body.
     #[error("{0}")]
@@ -45,6 +48,14 @@ impl RestError {
         match self {
             RestError::Transport(_) => true,
             RestError::Status { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+
+    /// The wait Twilio asked for before the next try (its `Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RestError::Status { retry_after, .. } => *retry_after,
+            RestError::Transport(_) => None,
         }
     }
 
@@ -171,19 +182,44 @@ pub fn may_redirect_to(url: &Url, api_base: &Url) -> bool {
     same_origin || twilio_media
 }
 
+/// The most a `Retry-After` is believed: a garbled or hostile header cannot park a job for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` header's wait: delay-seconds, or an HTTP date (RFC 9110, section 10.2.3)
+/// measured from `now`. A date in the past is no wait; anything unreadable is none.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 async fn error_from(response: reqwest::Response) -> RestError {
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
     let text = response.text().await.unwrap_or_default();
     match serde_json::from_str::<TwilioError>(&text) {
         Ok(e) => RestError::Status {
             status,
             code: e.code,
             message: e.message.unwrap_or_default(),
+            retry_after,
         },
         Err(_) => RestError::Status {
             status,
             code: None,
             message: text.chars().take(200).collect(),
+            retry_after,
         },
     }
 }
@@ -388,11 +424,37 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_seconds_or_a_date_and_bounded() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T16:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Fri, 27 Nov 2026 16:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 27 Nov 2026 15:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
     fn retryable_errors() {
         let status = |status, code| RestError::Status {
             status,
             code,
             message: String::new(),
+            retry_after: None,
         };
         assert!(status(429, Some(20429)).is_retryable());
         assert!(status(503, None).is_retryable());

@@ -917,10 +917,10 @@ impl Console {
         let deadline = Instant::now() + BROWSER_GUARD;
         loop {
             // A page that is being replaced may fail a script: try again.
-            if let Ok(value) = self.client.execute(script, Vec::new()).await {
-                if value == json!(true) {
-                    return true;
-                }
+            if let Ok(value) = self.client.execute(script, Vec::new()).await
+                && value == json!(true)
+            {
+                return true;
             }
             if Instant::now() >= deadline {
                 return false;

@@ -1737,10 +1737,10 @@ async fn keyset_pages_have_no_duplicates_and_no_gaps(db: Db) {
             pages += 1;
             assert!(pages <= 10, "the pages never end");
             next = next_page(&page);
-            if let Some(next) = &next {
-                if category.is_some() {
-                    assert!(next.contains("categoria=1"), "{next}");
-                }
+            if let Some(next) = &next
+                && category.is_some()
+            {
+                assert!(next.contains("categoria=1"), "{next}");
             }
         }
         // Assert

@@ -247,12 +247,12 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<(String, Option<(Strin
 
 /// Drops a schema made by [`fresh_database`] (nothing for SQLite).
 pub async fn drop_schema(schema: Option<(String, String)>) {
-    if let Some((admin, schema)) = schema {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
-                .execute(&mut conn)
-                .await;
-        }
+    if let Some((admin, schema)) = schema
+        && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+    {
+        let _ = sqlx::query(&format!("drop schema if exists {schema} cascade"))
+            .execute(&mut conn)
+            .await;
     }
 }
 
@@ -713,10 +713,10 @@ pub async fn became_healthy(port: u16, mut has_exited: impl FnMut() -> bool) -> 
     let url = format!("http://127.0.0.1:{port}/healthz");
     let deadline = Instant::now() + HANG_GUARD;
     while Instant::now() < deadline && !has_exited() {
-        if let Ok(res) = client.get(&url).send().await {
-            if res.status().as_u16() == 200 {
-                return true;
-            }
+        if let Ok(res) = client.get(&url).send().await
+            && res.status().as_u16() == 200
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

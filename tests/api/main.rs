@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod crash;
 mod desk;
+mod faults;
 mod figures;
 mod golden;
 mod instances;

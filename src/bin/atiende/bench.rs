@@ -336,24 +336,24 @@ impl fmt::Display for Report {
 /// descriptors.
 pub fn preflight(config: &Config, args: &BenchArgs) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Some(url) = &args.database_url {
-        if url.starts_with("postgres") {
-            warnings.push(
+    if let Some(url) = &args.database_url
+        && url.starts_with("postgres")
+    {
+        warnings.push(
                 "--database-url must point to a scratch database (or schema): the benchmark adds one case and one call log per call to it"
                     .to_owned(),
             );
-        }
     }
     // Each call in flight holds a client socket and, in-process, the server's end of it too.
     let per_call = if args.url.is_some() { 1 } else { 2 };
     let needed = args.concurrency * per_call + 256;
-    if let Some(limit) = open_files_limit() {
-        if limit < needed {
-            warnings.push(format!(
+    if let Some(limit) = open_files_limit()
+        && limit < needed
+    {
+        warnings.push(format!(
                 "the open-files limit is {limit} and {} calls at once need about {needed}: raise it first (ulimit -n {needed})",
                 args.concurrency
             ));
-        }
     }
     if args.url.is_some() && config.auth_token().is_none() {
         warnings.push(
