@@ -140,9 +140,18 @@ impl Application {
             header_timeout: self.state.config.server.header_timeout,
             max_connections: self.state.config.server.max_connections,
         };
+        let sweeper = match self.state.config.jobs.reconcile_every {
+            Some(every) if !self.state.config.demo_mode() => Some(tokio::spawn(
+                crate::reconcile::keep_sweeping(self.state.clone(), every),
+            )),
+            _ => None,
+        };
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // A replay stopped halfway resumes from its checkpoint at the next start.
         replayer.abort();
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         workers.stop().await;
         served?;
         store.close().await;

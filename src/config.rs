@@ -40,6 +40,7 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_JOB_BACKOFF_MS",
     "ATIENDE_JOB_MAX_BACKOFF_MS",
     "ATIENDE_JOB_POLL_MS",
+    "ATIENDE_RECONCILE_MINUTES",
     "ATIENDE_DELETE_TWILIO_RECORDINGS",
     "ATIENDE_HTTP_TIMEOUT_SECONDS",
     "ATIENDE_SPEECH",
@@ -187,6 +188,9 @@ pub struct JobsConfig {
     pub max_backoff: Duration,
     /// How often idle workers look for due jobs.
     pub poll: Duration,
+    /// How often Twilio's recordings are compared with ours, to find a report whose webhooks
+    /// never reached a live service (`None`: never; see `reconcile`).
+    pub reconcile_every: Option<Duration>,
 }
 
 /// S3-compatible storage settings: the usual `AWS_*` variables, read here (not by the S3 library
@@ -673,6 +677,10 @@ impl Values {
             backoff: self.millis("ATIENDE_JOB_BACKOFF_MS", 5_000, 1..=3_600_000)?,
             max_backoff: self.millis("ATIENDE_JOB_MAX_BACKOFF_MS", 3_600_000, 1..=86_400_000)?,
             poll: self.millis("ATIENDE_JOB_POLL_MS", 1_000, 10..=60_000)?,
+            reconcile_every: match self.whole("ATIENDE_RECONCILE_MINUTES", 10, 0..=1_440)? {
+                0 => None,
+                minutes => Some(Duration::from_secs(minutes * 60)),
+            },
         })
     }
 

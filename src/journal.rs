@@ -34,7 +34,7 @@
 use crate::domain::{
     CallSid, CallerId, PhoneNumber, RecordingSid, RecordingStatus, Timestamp, Urgency,
 };
-use crate::store::{CallEnd, CallStep, NewPhoneCase, StepKind, Store, StoreError};
+use crate::store::{CallEnd, CallStep, NewPhoneCase, Recovered, StepKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -190,7 +190,7 @@ impl Entry {
                         recording_url: recording_url.as_deref(),
                         recording_duration_seconds: *recording_duration_seconds,
                         at: at(when)?,
-                        recovered: true,
+                        recovered: Some(Recovered::FromJournal),
                     })
                     .await?;
                 if created {

@@ -13,7 +13,8 @@
 //!   recording acceptable (a checked WAV and its waveform).
 //! - [`journal`]: what the phone line could not write while the database was down, on local
 //!   disk, replayed when it is back.
-//! - [`state`]: the [`AppState`] every handler and worker gets.
+//! - [`state`]: the [`AppState`] every handler and worker gets; [`reconcile`]: reports known
+//!   only to Twilio (recordings whose webhooks never reached a live service) made into cases.
 //! - [`voice`]: the phone line (the call flow, one handler per [`voice::Step`]).
 //! - [`messages`]: text messages, in (`/twilio/messaging`) and out (templates).
 //! - [`jobs`]: the workers and the durable jobs they run, one file per kind.
@@ -40,6 +41,7 @@ pub mod jobs;
 pub mod journal;
 pub mod messages;
 pub mod prompts;
+pub mod reconcile;
 pub mod recordings;
 pub mod retention;
 pub mod serve;

@@ -119,8 +119,23 @@ impl SentSms {
     }
 }
 
+/// A recording made in a call, as Twilio's lists show it (`Recordings.json`, `Calls/{sid}.json`):
+/// what a test says happened at Twilio even if no webhook of it reached the service.
+#[derive(Debug, Clone)]
+pub struct MadeRecording {
+    pub sid: String,
+    pub call_sid: String,
+    pub seconds: u32,
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// The call's caller and the number called.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 #[derive(Default)]
 struct Inner {
+    /// Recordings Twilio lists, with their calls.
+    made: Vec<MadeRecording>,
     /// Per RecordingSid: answers to give in turn; the last one repeats.
     recordings: HashMap<String, VecDeque<RecordingReply>>,
     /// Served for any RecordingSid without answers of its own.
@@ -177,6 +192,11 @@ impl FakeTwilioApi {
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 post(messages).get(list_messages),
             )
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings.json",
+                get(list_recordings),
+            )
+            .route("/2010-04-01/Accounts/{account}/Calls/{file}", get(call))
             .route_layer(middleware::from_fn_with_state(
                 api.clone(),
                 check_credentials,
@@ -194,6 +214,12 @@ impl FakeTwilioApi {
         credentials: Option<Credentials>,
     ) -> anyhow::Result<FakeTwilioApi> {
         FakeTwilioApi::start(SocketAddr::from(([127, 0, 0, 1], 0)), credentials).await
+    }
+
+    /// A recording made at Twilio (listed, and its call described); its file is served like
+    /// any other.
+    pub fn add_made_recording(&self, made: MadeRecording) {
+        self.lock().made.push(made);
     }
 
     /// The address it listens on.
@@ -414,6 +440,59 @@ async fn recording(
             )
                 .into_response()
         }
+    }
+}
+
+/// `GET Recordings.json?DateCreated>=DAY`: the recordings made since that day, newest first,
+/// in one page.
+async fn list_recordings(
+    State(api): State<FakeTwilioApi>,
+    Path(account): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let since = query
+        .get("DateCreated>")
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let mut made: Vec<MadeRecording> = api
+        .lock()
+        .made
+        .iter()
+        .filter(|m| since.is_none_or(|day| m.created.date_naive() >= day))
+        .cloned()
+        .collect();
+    made.sort_by_key(|m| std::cmp::Reverse(m.created));
+    let recordings: Vec<serde_json::Value> = made
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "sid": m.sid,
+                "account_sid": account,
+                "call_sid": m.call_sid,
+                "duration": m.seconds.to_string(),
+                "date_created": m.created.to_rfc2822(),
+                "status": "completed",
+                "source": "RecordVerb",
+                "uri": format!("/2010-04-01/Accounts/{account}/Recordings/{}.json", m.sid),
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "recordings": recordings, "next_page_uri": null }))
+        .into_response()
+}
+
+/// `GET Calls/{sid}.json`: the caller and the number called of a call with a recording made.
+async fn call(
+    State(api): State<FakeTwilioApi>,
+    Path((_, file)): Path<(String, String)>,
+) -> Response {
+    let sid = file.trim_end_matches(".json");
+    let made = api.lock().made.iter().find(|m| m.call_sid == sid).cloned();
+    match made {
+        Some(m) => axum::Json(
+            serde_json::json!({ "sid": sid, "from": m.from, "to": m.to, "status": "completed" }),
+        )
+        .into_response(),
+        None => twilio_error(404, 20404, "The requested resource was not found"),
     }
 }
 

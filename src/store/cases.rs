@@ -46,9 +46,9 @@ pub struct NewPhoneCase<'a> {
     pub recording_url: Option<&'a str>,
     pub recording_duration_seconds: Option<i64>,
     pub at: Timestamp,
-    /// Made from the instance's journal after the database was down during the call: the
-    /// case's history says so (the caller heard no folio; the folio SMS carries it).
-    pub recovered: bool,
+    /// Made after the call, from what the call left behind (the caller heard no folio; the
+    /// folio SMS carries it): the case's history says how.
+    pub recovered: Option<Recovered>,
 }
 
 /// A case as stored.
@@ -172,11 +172,10 @@ impl Store {
                     kind: CaseEventKind::Created,
                     from_status: None,
                     to_status: Some(CaseStatus::Received),
-                    note: Some(if new.recovered {
-                        RECOVERED_NOTE
-                    } else {
-                        "Reporte recibido por teléfono"
-                    }),
+                    note: Some(
+                        new.recovered
+                            .map_or("Reporte recibido por teléfono", Recovered::note),
+                    ),
                 })
                 .await?;
                 tx.track_recording(id, new).await?;
@@ -424,6 +423,29 @@ impl Store {
 /// The folio SMS of a new case: one per case, whichever way its number came.
 /// The history note of a phone report made from the journal (see [`NewPhoneCase::recovered`]).
 pub const RECOVERED_NOTE: &str = "Reporte recibido por teléfono durante una falla de la base de datos y registrado después desde el respaldo local del servidor. La persona no escuchó su folio: se le envía por SMS si llamó desde un número conocido.";
+
+/// The history note of a phone report found among Twilio's recordings (see
+/// [`Recovered::FromTwilio`]).
+pub const FOUND_AT_TWILIO_NOTE: &str = "Reporte recuperado de las grabaciones de Twilio: la grabación nunca llegó al servidor durante la llamada (una caída del servicio). La categoría elegida no se conoce. La persona no escuchó su folio: se le envía por SMS si llamó desde un número conocido.";
+
+/// How a phone report made after its call was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    /// From the instance's journal, kept while the database was down.
+    FromJournal,
+    /// Among Twilio's recordings: neither the `<Record>` action nor the recording callback
+    /// reached a live service.
+    FromTwilio,
+}
+
+impl Recovered {
+    pub fn note(self) -> &'static str {
+        match self {
+            Recovered::FromJournal => RECOVERED_NOTE,
+            Recovered::FromTwilio => FOUND_AT_TWILIO_NOTE,
+        }
+    }
+}
 
 fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
     OutboxSms {

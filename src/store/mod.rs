@@ -41,7 +41,8 @@ pub use call_log::{
 };
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
 pub use cases::{
-    CaseEvent, CaseRecord, CaseStatusView, NewPhoneCase, NewStaffCase, RECOVERED_NOTE, StatusChange,
+    CaseEvent, CaseRecord, CaseStatusView, FOUND_AT_TWILIO_NOTE, NewPhoneCase, NewStaffCase,
+    RECOVERED_NOTE, Recovered, StatusChange,
 };
 pub use catalog::Category;
 pub use console::{

@@ -141,6 +141,69 @@ struct MessagePage {
     messages: Vec<ListedMessage>,
 }
 
+/// A recording as Twilio lists it (`GET Recordings.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedRecording {
+    pub sid: String,
+    pub call_sid: Option<String>,
+    /// Seconds, as a string ("25").
+    pub duration: Option<String>,
+    /// RFC 2822 (`Mon, 30 Nov 2026 12:00:00 +0000`).
+    pub date_created: Option<String>,
+    pub status: Option<String>,
+    /// `RecordVerb` for a `<Record>` of ours.
+    pub source: Option<String>,
+}
+
+impl ListedRecording {
+    pub fn seconds(&self) -> Option<i64> {
+        self.duration.as_deref()?.parse().ok()
+    }
+
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc2822(self.date_created.as_deref()?)
+            .ok()
+            .map(|t| t.to_utc())
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordingPage {
+    recordings: Vec<ListedRecording>,
+    next_page_uri: Option<String>,
+}
+
+/// A call as Twilio describes it (`GET Calls/{sid}.json`): who called whom.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallParties {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Most pages of recordings read in one sweep (a thousand each).
+const MAX_RECORDING_PAGES: usize = 20;
+
+/// Longest JSON answer read from Twilio's API (a page of a thousand recordings is about 1 MB).
+const MAX_JSON_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads a JSON answer of at most [`MAX_JSON_BYTES`].
+async fn json_of<T: serde::de::DeserializeOwned>(
+    mut response: reqwest::Response,
+) -> Result<T, RestError> {
+    if !response.status().is_success() {
+        return Err(error_from(response).await);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if bytes.len() + chunk.len() > MAX_JSON_BYTES {
+            return Err(RestError::Transport("answer from Twilio too long".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+}
+
 /// Whether a recording URL points at the configured API host (same scheme, host and port).
 /// Anything else is refused, so a forged or misconfigured callback cannot make us fetch from
 /// elsewhere (SSRF).
@@ -331,6 +394,43 @@ impl TwilioClient {
         serde_json::from_str::<MessagePage>(&text)
             .map(|page| page.messages)
             .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+    }
+
+    /// `GET Recordings.json?DateCreated>=DAY`: the account's recordings made since the start
+    /// of `day` (GMT), newest first, every page (at most [`MAX_RECORDING_PAGES`]).
+    pub async fn recordings_since(
+        &self,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<ListedRecording>, RestError> {
+        let first = self.account_url("Recordings.json")?;
+        let day = day.format("%Y-%m-%d").to_string();
+        let origin = self.api_base.as_str().trim_end_matches('/').to_owned();
+        let mut found = Vec::new();
+        let mut request = self
+            .http
+            .get(&first)
+            .query(&[("DateCreated>", day.as_str()), ("PageSize", "1000")]);
+        for _ in 0..MAX_RECORDING_PAGES {
+            let page: RecordingPage = json_of(self.authorized(request).send().await?).await?;
+            found.extend(page.recordings);
+            // The next page is a path on the same API host; anything else is not followed.
+            match page.next_page_uri.filter(|p| p.starts_with("/2010-04-01/")) {
+                Some(next) => request = self.http.get(format!("{origin}{next}")),
+                None => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// `GET Calls/{sid}.json`: who called whom.
+    pub async fn call_parties(&self, call_sid: &str) -> Result<CallParties, RestError> {
+        let url = self.account_url(&format!("Calls/{call_sid}.json"))?;
+        json_of(self.authorized(self.http.get(&url)).send().await?).await
+    }
+
+    /// The address of a recording's media, as the `<Record>` action would have sent it.
+    pub fn recording_url(&self, recording_sid: &str) -> Result<String, RestError> {
+        self.account_url(&format!("Recordings/{recording_sid}"))
     }
 
     /// `POST /2010-04-01/Accounts/{sid}/Messages.json` with `To`, the sender, `Body` and

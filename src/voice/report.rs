@@ -301,7 +301,7 @@ fn new_case<'a>(
         recording_url: rec.url,
         recording_duration_seconds: rec.duration,
         at: app.clock.now(),
-        recovered: false,
+        recovered: None,
     }
 }
 

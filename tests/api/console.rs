@@ -79,7 +79,7 @@ async fn stored_case(
             recording_url: None,
             recording_duration_seconds: Some(30),
             at,
-            recovered: false,
+            recovered: None,
         })
         .await
         .unwrap();

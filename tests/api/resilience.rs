@@ -19,6 +19,7 @@ on_both_databases!(
     the_fallback_for_the_first_request_gives_the_notices_before_the_beep,
     the_fallback_after_the_report_only_reassures,
     the_fallback_of_a_failed_record_action_takes_that_recording_once,
+    a_report_known_only_to_twilio_becomes_a_case_at_the_next_sweep,
     a_late_absent_callback_does_not_undo_a_stored_recording,
     a_recording_url_that_comes_only_with_the_callback_is_fetched,
     a_typed_number_never_confirmed_is_forgotten_when_the_call_ends,
@@ -401,5 +402,108 @@ async fn a_screening_that_cannot_be_noted_hangs_up_the_staff_leg(db: Db) {
             "{answer}"
         );
     }
+    app.stop().await;
+}
+
+async fn a_report_known_only_to_twilio_becomes_a_case_at_the_next_sweep(db: Db) {
+    use atiende::sim::fake_api::MadeRecording;
+    use atiende::store::FOUND_AT_TWILIO_NOTE;
+    // Arrange: what Twilio lists. A report whose action and callback never reached us (twenty
+    // minutes ago), one just made (its webhooks may still come), one we have, one to another
+    // of the account's numbers, and a silent one.
+    let app = app_or_skip!(db);
+    let (known_call, known_folio) = report(&app, Some(CALLER)).await;
+    let known = app
+        .state
+        .store
+        .case_by_folio(&atiende::domain::Folio::parse(&known_folio).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let now = app.state.clock.now().as_utc();
+    let made =
+        |call: &str, recording: &str, seconds: u32, minutes_ago: i64, to: &str| MadeRecording {
+            sid: recording.to_owned(),
+            call_sid: call.to_owned(),
+            seconds,
+            created: now - chrono::TimeDelta::minutes(minutes_ago),
+            from: Some("+525587654321".to_owned()),
+            to: Some(to.to_owned()),
+        };
+    let lost = (new_call_sid(), new_recording_sid());
+    app.api
+        .add_made_recording(made(&lost.0, &lost.1, 25, 20, crate::helpers::OFFICE));
+    app.api.add_made_recording(made(
+        &new_call_sid(),
+        &new_recording_sid(),
+        25,
+        2,
+        crate::helpers::OFFICE,
+    ));
+    app.api.add_made_recording(made(
+        &known_call,
+        known.recording_sid.as_deref().unwrap(),
+        30,
+        30,
+        crate::helpers::OFFICE,
+    ));
+    app.api.add_made_recording(made(
+        &new_call_sid(),
+        &new_recording_sid(),
+        25,
+        20,
+        "+525511110000",
+    ));
+    app.api.add_made_recording(made(
+        &new_call_sid(),
+        &new_recording_sid(),
+        1,
+        20,
+        crate::helpers::OFFICE,
+    ));
+
+    // Act: a sweep, and another (a second instance, the next round).
+    let first = atiende::reconcile::sweep(&app.state).await.unwrap();
+    let second = atiende::reconcile::sweep(&app.state).await.unwrap();
+
+    // Assert: only the lost report became a case, once, found at Twilio, with its caller.
+    assert_eq!((first.listed, first.cases, second.cases), (5, 1, 0));
+    assert_eq!(app.state.store.count_cases().await.unwrap(), 2);
+    let case = app
+        .state
+        .store
+        .case_of_call(&atiende::domain::CallSid::parse(&lost.0).unwrap())
+        .await
+        .unwrap()
+        .expect("the lost report is a case");
+    assert_eq!(case.category_id, None);
+    assert_eq!(case.sms_number.as_deref(), Some("+525587654321"));
+    let history = app.state.store.case_history(case.id).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.note.as_deref() == Some(FOUND_AT_TWILIO_NOTE)),
+        "{history:?}"
+    );
+    // Its recording is fetched and its folio sent, as for any case.
+    let sid = RecordingSid::parse(&lost.1).unwrap();
+    eventually("the recording is stored", || async {
+        app.state
+            .store
+            .recording(&sid)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            == RecordingStatus::Stored
+    })
+    .await;
+    eventually("the folio SMS is sent", || async {
+        app.api.sms().iter().any(|m| {
+            m.get("To") == Some("+525587654321")
+                && m.get("Body").is_some_and(|b| b.contains(&case.folio))
+        })
+    })
+    .await;
     app.stop().await;
 }
