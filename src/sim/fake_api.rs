@@ -98,6 +98,9 @@ pub enum Trouble {
         /// The `Retry-After` header's delay-seconds.
         retry_after_seconds: u64,
     },
+    /// `200 OK` with a JSON body that never ends (64 MiB of spaces before anything): a
+    /// client must stop reading on its own.
+    Endless,
 }
 
 /// One SMS request as received, with its form fields.
@@ -381,6 +384,17 @@ async fn make_trouble(State(api): State<FakeTwilioApi>, request: Request, next: 
                 header::HeaderValue::from(retry_after_seconds),
             );
             answer
+        }
+        Some(Trouble::Endless) => {
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let chunks = futures_util::stream::iter(
+                std::iter::repeat_n(chunk, 1024).map(Ok::<Bytes, std::io::Error>),
+            );
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::from_stream(chunks),
+            )
+                .into_response()
         }
     }
 }

@@ -186,20 +186,31 @@ const MAX_RECORDING_PAGES: usize = 20;
 /// Longest JSON answer read from Twilio's API (a page of a thousand recordings is about 1 MB).
 const MAX_JSON_BYTES: usize = 8 * 1024 * 1024;
 
-/// Reads a JSON answer of at most [`MAX_JSON_BYTES`].
+/// Longest error body read from Twilio's API (its errors are a few hundred bytes of JSON).
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// Reads a body of at most `max` bytes: an answer from outside never fills our memory.
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, RestError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if bytes.len() + chunk.len() > max {
+            return Err(RestError::Transport(format!(
+                "answer from Twilio longer than {max} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Reads a JSON answer of at most [`MAX_JSON_BYTES`] (an error status is Twilio's error).
 async fn json_of<T: serde::de::DeserializeOwned>(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
 ) -> Result<T, RestError> {
     if !response.status().is_success() {
         return Err(error_from(response).await);
     }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if bytes.len() + chunk.len() > MAX_JSON_BYTES {
-            return Err(RestError::Transport("answer from Twilio too long".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = read_bounded(response, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
 }
@@ -270,7 +281,10 @@ async fn error_from(response: reqwest::Response) -> RestError {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let text = response.text().await.unwrap_or_default();
+    let bytes = read_bounded(response, MAX_ERROR_BYTES)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     match serde_json::from_str::<TwilioError>(&text) {
         Ok(e) => RestError::Status {
             status,
@@ -390,10 +404,9 @@ impl TwilioClient {
         if !response.status().is_success() {
             return Err(error_from(response).await);
         }
-        let text = response.text().await?;
-        serde_json::from_str::<MessagePage>(&text)
+        json_of::<MessagePage>(response)
+            .await
             .map(|page| page.messages)
-            .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
     }
 
     /// `GET Recordings.json?DateCreated>=DAY`: the account's recordings made since the start
@@ -464,12 +477,7 @@ impl TwilioClient {
             .authorized(self.http.post(&url).form(&form))
             .send()
             .await?;
-        if !response.status().is_success() {
-            return Err(error_from(response).await);
-        }
-        let text = response.text().await?;
-        serde_json::from_str(&text)
-            .map_err(|e| RestError::Transport(format!("unreadable answer from Twilio: {e}")))
+        json_of(response).await
     }
 }
 

@@ -23,6 +23,7 @@ on_both_databases!(
     jobs_catch_up_after_twilio_failed_with_500s,
     jobs_catch_up_after_twilio_rate_limited_with_429s,
     a_429s_retry_after_is_waited_for,
+    an_endless_answer_from_twilio_is_cut_short_and_retried,
     a_full_disk_fails_the_download_and_it_completes_once_space_is_freed,
 );
 
@@ -412,4 +413,32 @@ async fn a_full_disk_fails_the_download_and_it_completes_once_space_is_freed(db:
     );
     app.stop().await;
     drop(tmpfs);
+}
+
+async fn an_endless_answer_from_twilio_is_cut_short_and_retried(db: Db) {
+    // Arrange: Twilio's API answers with a body that does not end.
+    let app = app_or_skip!(db);
+    app.api.set_trouble(Some(Trouble::Endless));
+
+    // Act: a report, whose folio SMS meets it.
+    let (_, [_, sms]) = report(&app, CALLER).await;
+
+    // Assert: the answer is cut short at a bound and the job will try again; once Twilio
+    // answers properly, the SMS is sent.
+    wait_until(&app, "the SMS job met the endless answer", || async {
+        job(&app, &sms).await.is_some_and(|j| {
+            j.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("longer than"))
+        })
+    })
+    .await;
+    app.api.set_trouble(None);
+    wait_until(&app, "the SMS is sent", || async {
+        job(&app, &sms)
+            .await
+            .is_some_and(|j| j.state == JobState::Done)
+    })
+    .await;
+    app.stop().await;
 }
