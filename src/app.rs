@@ -17,6 +17,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,8 @@ const JOURNAL_CHECK: Duration = Duration::from_millis(500);
 /// The built service, listening but not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `ATIENDE_METRICS_LISTEN`'s listener, if set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -65,6 +68,12 @@ impl Application {
             let bound = listener.local_addr()?;
             config.public_url = format!("http://{bound}").parse()?;
         }
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(bind(addr).map_err(|e| {
+                anyhow::anyhow!("ATIENDE_METRICS_LISTEN: cannot listen on {addr}: {e}")
+            })?),
+            None => None,
+        };
         let twilio = TwilioClient::new(&config)?;
         if config.demo_mode() {
             tracing::warn!(
@@ -90,6 +99,7 @@ impl Application {
         live.apply(&config.phone, &store.settings().await?);
         Ok(Application {
             listener,
+            metrics_listener,
             state: AppState {
                 live,
                 config: Arc::new(config),
@@ -100,8 +110,17 @@ impl Application {
                 files,
                 jobs_wakeup: Arc::new(Notify::new()),
                 journal: Arc::new(journal),
+                metrics: Arc::default(),
             },
         })
+    }
+
+    /// The metrics address's port, if it has one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// The port actually bound (useful when the config asked for port 0).
@@ -140,6 +159,14 @@ impl Application {
             header_timeout: self.state.config.server.header_timeout,
             max_connections: self.state.config.server.max_connections,
         };
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let router = metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics address stopped");
+                }
+            })
+        });
         let sweeper = match self.state.config.jobs.reconcile_every {
             Some(every) if !self.state.config.demo_mode() => Some(tokio::spawn(
                 crate::reconcile::keep_sweeping(self.state.clone(), every),
@@ -149,8 +176,8 @@ impl Application {
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // A replay stopped halfway resumes from its checkpoint at the next start.
         replayer.abort();
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
+        for task in [sweeper, metrics_server].into_iter().flatten() {
+            task.abort();
         }
         workers.stop().await;
         served?;
@@ -169,6 +196,8 @@ pub struct Spawned {
     pub public_base: String,
     /// Where to connect to it: `http://127.0.0.1:PORT`.
     pub connect_base: String,
+    /// Where `/metrics` is served on its own address (`ATIENDE_METRICS_LISTEN`), if it is.
+    pub metrics_base: Option<String>,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -184,6 +213,9 @@ impl Application {
             .trim_end_matches('/')
             .to_owned();
         let connect_base = format!("http://127.0.0.1:{}", self.port());
+        let metrics_base = self
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(self.run_until(async {
             let _ = stopped.await;
@@ -192,6 +224,7 @@ impl Application {
             state,
             public_base,
             connect_base,
+            metrics_base,
             stop,
             server,
         }
@@ -239,10 +272,7 @@ pub fn router(state: AppState) -> Router {
             WEBHOOK_TIMEOUT,
         ))
         .layer(middleware::from_fn_with_state(
-            voice::LoadShedding::new(
-                state.config.server.max_webhooks,
-                state.config.server.shed_after,
-            ),
+            voice::LoadShedding::new(&state),
             voice::shed_load,
         ))
         .layer(middleware::from_fn_with_state(
@@ -256,11 +286,16 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             WebhookAuth::new(&state.config),
             verify_webhook,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            voice::time_webhook,
         ));
     let body_timeout = state.config.server.body_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_with_token))
         .merge(voice::audio_router())
         .merge(webhooks)
         .merge(console::router(&state))
@@ -287,6 +322,63 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
         ))
+        .with_state(state)
+}
+
+/// `GET /metrics` on the main address: only with `Authorization: Bearer $ATIENDE_METRICS_TOKEN`
+/// (compared in constant time); a 404 otherwise, as if there were no such page.
+async fn metrics_with_token(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = match (&app.config.metrics.token, given) {
+        (Some(token), Some(given)) => {
+            bool::from(token.expose_secret().as_bytes().ct_eq(given.as_bytes()))
+        }
+        _ => false,
+    };
+    if !allowed {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    metrics_page(State(app)).await
+}
+
+/// The exposition (see `metrics`).
+async fn metrics_page(State(app): State<AppState>) -> axum::response::Response {
+    let figures = match app.store.service_figures().await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics without the database's totals");
+            Default::default()
+        }
+    };
+    let snapshot = crate::metrics::Snapshot {
+        figures,
+        database_down: app.store.is_down(),
+        pools: app.store.pool_states(),
+        journal_pending: app.journal.has_pending(),
+        journal_entries: app.journal.appended(),
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(&snapshot),
+    )
+        .into_response()
+}
+
+/// The router of the metrics address (`ATIENDE_METRICS_LISTEN`): `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
         .with_state(state)
 }
 

@@ -49,6 +49,8 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_MAX_CONNECTIONS",
     "ATIENDE_MAX_WEBHOOKS",
     "ATIENDE_SHED_AFTER_MS",
+    "ATIENDE_METRICS_LISTEN",
+    "ATIENDE_METRICS_TOKEN",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -230,6 +232,16 @@ pub struct Config {
     pub s3: S3Config,
     /// What the HTTP server allows its clients (see `serve`).
     pub server: ServerLimits,
+    /// Where `/metrics` is served (see `metrics`).
+    pub metrics: MetricsAccess,
+}
+
+/// How `/metrics` may be reached: on an address of its own, and/or on the main address with a
+/// bearer token. Neither: not at all.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    pub listen: Option<SocketAddr>,
+    pub token: Option<SecretString>,
 }
 
 /// What a client of the HTTP server may take: time to send headers and body, and connections.
@@ -298,6 +310,7 @@ impl Config {
                 1..=600,
             )?),
             s3: v.s3(),
+            metrics: v.metrics()?,
             server: ServerLimits {
                 header_timeout: v.millis("ATIENDE_HEADER_TIMEOUT_MS", 10_000, 50..=120_000)?,
                 body_timeout: v.millis("ATIENDE_BODY_TIMEOUT_MS", 10_000, 50..=300_000)?,
@@ -682,6 +695,31 @@ impl Values {
                 minutes => Some(Duration::from_secs(minutes * 60)),
             },
         })
+    }
+
+    /// `ATIENDE_METRICS_LISTEN` and `ATIENDE_METRICS_TOKEN` (at least 16 characters: it is all
+    /// that guards the figures on the public address).
+    fn metrics(&self) -> Result<MetricsAccess, ConfigError> {
+        let listen = match self.get("ATIENDE_METRICS_LISTEN") {
+            Some(v) => Some(v.parse().map_err(|_| {
+                bad(
+                    "ATIENDE_METRICS_LISTEN",
+                    format!("not an address such as 127.0.0.1:9464: {v:?}"),
+                )
+            })?),
+            None => None,
+        };
+        let token = match self.get("ATIENDE_METRICS_TOKEN") {
+            Some(t) if t.len() < 16 => {
+                return Err(bad(
+                    "ATIENDE_METRICS_TOKEN",
+                    "too short: use at least 16 random characters",
+                ));
+            }
+            Some(t) => Some(SecretString::from(t.to_owned())),
+            None => None,
+        };
+        Ok(MetricsAccess { listen, token })
     }
 
     /// S3 credentials, region and endpoint, from the usual `AWS_*` variables.

@@ -267,6 +267,8 @@ pub struct Journal {
     replaying: tokio::sync::Mutex<()>,
     /// Whether entries may be waiting (set by an append, cleared when a replay starts).
     pending: AtomicBool,
+    /// Entries appended since the journal was opened (for `/metrics`).
+    appended: std::sync::atomic::AtomicU64,
 }
 
 impl Journal {
@@ -288,6 +290,7 @@ impl Journal {
             writing: std::sync::Mutex::new(()),
             replaying: tokio::sync::Mutex::new(()),
             pending: AtomicBool::new(false),
+            appended: Default::default(),
         };
         let waiting = journal.segments()?.len() + usize::from(journal.current_len() > 0);
         if waiting > 0 {
@@ -299,6 +302,11 @@ impl Journal {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Entries appended since the journal was opened.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     /// Whether entries may be waiting to be replayed.
@@ -319,6 +327,7 @@ impl Journal {
             .await
             .map_err(std::io::Error::other)??;
         self.pending.store(true, Ordering::Release);
+        self.appended.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             entry = entry.kind(),
             "kept in the journal until the database answers"

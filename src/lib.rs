@@ -9,6 +9,7 @@
 //!   client of Twilio's REST API.
 //! - [`prompts`]: the catalogue of everything citizens hear and read (IVR prompts, SMS texts).
 //! - [`store`]: every SQL statement, on SQLite or PostgreSQL: calls, cases, jobs, messages.
+//! - [`metrics`]: what `/metrics` shows (instruments of this instance, database totals).
 //! - [`files`]: where recordings are kept, a folder or S3; [`recordings`]: what makes a
 //!   recording acceptable (a checked WAV and its waveform).
 //! - [`journal`]: what the phone line could not write while the database was down, on local
@@ -40,6 +41,7 @@ pub mod files;
 pub mod jobs;
 pub mod journal;
 pub mod messages;
+pub mod metrics;
 pub mod prompts;
 pub mod reconcile;
 pub mod recordings;

@@ -65,6 +65,8 @@ pub struct AppState {
     pub live: LiveSettings,
     /// Where the phone line keeps what it could not write while the database was down.
     pub journal: Arc<crate::journal::Journal>,
+    /// What this instance measures for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How long an instance trusts its copy of the admin's settings before reading them again (so

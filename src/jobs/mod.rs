@@ -174,6 +174,9 @@ async fn run(app: &AppState, worker: &str, job: Job) {
     )
     .await;
     let now = app.clock.now();
+    if !matches!(outcome, Outcome::Done) {
+        app.metrics.job_failed(&job.kind.to_string());
+    }
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,
         Outcome::Retry(error) | Outcome::RetryAfter(error, _)

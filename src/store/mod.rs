@@ -31,6 +31,7 @@ mod recordings;
 mod replies;
 mod retention;
 mod seed;
+mod service;
 mod settings;
 mod tx;
 mod users;
@@ -55,6 +56,7 @@ pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage
 pub use recordings::{RecordingRecord, StoredRecording};
 pub use retention::ExpiredFile;
 pub use seed::{SeedCall, SeedCase, SeedEvent};
+pub use service::ServiceFigures;
 pub use settings::{
     CategoryEdit, CategorySettings, DepartmentEdit, DepartmentSettings, OFFICE_HOURS,
     SettingsEvent, SettingsRefusal, TRANSFER_NUMBER,

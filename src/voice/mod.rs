@@ -479,13 +479,16 @@ pub fn apology(app: &AppState, query: &StepQuery, moment: Moment) -> Twiml {
 pub struct LoadShedding {
     turns: Arc<tokio::sync::Semaphore>,
     wait: std::time::Duration,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl LoadShedding {
-    pub fn new(in_flight: usize, wait: std::time::Duration) -> LoadShedding {
+    pub fn new(app: &AppState) -> LoadShedding {
+        let server = &app.config.server;
         LoadShedding {
-            turns: Arc::new(tokio::sync::Semaphore::new(in_flight)),
-            wait,
+            turns: Arc::new(tokio::sync::Semaphore::new(server.max_webhooks)),
+            wait: server.shed_after,
+            metrics: app.metrics.clone(),
         }
     }
 }
@@ -510,6 +513,7 @@ pub async fn shed_load(
             path = request.uri().path(),
             "overloaded: the caller hears the apology instead of waiting"
         );
+        shedding.metrics.shed();
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     next.run(request).await
@@ -575,6 +579,28 @@ pub async fn answer_once(
         tracing::warn!(error = %e, "could not keep the answer for a repeated request");
     }
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Times every webhook's answer for `/metrics`, by step (`messaging` for text messages).
+pub async fn time_webhook(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let step = match Step::from_path(path) {
+        Some(step) => step
+            .path()
+            .trim_start_matches("/twilio/voice")
+            .trim_start_matches('/'),
+        None if path.starts_with("/twilio/messaging") => "messaging",
+        None => "other",
+    };
+    let step = if step.is_empty() { "incoming" } else { step };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    app.metrics.webhook_answered(step, started.elapsed());
+    response
 }
 
 /// Turns any answer under `/twilio/voice` that is not a success (a time-out, a panic caught

@@ -120,6 +120,8 @@ pub struct TestApp {
     pub api: FakeTwilioApi,
     /// The data folder (SQLite file, local storage, temporary downloads).
     pub data_dir: PathBuf,
+    /// Where `/metrics` has an address of its own (`ATIENDE_METRICS_LISTEN`), if it does.
+    pub metrics_base: Option<String>,
     service: Spawned,
     schema: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -210,6 +212,7 @@ pub async fn try_spawn_app_with(db: Db, options: Options) -> Option<anyhow::Resu
         client: reqwest::Client::new(),
         api,
         data_dir: dir.path().to_path_buf(),
+        metrics_base: service.metrics_base.clone(),
         service,
         schema,
         _dir: dir,

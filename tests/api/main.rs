@@ -17,6 +17,7 @@ mod jobs;
 mod languages;
 mod lookup;
 mod menu;
+mod metrics;
 mod outage;
 mod processes;
 mod promise;
