@@ -130,6 +130,11 @@ pub struct BenchArgs {
     /// a case page).
     #[arg(long, value_name = "N", conflicts_with = "url", value_parser = clap::value_parser!(u64).range(1..))]
     pub seed_cases: Option<u64>,
+    /// Seconds spent, before the calls, measuring the service's bare `/healthz` and its
+    /// incoming-call webhook alone on the same connections, so that each throughput is also
+    /// given as a ratio to `/healthz` (figures from noisy machines then compare); 0 skips it.
+    #[arg(long, value_name = "S", default_value_t = 3)]
+    pub ratio_seconds: u64,
 }
 
 /// Latency figures of a set of webhooks.
@@ -201,6 +206,10 @@ pub struct Report {
     /// In-process: recordings fetched and SMS received by the fake of Twilio's REST API.
     pub recordings_fetched: Option<u64>,
     pub sms_sent: Option<u64>,
+    /// Requests/s of `GET /healthz` and of the incoming-call webhook alone (a new call each
+    /// request), on the same number of connections, measured just before the calls.
+    pub healthz_per_second: Option<f64>,
+    pub incoming_per_second: Option<f64>,
 }
 
 impl Report {
@@ -264,6 +273,18 @@ impl fmt::Display for Report {
             self.webhooks_per_second(),
             self.calls_per_second()
         )?;
+        if let (Some(healthz), Some(incoming)) = (self.healthz_per_second, self.incoming_per_second)
+        {
+            let ratio = |rate: f64| rate / healthz.max(1e-9);
+            writeln!(
+                f,
+                "ratios     /healthz {healthz:.0}/s on {} connections; incoming-call webhook alone {incoming:.0}/s = {:.2} of /healthz; report path {:.0} webhooks/s = {:.2} of /healthz",
+                self.concurrency.min(self.calls),
+                ratio(incoming),
+                self.webhooks_per_second(),
+                ratio(self.webhooks_per_second())
+            )?;
+        }
         writeln!(
             f,
             "{:<32} {:>7} {:>8} {:>8} {:>8} {:>8}",
@@ -510,6 +531,8 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
 
 /// What the calls did, before it is summarised.
 struct Outcome {
+    healthz_per_second: Option<f64>,
+    incoming_per_second: Option<f64>,
     completed: u64,
     failed: u64,
     errors: Vec<String>,
@@ -565,6 +588,8 @@ impl Outcome {
             jobs_drained: None,
             recordings_fetched: None,
             sms_sent: None,
+            healthz_per_second: self.healthz_per_second,
+            incoming_per_second: self.incoming_per_second,
         }
     }
 }
@@ -583,6 +608,36 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
         .tcp_nodelay(true)
         .pool_max_idle_per_host(usize::try_from(concurrency).unwrap_or(usize::MAX))
         .build()?;
+    let (healthz_per_second, incoming_per_second) = if args.ratio_seconds > 0 {
+        let period = Duration::from_secs(args.ratio_seconds);
+        let plain = Arc::new(CallSimulator {
+            timer: None,
+            ..twilio.clone()
+        });
+        let health = format!("{}/healthz", plain.connect_base);
+        let client = plain.client.clone();
+        let healthz = saturate(concurrency, period, move |_| {
+            let (client, health) = (client.clone(), health.clone());
+            async move {
+                match client.get(&health).send().await {
+                    Ok(res) => res.status().is_success() && res.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+        let incoming = saturate(concurrency, period, move |i| {
+            let plain = plain.clone();
+            async move {
+                let from = format!("+5255{:08}", 10_000_000 + i % 90_000_000);
+                plain.call(Some(&from)).await.is_ok()
+            }
+        })
+        .await;
+        (Some(healthz), Some(incoming))
+    } else {
+        (None, None)
+    };
     let twilio = Arc::new(twilio);
     let next = Arc::new(AtomicU64::new(0));
     let completed = Arc::new(AtomicU64::new(0));
@@ -640,12 +695,41 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
     let wall = started.elapsed();
     let errors = std::mem::take(&mut *errors.lock().unwrap_or_else(PoisonError::into_inner));
     Ok(Outcome {
+        healthz_per_second,
+        incoming_per_second,
         completed: completed.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
         errors,
         wall,
         samples: sink.take(),
     })
+}
+
+/// Requests per second that `workers` loops get, each sending `one(n)` (n counts requests
+/// across loops) again and again for `period`; only the successful ones count.
+async fn saturate<F, Fut>(workers: u64, period: Duration, one: F) -> f64
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let ok = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + period;
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (one, ok, sent) = (one.clone(), ok.clone(), sent.clone());
+        loops.spawn(async move {
+            while Instant::now() < deadline {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if one(n).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while loops.join_next().await.is_some() {}
+    ok.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64().max(1e-9)
 }
 
 /// One caller making a report, start to end; an error says where the call left the path.
@@ -796,6 +880,7 @@ mod tests {
             url: None,
             pause_ms: 0,
             seed_cases: None,
+            ratio_seconds: 0,
         }
     }
 
@@ -806,7 +891,15 @@ mod tests {
         let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
 
-        let report = run(&config, &args(10, 4, Some(url))).await.unwrap();
+        let report = run(
+            &config,
+            &BenchArgs {
+                ratio_seconds: 1,
+                ..args(10, 4, Some(url))
+            },
+        )
+        .await
+        .unwrap();
 
         assert_eq!(report.completed, 10, "{report}");
         assert_eq!(report.failed, 0, "{report}");
@@ -835,6 +928,17 @@ mod tests {
             .collect();
         assert_eq!(steps, walked, "{report}");
         assert!(report.peak_rss_kb.is_some_and(|kb| kb > 0), "{report}");
+        // The ratios' baseline and the incoming webhook alone were measured (any rate: no
+        // timing is asserted), and printed.
+        assert!(
+            report.healthz_per_second.is_some_and(|r| r > 0.0),
+            "{report}"
+        );
+        assert!(
+            report.incoming_per_second.is_some_and(|r| r > 0.0),
+            "{report}"
+        );
+        assert!(report.to_string().contains("of /healthz"), "{report}");
     }
 
     #[tokio::test(flavor = "multi_thread")]
