@@ -364,6 +364,7 @@ async fn metrics_page(State(app): State<AppState>) -> axum::response::Response {
         pools: app.store.pool_states(),
         journal_pending: app.journal.has_pending(),
         journal_entries: app.journal.appended(),
+        step_batches: app.store.step_batches(),
     };
     (
         [(

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub journal_pending: bool,
     /// Entries this instance wrote to its journal since it started.
     pub journal_entries: u64,
+    /// Call-step transactions committed, and the steps in them (group commit).
+    pub step_batches: (u64, u64),
 }
 
 impl Metrics {
@@ -125,6 +127,22 @@ impl Metrics {
             g.set(value);
             g
         };
+        let (batches, steps) = snapshot.step_batches;
+        let counter = |n: u64| {
+            let c = Counter::<u64>::default();
+            c.inc_by(n);
+            c
+        };
+        registry.register(
+            "step_commits",
+            "Transactions that committed webhook call steps (several steps share one under load)",
+            counter(batches),
+        );
+        registry.register(
+            "steps_committed",
+            "Webhook call steps committed",
+            counter(steps),
+        );
         registry.register(
             "database_down",
             "1 while the database is taken for unreachable (statements fail at once)",
@@ -228,6 +246,7 @@ mod tests {
             pools: vec![("sqlite_write", 1, 1)],
             journal_pending: false,
             journal_entries: 0,
+            step_batches: (1, 3),
         });
         for line in [
             r#"atiende_webhook_seconds_bucket{le="0.005",step="main"} 1"#,
@@ -238,6 +257,8 @@ mod tests {
             r#"atiende_sms{status="delivered"} 2"#,
             r#"atiende_db_connections{pool="sqlite_write",state="idle"} 1"#,
             "atiende_database_down 0",
+            "atiende_step_commits_total 1",
+            "atiende_steps_committed_total 3",
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }

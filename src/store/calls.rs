@@ -1,6 +1,7 @@
 //! The call log: one row per call, one event per step.
 
-use super::{BeginWrite, Store, StoreError, with_pool, with_read_pool};
+use super::group_commit::{Pending, StepRow};
+use super::{Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{CallOutcome, CallSid, CallerId, Timestamp};
 
 /// Whether a logged step moves the caller through the menu or is a callback about the call.
@@ -55,47 +56,30 @@ pub struct CallRecord {
 }
 
 impl Store {
-    /// Logs a step of a call, creating the call's row if this is the first we hear of it.
-    /// Returns the call's id.
+    /// Logs a step of a call, creating the call's row if this is the first we hear of it. The
+    /// step is committed with the others waiting at that moment (see `group_commit`); this
+    /// returns once it is durable.
     #[tracing::instrument(skip_all, fields(step = step.step))]
-    pub async fn record_call_step(&self, step: &CallStep<'_>) -> Result<i64, StoreError> {
-        let number = step.caller.number().map(|n| n.as_str());
-        let withheld = number.is_none();
-        let moves_caller = step.kind == StepKind::Caller;
-        let id = with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let (id,): (i64,) = sqlx::query_as(
-                r#"
-                insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
-                values ($1, $2, $3, $4, $5, $5, $6)
-                on conflict (call_sid) do update set
-                    updated_at = excluded.updated_at,
-                    last_step = case when $7 then excluded.last_step else calls.last_step end
-                returning id
-                "#,
-            )
-            .bind(step.call_sid.as_str())
-            .bind(number)
-            .bind(withheld)
-            .bind(step.to)
-            .bind(step.at)
-            .bind(step.step)
-            .bind(moves_caller)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#,
-            )
-            .bind(id)
-            .bind(step.at)
-            .bind(step.step)
-            .bind(step.detail)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            id
-        });
-        Ok(id)
+    pub async fn record_call_step(&self, step: &CallStep<'_>) -> Result<(), StoreError> {
+        self.gate()?;
+        let number = step.caller.number().map(|n| n.as_str().to_owned());
+        let row = StepRow {
+            sid: step.call_sid.as_str().to_owned(),
+            withheld: number.is_none(),
+            from: number,
+            to: step.to.map(str::to_owned),
+            step: step.step.to_owned(),
+            detail: step.detail.map(str::to_owned),
+            moves: step.kind == StepKind::Caller,
+            at: step.at.to_string(),
+            at_ts: Some(step.at),
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.steps
+            .send(Pending { row, done })
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
     }
 
     /// Records the end of a call and decides its outcome. A call that made no report, found no

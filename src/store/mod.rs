@@ -24,6 +24,7 @@ mod cases;
 mod catalog;
 mod console;
 mod figures;
+mod group_commit;
 pub(crate) mod jobs;
 mod messages;
 pub(crate) mod query;
@@ -123,6 +124,8 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     health: Arc<Health>,
+    /// The writer task that commits call steps in groups (see `group_commit`).
+    steps: tokio::sync::mpsc::Sender<group_commit::Pending>,
 }
 
 /// Whether the database is taken for unreachable: a circuit breaker. While it is open, every
@@ -131,8 +134,27 @@ pub struct Store {
 /// instead). It opens when a caller of the store reports an error that says the database cannot
 /// be reached or written ([`Store::saw`]) and closes when [`Store::probe`] gets an answer.
 #[derive(Debug, Default)]
-struct Health {
+pub(crate) struct Health {
     down: AtomicBool,
+    /// Call-step transactions committed, and the steps in them (see `group_commit`).
+    pub(crate) step_batches: std::sync::atomic::AtomicU64,
+    pub(crate) steps_written: std::sync::atomic::AtomicU64,
+}
+
+impl Health {
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Opens the breaker if `error` says the database cannot be reached or written; returns
+    /// whether it did say so.
+    pub(crate) fn note(&self, error: &StoreError) -> bool {
+        let unavailable = error.is_unavailable();
+        if unavailable && !self.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %error, "the database is unavailable; the phone line answers from its journal");
+        }
+        unavailable
+    }
 }
 
 /// What can go wrong in the store.
@@ -254,9 +276,18 @@ impl Store {
                 .await?;
             Backend::Postgres(pool)
         };
+        let health = Arc::<Health>::default();
+        let steps = group_commit::start(
+            match &backend {
+                Backend::Sqlite { write, .. } => group_commit::Target::Sqlite(write.clone()),
+                Backend::Postgres(pool) => group_commit::Target::Postgres(pool.clone()),
+            },
+            health.clone(),
+        );
         Ok(Store {
             backend,
-            health: Arc::default(),
+            health,
+            steps,
         })
     }
 
@@ -269,6 +300,15 @@ impl Store {
         }
     }
 
+    /// Call-step transactions committed by this store and the steps they held: the second
+    /// over the first is how many webhooks shared a commit, on average.
+    pub fn step_batches(&self) -> (u64, u64) {
+        (
+            self.health.step_batches.load(Ordering::Relaxed),
+            self.health.steps_written.load(Ordering::Relaxed),
+        )
+    }
+
     /// Whether the database is taken for unreachable right now.
     pub fn is_down(&self) -> bool {
         self.health.down.load(Ordering::Acquire)
@@ -277,11 +317,7 @@ impl Store {
     /// Takes note of an error the store returned: one that says the database cannot be reached
     /// or written opens the breaker. Returns whether it was such an error.
     pub fn saw(&self, error: &StoreError) -> bool {
-        let unavailable = error.is_unavailable();
-        if unavailable && !self.health.down.swap(true, Ordering::AcqRel) {
-            tracing::error!(error = %error, "the database is unavailable; the phone line answers from its journal");
-        }
-        unavailable
+        self.health.note(error)
     }
 
     /// Asks the database for an answer on the connection that writes, bypassing the breaker,

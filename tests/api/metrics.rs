@@ -88,3 +88,79 @@ async fn without_a_token_or_an_address_there_are_no_metrics() {
     assert!(app.metrics_base.is_none());
     app.stop().await;
 }
+
+on_both_databases!(concurrent_webhooks_share_commits_and_every_step_is_logged_in_order);
+
+async fn concurrent_webhooks_share_commits_and_every_step_is_logged_in_order(db: Db) {
+    use atiende::domain::{CallSid, CallerId, Timestamp};
+    use atiende::store::{CallStep, StepKind};
+    // Arrange: 50 calls, each logging four steps in order (the third a callback, which must
+    // not move the call's last step), all calls at once.
+    let app = app_or_skip!(db);
+    let store = app.state.store.clone();
+    let (batches_before, steps_before) = store.step_batches();
+    let at = app.state.clock.now();
+    let calls: Vec<String> = (0..50).map(|_| crate::helpers::new_call_sid()).collect();
+
+    // Act
+    let mut tasks = tokio::task::JoinSet::new();
+    for sid in calls.clone() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let sid = CallSid::parse(&sid).unwrap();
+            let caller = CallerId::parse(Some(CALLER));
+            for (i, (step, kind)) in [
+                ("incoming", StepKind::Caller),
+                ("main", StepKind::Caller),
+                ("call_status", StepKind::Callback),
+                ("category", StepKind::Caller),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                store
+                    .record_call_step(&CallStep {
+                        call_sid: &sid,
+                        caller: &caller,
+                        to: Some("+525500000000"),
+                        step,
+                        detail: Some("it's \"quoted\""),
+                        kind,
+                        at: Timestamp::from_utc(
+                            at.as_utc() + chrono::TimeDelta::milliseconds(i as i64),
+                        ),
+                    })
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    // Assert: every step, in order, once; the last step is the caller's; and 200 steps took
+    // fewer commits than steps.
+    for sid in &calls {
+        let sid = CallSid::parse(sid).unwrap();
+        let call = store.call(&sid).await.unwrap().unwrap();
+        assert_eq!(call.last_step, "category", "{call:?}");
+        assert_eq!(call.from_number.as_deref(), Some(CALLER));
+        let steps: Vec<String> = store
+            .call_steps(&sid)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(step, _)| step)
+            .collect();
+        assert_eq!(steps, ["incoming", "main", "call_status", "category"]);
+    }
+    let (batches, steps) = store.step_batches();
+    assert_eq!(steps - steps_before, 200);
+    assert!(
+        batches - batches_before < 200,
+        "{} commits for 200 steps",
+        batches - batches_before
+    );
+    app.stop().await;
+}

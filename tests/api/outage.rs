@@ -240,6 +240,9 @@ async fn sqlite_full_disk_during_calls_loses_no_report() {
 
 #[tokio::test]
 async fn postgres_stopped_during_calls_loses_no_report() {
+    if std::env::var("OUTAGE_LOG").is_ok() {
+        atiende::telemetry::init("info");
+    }
     let Some(pg) = OwnPostgres::init() else {
         return;
     };

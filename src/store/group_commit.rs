@@ -1,0 +1,197 @@
+//! Group commit of call steps: the one write every webhook makes.
+//!
+//! Every webhook logs its step (the call's row, and one event). Written one transaction per
+//! step, a burst of calls queues on SQLite's single writer, each step paying its own `BEGIN`,
+//! statements and `COMMIT`, each a round trip to SQLite's thread (on PostgreSQL, a commit
+//! each). Instead, [`record_call_step`](Store::record_call_step) hands its step to one writer
+//! task per store and waits: the writer takes every step waiting at that moment (at most
+//! [`MAX_BATCH`]; it never waits for more, so a lone step goes at once), writes them in one
+//! transaction, and only after the commit answers each webhook. Nothing is answered before its
+//! write is durable. While it commits, the next steps gather for the next batch.
+//!
+//! On SQLite a batch is three statements whatever its size: the steps travel as one JSON array
+//! (`json_each`), upserted into `calls` (the caller's own steps move `last_step`, callbacks do
+//! not) and inserted into `call_events` in order. On PostgreSQL each step keeps its two
+//! statements, in the batch's one transaction (one commit, one WAL flush).
+//!
+//! If a batch fails because the database is unavailable, every step in it gets
+//! [`StoreError::Unavailable`] (the phone line then journals them). Any other failure is one
+//! step's: the batch is written again one step at a time, so only that step fails.
+
+use super::{BeginWrite, Health, StoreError};
+use crate::domain::Timestamp;
+use serde::Serialize;
+use sqlx::{PgPool, SqlitePool};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most steps in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// A step to write, owned (it crosses to the writer task).
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct StepRow {
+    pub sid: String,
+    pub from: Option<String>,
+    pub withheld: bool,
+    pub to: Option<String>,
+    pub step: String,
+    pub detail: Option<String>,
+    /// A caller's own step (moves `last_step`), not a callback.
+    pub moves: bool,
+    /// As stored on SQLite (fixed-width RFC 3339 text).
+    pub at: String,
+    #[serde(skip)]
+    pub at_ts: Option<Timestamp>,
+}
+
+pub(super) struct Pending {
+    pub row: StepRow,
+    pub done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Where the writer task writes.
+#[derive(Clone)]
+pub(super) enum Target {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Starts the writer task of a store; steps go in through the returned sender.
+pub(super) fn start(target: Target, health: Arc<Health>) -> mpsc::Sender<Pending> {
+    let (tx, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * 16);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            // While the breaker is open, a batch fails at once (its webhooks journal their
+            // steps) rather than waiting for a connection that will not come.
+            if health.is_down() {
+                for p in batch {
+                    let _ = p.done.send(Err(StoreError::Unavailable));
+                }
+                continue;
+            }
+            let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
+            let written = write(&target, &rows).await;
+            if let Err(e) = &written {
+                health.note(e);
+            }
+            match written {
+                Ok(()) => {
+                    health.step_batches.fetch_add(1, Ordering::Relaxed);
+                    health
+                        .steps_written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    for p in batch {
+                        let _ = p.done.send(Ok(()));
+                    }
+                }
+                Err(e) if batch.len() == 1 => {
+                    let _ = batch.pop().map(|p| p.done.send(Err(e)));
+                }
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps could not be written");
+                    for p in batch {
+                        let _ = p.done.send(Err(StoreError::Unavailable));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps failed; writing them one by one");
+                    for p in batch {
+                        let result = write(&target, &[&p.row]).await;
+                        let _ = p.done.send(result);
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Writes `rows` in one transaction.
+async fn write(target: &Target, rows: &[&StepRow]) -> Result<(), StoreError> {
+    match target {
+        Target::Sqlite(pool) => {
+            let json =
+                serde_json::to_string(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let mut tx = pool.begin_write().await?;
+            for (moves, on_conflict) in [
+                (
+                    1,
+                    "updated_at = excluded.updated_at, last_step = excluded.last_step",
+                ),
+                (0, "updated_at = excluded.updated_at"),
+            ] {
+                sqlx::query(&format!(
+                    r#"
+                    insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
+                    select value ->> 'sid', value ->> 'from', value ->> 'withheld', value ->> 'to',
+                           value ->> 'at', value ->> 'at', value ->> 'step'
+                    from json_each($1)
+                    where value ->> 'moves' = $2
+                    order by key
+                    on conflict (call_sid) do update set {on_conflict}
+                    "#
+                ))
+                .bind(&json)
+                .bind(moves)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                r#"
+                insert into call_events (call_id, at, step, detail)
+                select c.id, j.value ->> 'at', j.value ->> 'step', j.value ->> 'detail'
+                from json_each($1) j join calls c on c.call_sid = j.value ->> 'sid'
+                order by j.key
+                "#,
+            )
+            .bind(&json)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Target::Postgres(pool) => {
+            let mut tx = pool.begin_write().await?;
+            for row in rows {
+                let (id,): (i64,) = sqlx::query_as(
+                    r#"
+                    insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
+                    values ($1, $2, $3, $4, $5, $5, $6)
+                    on conflict (call_sid) do update set
+                        updated_at = excluded.updated_at,
+                        last_step = case when $7 then excluded.last_step else calls.last_step end
+                    returning id
+                    "#,
+                )
+                .bind(&row.sid)
+                .bind(&row.from)
+                .bind(row.withheld)
+                .bind(&row.to)
+                .bind(row.at_ts)
+                .bind(&row.step)
+                .bind(row.moves)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#,
+                )
+                .bind(id)
+                .bind(row.at_ts)
+                .bind(&row.step)
+                .bind(&row.detail)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
