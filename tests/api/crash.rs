@@ -15,16 +15,15 @@
 
 use crate::helpers::{
     Db, HANG_GUARD, STREET_LIGHTING, ServeProcess, TOKEN, WATER, caller_for, drop_schema,
-    free_port, fresh_database, serve_env, start_fake_api,
+    files_under, free_port, fresh_database, serve_env, start_fake_api, stored_recording,
 };
-use atiende::domain::{RecordingSid, RecordingStatus};
 use atiende::sim::{CallSimulator, RecordingEnd, Waiting};
 use atiende::store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::Connection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,27 +196,6 @@ async fn cases(db: Db, url: &str) -> Vec<CaseRow> {
         .collect()
 }
 
-/// Every file under `dir`, by its path relative to `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// The message id in an SMS request's status callback URL (`…/twilio/messaging/status?m=ID`).
 fn message_id(sms: &atiende::sim::fake_api::SentSms) -> Option<i64> {
     let callback = url::Url::parse(sms.get("StatusCallback")?).ok()?;
@@ -374,12 +352,7 @@ async fn sigkill_at_random_moments_loses_no_report_a_caller_was_told(db: Db) {
     let mut downloads = 0;
     for case in &cases {
         let sid = case.recording_sid.as_deref().unwrap();
-        let row = store
-            .recording(&RecordingSid::parse(sid).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
+        stored_recording(&store, sid).await;
         let fetched = api.requests_for_recording(sid);
         assert!(fetched >= 1, "{sid} never fetched");
         downloads += fetched;

@@ -6,7 +6,9 @@
 //! Retries are made quick here with the configuration's own job settings (backoff and
 //! time-out), never by reaching into the workers.
 
-use crate::helpers::{CALLER, Db, HANG_GUARD, Options, TestApp, WATER, at_the_beep, recording_job};
+use crate::helpers::{
+    CALLER, Db, HANG_GUARD, Options, TestApp, WATER, at_the_beep, recording_job, stored_recording,
+};
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{JobState, RecordingSid, RecordingStatus};
 use atiende::files::FileKey;
@@ -156,12 +158,7 @@ async fn jobs_catch_up_after_trouble(app: TestApp, trouble: Trouble) {
     let mut expected_keys = Vec::new();
     for (sid, _) in &reports {
         assert_eq!(app.api.requests_for_recording(sid), 1, "{sid} served once");
-        let row = store
-            .recording(&RecordingSid::parse(sid).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
+        let row = stored_recording(store, sid).await;
         assert_eq!(row.sha256.as_deref(), Some(expected_hash.as_str()));
         expected_keys.push(format!("{sid}.wav"));
     }

@@ -1165,3 +1165,42 @@ impl TestApp {
         client
     }
 }
+
+/// Every file under `dir`, by its path relative to `dir`, sorted (none if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The recording `sid` as stored, which must be stored (checked, hashed, kept).
+pub async fn stored_recording(
+    store: &atiende::store::Store,
+    sid: &str,
+) -> atiende::store::RecordingRecord {
+    let row = store
+        .recording(&RecordingSid::parse(sid).expect("a RecordingSid"))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no recording {sid}"));
+    assert_eq!(
+        row.status,
+        atiende::domain::RecordingStatus::Stored,
+        "{row:?}"
+    );
+    row
+}

@@ -6,8 +6,8 @@
 
 use crate::helpers::{
     ACCOUNT_SID, CALLER, Db, HANG_GUARD, OFFICE, Options, TOKEN, TestApp, WATER, at_the_beep,
-    atiende_command, became_healthy, caller_for, eventually, free_port, office_hours_now, record,
-    recording_job, sqlite_url, start_fake_api,
+    atiende_command, became_healthy, caller_for, eventually, files_under, free_port,
+    office_hours_now, record, recording_job, sqlite_url, start_fake_api,
 };
 use crate::{app_or_skip, on_both_databases};
 use atiende::domain::{JobKind, JobState, RecordingStatus};
@@ -421,27 +421,6 @@ impl Drop for Server {
     }
 }
 
-/// Every file under `dir` (none if it does not exist).
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 #[tokio::test]
 async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_restart() {
     // Arrange: `atiende serve` on SQLite with a short lease, and a fake Twilio that serves the
@@ -530,10 +509,13 @@ async fn a_worker_killed_in_the_middle_of_a_download_finishes_the_job_after_a_re
     let expected = data
         .join("recordings")
         .join(format!("{}.wav", recording.sid));
-    assert_eq!(files_in(&data.join("recordings")), vec![expected.clone()]);
+    assert_eq!(
+        files_under(&data.join("recordings")),
+        vec![PathBuf::from(format!("{}.wav", recording.sid))]
+    );
     assert_eq!(std::fs::read(&expected).unwrap(), wav, "byte for byte");
     assert_eq!(
-        files_in(&data.join("tmp")),
+        files_under(&data.join("tmp")),
         Vec::<PathBuf>::new(),
         "no partial download left behind"
     );

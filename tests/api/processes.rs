@@ -8,8 +8,8 @@
 use crate::helpers::{
     Db, HANG_GUARD, ServeProcess, TOKEN, WATER, at_the_beep, balancer, caller_for, drop_schema,
     free_port, fresh_bucket, fresh_database, record, s3_url, serve_env, start_fake_api,
+    stored_recording,
 };
-use atiende::domain::{RecordingSid, RecordingStatus};
 use atiende::store::Store;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -126,12 +126,7 @@ async fn two_serve_processes_behind_a_balancer_give_one_case_one_file_one_sms_pe
     assert_eq!(store.count_cases().await.unwrap(), calls as i64);
     for sid in &sids {
         assert_eq!(api.requests_for_recording(sid), 1, "{sid} fetched once");
-        let row = store
-            .recording(&RecordingSid::parse(sid).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.status, RecordingStatus::Stored, "{row:?}");
+        stored_recording(&store, sid).await;
     }
     let mut stored = objects(&bucket, "recordings/").await;
     stored.sort();
