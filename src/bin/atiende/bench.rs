@@ -135,6 +135,10 @@ pub struct BenchArgs {
     /// given as a ratio to `/healthz` (figures from noisy machines then compare); 0 skips it.
     #[arg(long, value_name = "S", default_value_t = 3)]
     pub ratio_seconds: u64,
+    /// With `--seed-cases`: how many times each page is asked (fewer for a million cases,
+    /// where a year's dashboard or the closed cases' CSV take seconds each).
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=1000))]
+    pub rounds: u64,
 }
 
 /// Latency figures of a set of webhooks.
@@ -881,6 +885,7 @@ mod tests {
             pause_ms: 0,
             seed_cases: None,
             ratio_seconds: 0,
+            rounds: 30,
         }
     }
 

@@ -10,7 +10,7 @@
 //! default twelve weeks and over a year, and as CSV), and the case list as a spreadsheet
 //! (`/casos.csv`, the open cases and every closed one). For the figures the cases come with
 //! their history (when each was attended, a few reopened) and the line with its calls (one
-//! per phone report, and abandoned ones). Each is asked `ROUNDS` times; the report gives the
+//! per phone report, and abandoned ones). Each is asked `--rounds` times (30); the report gives the
 //! median and the 95th percentile of the whole HTTP answer (query and rendering).
 
 use super::bench::ScratchDir;
@@ -22,8 +22,6 @@ use atiende::{Application, Clock};
 use rand::Rng;
 use std::time::{Duration, Instant};
 
-/// How many times each page is asked.
-const ROUNDS: usize = 30;
 /// Cases written per transaction.
 const BATCH: usize = 5_000;
 const USER: &str = "bench.operador";
@@ -34,6 +32,8 @@ pub struct ConsoleReport {
     pub cases: u64,
     pub backend: &'static str,
     pub seeded_in: Duration,
+    /// How many times each page was asked.
+    pub rounds: usize,
     pub pages: Vec<(String, Duration, Duration)>,
 }
 
@@ -41,10 +41,11 @@ impl std::fmt::Display for ConsoleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} cases on {}, written in {:.1} s; each page asked {ROUNDS} times over HTTP:",
+            "{} cases on {}, written in {:.1} s; each page asked {} times over HTTP:",
             self.cases,
             self.backend,
-            self.seeded_in.as_secs_f64()
+            self.seeded_in.as_secs_f64(),
+            self.rounds
         )?;
         writeln!(f, "{:<46} {:>8} {:>8}", "page", "p50 ms", "p95 ms")?;
         for (page, p50, p95) in &self.pages {
@@ -192,6 +193,7 @@ pub async fn run(
     config: &Config,
     cases: u64,
     database_url: Option<&str>,
+    rounds: usize,
 ) -> anyhow::Result<ConsoleReport> {
     let dir = ScratchDir::create()?;
     let database_url = match database_url {
@@ -310,8 +312,8 @@ pub async fn run(
     ];
     let mut measured = Vec::new();
     for (name, path) in pages {
-        let mut times = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
             let started = Instant::now();
             let response = client
                 .get(format!("{base}{path}"))
@@ -332,6 +334,7 @@ pub async fn run(
         cases,
         backend,
         seeded_in,
+        rounds,
         pages: measured,
     })
 }

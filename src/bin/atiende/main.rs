@@ -415,7 +415,13 @@ async fn retry_job(config: &Config, id: i64) -> anyhow::Result<()> {
 /// script or CI job notices.
 async fn run_bench(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(cases) = args.seed_cases {
-        let report = console_bench::run(config, cases, args.database_url.as_deref()).await?;
+        let report = console_bench::run(
+            config,
+            cases,
+            args.database_url.as_deref(),
+            args.rounds as usize,
+        )
+        .await?;
         print!("{report}");
         return Ok(());
     }
