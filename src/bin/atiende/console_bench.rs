@@ -379,3 +379,28 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The suite's small run: a few thousand seeded cases, every page answered (correctness
+    /// only: no time is asserted).
+    #[tokio::test]
+    async fn a_few_thousand_seeded_cases_answer_every_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
+        let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("seed.db").display());
+
+        let report = run(&config, 2_000, Some(&url), 3).await.unwrap();
+
+        assert_eq!(report.cases, 2_000);
+        assert_eq!(report.rounds, 3);
+        assert!(report.pages.len() >= 10, "{report}");
+        assert!(
+            report.to_string().contains("each page asked 3 times"),
+            "{report}"
+        );
+    }
+}
