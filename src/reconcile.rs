@@ -10,6 +10,7 @@
 //! A recording younger than [`SETTLE`] is left for its webhooks, which carry the category. Two
 //! instances sweeping at once make one case: a phone case is keyed by its call and recording.
 
+use crate::domain::recording::SILENT_SECONDS;
 use crate::domain::{CallSid, CallerId, PhoneNumber, RecordingSid, Timestamp, Urgency};
 use crate::state::AppState;
 use crate::store::{NewPhoneCase, Recovered};
@@ -17,9 +18,6 @@ use std::time::Duration;
 
 /// How old a recording must be before it is taken for lost: its webhooks come within seconds.
 pub const SETTLE: Duration = Duration::from_secs(10 * 60);
-
-/// Recordings this short are silence (as the phone line treats them during the call).
-const SILENT_SECONDS: i64 = 1;
 
 /// What a sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,12 @@
 
 use super::codes::text_enum;
 
+/// The longest recording that counts as silence while the caller is still on the line. Twilio
+/// may keep a recording of a breath or a key press (even with `trim-silence`) and call the action
+/// for it; after a hang-up a short recording is still a report (someone spoke, then hung up).
+/// Recordings found only at Twilio this short are silence too.
+pub const SILENT_SECONDS: i64 = 1;
+
 text_enum!(
     /// Where our copy of a recording stands (shown to staff beside the case).
     RecordingStatus {

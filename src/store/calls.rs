@@ -71,8 +71,7 @@ impl Store {
             step: step.step.to_owned(),
             detail: step.detail.map(str::to_owned),
             moves: step.kind == StepKind::Caller,
-            at: step.at.to_string(),
-            at_ts: Some(step.at),
+            at: step.at,
         };
         let (done, answer) = tokio::sync::oneshot::channel();
         self.steps

@@ -40,10 +40,13 @@ pub(super) struct StepRow {
     pub detail: Option<String>,
     /// A caller's own step (moves `last_step`), not a callback.
     pub moves: bool,
-    /// As stored on SQLite (fixed-width RFC 3339 text).
-    pub at: String,
-    #[serde(skip)]
-    pub at_ts: Option<Timestamp>,
+    /// In the JSON for SQLite as it stores it (fixed-width RFC 3339 text).
+    #[serde(serialize_with = "as_text")]
+    pub at: Timestamp,
+}
+
+fn as_text<S: serde::Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(at)
 }
 
 pub(super) struct Pending {
@@ -175,7 +178,7 @@ async fn write(target: &Target, rows: &[&StepRow]) -> Result<(), StoreError> {
                 .bind(&row.from)
                 .bind(row.withheld)
                 .bind(&row.to)
-                .bind(row.at_ts)
+                .bind(row.at)
                 .bind(&row.step)
                 .bind(row.moves)
                 .fetch_one(&mut *tx)
@@ -184,7 +187,7 @@ async fn write(target: &Target, rows: &[&StepRow]) -> Result<(), StoreError> {
                     r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#,
                 )
                 .bind(id)
-                .bind(row.at_ts)
+                .bind(row.at)
                 .bind(&row.step)
                 .bind(&row.detail)
                 .execute(&mut *tx)

@@ -3,6 +3,7 @@
 use super::listen::Vocabulary;
 use super::menu::{self, MENU_TIMEOUT, next_try, retry_or_goodbye};
 use super::{Key, Moment, Speaker, Step, StepQuery, Twiml, VoiceCall, answer, speech};
+use crate::domain::recording::SILENT_SECONDS;
 use crate::domain::{PhoneNumber, RecordingSid, RecordingStatus, Urgency};
 use crate::journal::Entry;
 use crate::state::AppState;
@@ -232,11 +233,6 @@ pub fn push_record_verb(s: &mut Speaker<'_>, query: &StepQuery) {
         })
         .redirect(&action);
 }
-
-/// The longest recording that counts as silence while the caller is still on the line. Twilio
-/// may keep a recording of a breath or a key press (even with `trim-silence`) and call the action
-/// for it; after a hang-up a short recording is still a report (someone spoke, then hung up).
-const SILENT_SECONDS: i64 = 1;
 
 /// The recording's SID: `RecordingSid` if sent (the status callback documents it), otherwise the
 /// last segment of `RecordingUrl` (all the `<Record>` action documents:
