@@ -175,6 +175,24 @@ async fn twiml_samples_match_the_call_flow() {
         )
         .await;
     s.add("23-technical-error", &xml);
+
+    // The database down at the recording: the report is kept in the journal, the folio
+    // comes by SMS.
+    app.state.store.close().await;
+    let (_, xml) = app
+        .post_signed(
+            "/twilio/voice/recorded?t=1&f=1",
+            &[
+                ("CallSid", "CA0123456789abcdef0123456789abcdee"),
+                ("From", CALLER),
+                ("RecordingSid", "RE0123456789abcdef0123456789abcdef"),
+                ("RecordingUrl", "https://api.twilio.com/r"),
+                ("RecordingDuration", "25"),
+                ("Digits", "#"),
+            ],
+        )
+        .await;
+    s.add("31-report-kept", &xml);
     app.stop().await;
 
     // Outside office hours, "0" gives the hours instead.
