@@ -11,9 +11,10 @@
 //! Each figure is a chart drawn here ([`super::chart`]) and a table with the same numbers,
 //! which is what a screen reader reads; `/cifras.csv` gives every table as a spreadsheet.
 //!
-//! Times are percentiles by the **nearest-rank** method ([`percentile`]): the p-th percentile
-//! of n durations is the ⌈p·n/100⌉-th smallest, always a duration that happened (the median
-//! of an even count is the lower of the two middle ones).
+//! Times are percentiles by the **nearest-rank** method
+//! ([`Store::time_spreads`](crate::store::Store::time_spreads)): the p-th percentile of n
+//! durations is the ⌈p·n/100⌉-th smallest, always a duration that happened (the median of an
+//! even count is the lower of the two middle ones).
 
 use super::chart::{self, Bar};
 use super::csv::{self, CsvBody};
@@ -22,7 +23,7 @@ use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
 use crate::domain::{CaseStatus, Channel, Timestamp};
 use crate::state::AppState;
-use crate::store::{CaseTimes, FigureScope};
+use crate::store::{FigureScope, Progress, TimeSpread};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Weekday};
@@ -145,18 +146,6 @@ fn limits(starts: &[NaiveDate]) -> Vec<Timestamp> {
     starts.iter().skip(1).map(|d| midnight(*d)).collect()
 }
 
-/// The p-th percentile of `values` by the nearest-rank method: sorted ascending, the
-/// ⌈p·n/100⌉-th value (the first for p = 0). `None` when there are no values.
-pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    let rank = ((p / 100.0) * n as f64).ceil() as usize;
-    Some(values[rank.clamp(1, n) - 1])
-}
-
 /// A duration in hours as people read it: hours under two days, else days.
 pub fn span_label(hours: f64) -> String {
     if hours < 48.0 {
@@ -173,10 +162,6 @@ fn percent(part: i64, whole: i64) -> String {
     } else {
         format!("{:.1} %", part as f64 * 100.0 / whole as f64)
     }
-}
-
-fn hours_between(from: Timestamp, to: Timestamp) -> f64 {
-    ((to.as_utc() - from.as_utc()).num_seconds() as f64 / 3600.0).max(0.0)
 }
 
 /// "01/09".
@@ -198,19 +183,21 @@ struct Figures {
     department: Option<i64>,
 }
 
-/// Median and 90th percentile of a list of hours, as table cells.
+/// Median and 90th percentile of a category's times, in hours, as table cells.
+#[derive(Default)]
 struct Spread {
-    count: usize,
+    count: i64,
     median: Option<f64>,
     p90: Option<f64>,
 }
 
 impl Spread {
-    fn of(mut hours: Vec<f64>) -> Spread {
+    fn of(row: &TimeSpread) -> Spread {
+        let hours = |seconds: i64| seconds as f64 / 3600.0;
         Spread {
-            count: hours.len(),
-            median: percentile(&mut hours, 50.0),
-            p90: percentile(&mut hours, 90.0),
+            count: row.cases,
+            median: Some(hours(row.median_seconds)),
+            p90: Some(hours(row.p90_seconds)),
         }
     }
 
@@ -262,10 +249,33 @@ async fn figures(
     };
     let mut sections = Vec::new();
     let mut summary = Vec::new();
+    let weeks = period.week_starts();
+    let days = period.days();
+
+    // Every figure is read at once, each statement on a connection of its own (the read pool
+    // has several), rather than one after another.
+    let calls = async {
+        if staff.is_office() {
+            let limits = limits(&days);
+            let counts = app
+                .store
+                .call_counts(period.from(), period.until(), &limits, now)
+                .await?;
+            Ok::<_, crate::store::StoreError>(Some(counts))
+        } else {
+            Ok(None)
+        }
+    };
+    let week_limits = limits(&weeks);
+    let (received, open, spreads, (received_total, reopened), calls) = tokio::try_join!(
+        app.store.received_counts(&scope, &week_limits),
+        app.store.open_counts(&scope, now),
+        app.store.time_spreads(&scope),
+        app.store.reopened_counts(&scope),
+        calls,
+    )?;
 
     // a. Cases received per week, by channel and by category.
-    let weeks = period.week_starts();
-    let received = app.store.received_counts(&scope, &limits(&weeks)).await?;
     let total: i64 = received.iter().map(|r| r.cases).sum();
     summary.push(Fact {
         label: "Casos recibidos",
@@ -404,7 +414,6 @@ async fn figures(
     });
 
     // b and c. Open cases by status and department; overdue ones by department.
-    let open = app.store.open_counts(&scope, now).await?;
     let open_total: i64 = open.iter().map(|r| r.cases).sum();
     let overdue_total: i64 = open.iter().map(|r| r.overdue).sum();
     summary.push(Fact {
@@ -526,10 +535,8 @@ async fn figures(
     });
 
     // d. Time to route and to attend, per category; e. cases reopened.
-    let times = app.store.case_times(&scope).await?;
-    sections.push(times_section(&times));
-    let received = times.len() as i64;
-    let reopened = times.iter().filter(|t| t.reopened).count() as i64;
+    sections.push(times_section(&spreads));
+    let received = received_total;
     let share = percent(reopened, received);
     summary.push(Fact {
         label: "Reabiertos",
@@ -563,12 +570,7 @@ async fn figures(
     });
 
     // f. Calls per day (the office's line: the office only).
-    if staff.is_office() {
-        let days = period.days();
-        let calls = app
-            .store
-            .call_counts(period.from(), period.until(), &limits(&days), now)
-            .await?;
+    if let Some(calls) = calls {
         let mut per_day = vec![(0i64, 0i64, 0i64); days.len()];
         for c in &calls {
             let day = usize::try_from(c.bucket).unwrap_or(0).min(days.len() - 1);
@@ -645,47 +647,32 @@ async fn figures(
 }
 
 /// Median and 90th percentile of the time to route and to attend, per category and overall.
-fn times_section(times: &[CaseTimes]) -> FigureSection {
-    let mut names: BTreeMap<i64, String> = BTreeMap::new();
-    let mut route: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    let mut attend: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for t in times {
-        let category = t.category_id.unwrap_or(i64::MAX);
-        names.entry(category).or_insert_with(|| {
-            t.category_name
-                .clone()
-                .unwrap_or_else(|| "Sin clasificar".to_owned())
+fn times_section(rows: &[TimeSpread]) -> FigureSection {
+    // Per category (unclassified last), then every category at once.
+    let mut by_category: BTreeMap<(bool, i64), (String, Spread, Spread)> = BTreeMap::new();
+    for row in rows {
+        let key = (row.whole, row.category_id.unwrap_or(i64::MAX));
+        let entry = by_category.entry(key).or_insert_with(|| {
+            let name = match (row.whole, &row.category_name) {
+                (true, _) => "Todas".to_owned(),
+                (false, Some(name)) => name.clone(),
+                (false, None) => "Sin clasificar".to_owned(),
+            };
+            (name, Spread::default(), Spread::default())
         });
-        if let Some(at) = t.routed_at {
-            route
-                .entry(category)
-                .or_default()
-                .push(hours_between(t.created_at, at));
-        }
-        if let Some(at) = t.attended_at {
-            attend
-                .entry(category)
-                .or_default()
-                .push(hours_between(t.created_at, at));
+        let spread = Spread::of(row);
+        match row.to {
+            Progress::Routed => entry.1 = spread,
+            Progress::Attended => entry.2 = spread,
         }
     }
-    // Categories with something to measure.
-    let spreads: Vec<(String, Spread, Spread)> = names
-        .iter()
-        .filter(|(c, _)| route.contains_key(c) || attend.contains_key(c))
-        .map(|(c, name)| {
-            (
-                name.clone(),
-                Spread::of(route.get(c).cloned().unwrap_or_default()),
-                Spread::of(attend.get(c).cloned().unwrap_or_default()),
-            )
-        })
-        .chain([(
-            "Todas".to_owned(),
-            Spread::of(route.values().flatten().copied().collect()),
-            Spread::of(attend.values().flatten().copied().collect()),
-        )])
-        .collect();
+    if !by_category.keys().any(|(whole, _)| *whole) {
+        by_category.insert(
+            (true, 0),
+            ("Todas".to_owned(), Spread::default(), Spread::default()),
+        );
+    }
+    let spreads: Vec<(String, Spread, Spread)> = by_category.into_values().collect();
     let pair = [("s0", "Percentil 90"), ("s1", "Mediana")];
     FigureSection {
         id: "tiempos",
@@ -856,25 +843,6 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let mut ten: Vec<f64> = (1..=10).map(f64::from).collect();
-        ten.reverse();
-        assert_eq!(percentile(&mut ten, 50.0), Some(5.0));
-        assert_eq!(percentile(&mut ten, 90.0), Some(9.0));
-        assert_eq!(percentile(&mut ten, 91.0), Some(10.0));
-        assert_eq!(percentile(&mut ten, 100.0), Some(10.0));
-        assert_eq!(percentile(&mut ten, 0.0), Some(1.0));
-        // An even count: the lower of the two middle values, one that happened.
-        assert_eq!(percentile(&mut [4.0, 1.0, 3.0, 2.0], 50.0), Some(2.0));
-        assert_eq!(percentile(&mut [7.5], 90.0), Some(7.5));
-        assert_eq!(percentile(&mut [], 50.0), None);
-        // Nine values: p90 is the ⌈8.1⌉ = 9th.
-        let mut nine: Vec<f64> = (1..=9).map(f64::from).collect();
-        assert_eq!(percentile(&mut nine, 90.0), Some(9.0));
-        assert_eq!(percentile(&mut nine, 50.0), Some(5.0));
     }
 
     #[test]

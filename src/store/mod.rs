@@ -51,7 +51,9 @@ pub use console::{
     ActionReport, Attachment, CaseFilter, CaseView, Cursor, Department, InboxRow, NewActionReport,
     NewAttachment, Triage, Visibility,
 };
-pub use figures::{CallCount, CaseExportRow, CaseTimes, FigureScope, OpenCount, ReceivedCount};
+pub use figures::{
+    CallCount, CaseExportRow, FigureScope, OpenCount, Progress, ReceivedCount, TimeSpread,
+};
 pub use jobs::Job;
 pub use messages::{InboundMessage, MessageRecord, MessageUpdate, OutboundMessage};
 pub use recordings::{RecordingRecord, StoredRecording};

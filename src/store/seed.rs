@@ -44,6 +44,8 @@ pub struct SeedCall {
     pub started_at: Timestamp,
     pub duration_seconds: i64,
     pub outcome: CallOutcome,
+    /// The case the call made (a report), linked as the phone line links them.
+    pub case_id: Option<i64>,
 }
 
 impl Store {
@@ -64,9 +66,9 @@ impl Store {
                                        closure_reason, caller_number, sms_number, recording_status,
                                        recording_duration_seconds, created_at, updated_at,
                                        status_changed_at, priority, routed_at, due_at, description,
-                                       answer_by)
+                                       answer_by, recording_sid)
                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $12, $12, $13, $14,
-                            $15, $16, $17)
+                            $15, $16, $17, $18)
                     "#,
                 )
                 .bind(id)
@@ -86,6 +88,7 @@ impl Store {
                 .bind(case.due_at)
                 .bind("Caso de prueba para medir la consola")
                 .bind(case.answer_by)
+                .bind(format!("RE{:032x}", rand::random::<u128>()))
                 .execute(conn)
                 .await?;
             });
@@ -126,7 +129,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Inserts ended calls into the call log (one step each, `incoming`).
+    /// Inserts ended calls into the call log (one step each, `incoming`), each report's linked
+    /// to its case.
     pub async fn insert_seed_calls(&self, calls: &[SeedCall]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for call in calls {
@@ -135,12 +139,13 @@ impl Store {
                 call.started_at.as_utc() + chrono::Duration::seconds(call.duration_seconds),
             );
             super::tx::with_tx!(tx, |conn| {
-                sqlx::query(
+                let id = sqlx::query(
                     r#"
                     insert into calls (call_sid, from_number, caller_withheld, started_at, updated_at,
                                        ended_at, last_step, status, duration_seconds, outcome,
                                        made_report)
                     values ($1, $2, $3, $4, $5, $5, 'incoming', 'completed', $6, $7, $8)
+                    returning id
                     "#,
                 )
                 .bind(&sid)
@@ -151,8 +156,15 @@ impl Store {
                 .bind(call.duration_seconds)
                 .bind(call.outcome)
                 .bind(call.outcome == CallOutcome::Report)
-                .execute(conn)
+                .fetch_one(&mut *conn)
                 .await?;
+                if let Some(case_id) = call.case_id {
+                    sqlx::query("update cases set call_id = $1 where id = $2")
+                        .bind(sqlx::Row::get::<i64, _>(&id, 0))
+                        .bind(case_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             });
         }
         tx.commit().await

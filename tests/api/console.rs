@@ -15,7 +15,8 @@ use atiende::domain::{
 };
 use atiende::files::FileKey;
 use atiende::store::{
-    CaseEvent, CaseRecord, CaseView, NewPhoneCase, StatusChange, UserChange, Visibility,
+    CaseEvent, CaseFilter, CaseRecord, CaseView, NewPhoneCase, StatusChange, UserChange,
+    Visibility,
 };
 use std::collections::HashSet;
 
@@ -1130,6 +1131,20 @@ async fn every_move_from_every_status_follows_the_lifecycle(db: Db) {
                 }
                 assert_eq!(snapshot(&app, f).await, before, "{what}");
             }
+        }
+    }
+    // The inbox's counts per status, kept by triggers as the cases moved (migration 0012),
+    // are the cases' own, for the office and for a department.
+    for who in [Visibility::All, Visibility::Department(LIGHTING)] {
+        let kept = app.state.store.status_counts(who).await.unwrap();
+        for status in CaseStatus::ALL {
+            let filter = CaseFilter {
+                status: Some(*status),
+                ..CaseFilter::default()
+            };
+            let cases = app.state.store.inbox(who, &filter, 100_000).await.unwrap().len();
+            let count = kept.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+            assert_eq!(count, cases as i64, "{who:?}, {status:?}: {kept:?}");
         }
     }
     app.stop().await;
