@@ -139,6 +139,10 @@ pub struct BenchArgs {
     /// where a year's dashboard or the closed cases' CSV take seconds each).
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=1000))]
     pub rounds: u64,
+    /// With `--seed-cases` and `--database-url`: the database already holds the cases of an
+    /// earlier run (a million take minutes to write); migrate it and time the pages only.
+    #[arg(long, requires_all = ["seed_cases", "database_url"])]
+    pub seeded: bool,
 }
 
 /// Latency figures of a set of webhooks.
@@ -884,6 +888,7 @@ mod tests {
             url: None,
             pause_ms: 0,
             seed_cases: None,
+            seeded: false,
             ratio_seconds: 0,
             rounds: 30,
         }

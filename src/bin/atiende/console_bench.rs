@@ -31,7 +31,8 @@ const PASSWORD: &str = "una contraseña de prueba";
 pub struct ConsoleReport {
     pub cases: u64,
     pub backend: &'static str,
-    pub seeded_in: Duration,
+    /// How long writing them took; `None` when an earlier run wrote them (`--seeded`).
+    pub seeded_in: Option<Duration>,
     /// How many times each page was asked.
     pub rounds: usize,
     pub pages: Vec<(String, Duration, Duration)>,
@@ -39,13 +40,14 @@ pub struct ConsoleReport {
 
 impl std::fmt::Display for ConsoleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let written = match self.seeded_in {
+            Some(took) => format!("written in {:.1} s", took.as_secs_f64()),
+            None => "written by an earlier run".to_owned(),
+        };
         writeln!(
             f,
-            "{} cases on {}, written in {:.1} s; each page asked {} times over HTTP:",
-            self.cases,
-            self.backend,
-            self.seeded_in.as_secs_f64(),
-            self.rounds
+            "{} cases on {}, {written}; each page asked {} times over HTTP:",
+            self.cases, self.backend, self.rounds
         )?;
         writeln!(f, "{:<46} {:>8} {:>8}", "page", "p50 ms", "p95 ms")?;
         for (page, p50, p95) in &self.pages {
@@ -157,16 +159,18 @@ fn history(rng: &mut impl Rng, first: i64, batch: &[SeedCase]) -> Vec<SeedEvent>
     events
 }
 
-/// The calls of a batch: the one that made each report, a minute before it, and an abandoned
-/// call for one case in four, at any time of the two years, from a caller of the office.
+/// The calls of a batch whose first id is `first`: the one that made each report, a minute
+/// before it and linked to it, and an abandoned call for one case in four, at any time of the
+/// two years, from a caller of the office.
 fn calls(
     rng: &mut impl Rng,
     now: Timestamp,
+    first: i64,
     batch: &[SeedCase],
     callers: &[String],
 ) -> Vec<SeedCall> {
     let mut calls = Vec::new();
-    for case in batch {
+    for (n, case) in batch.iter().enumerate() {
         calls.push(SeedCall {
             from_number: Some(case.caller_number.clone()),
             started_at: Timestamp::from_utc(
@@ -174,6 +178,7 @@ fn calls(
             ),
             duration_seconds: 150,
             outcome: CallOutcome::Report,
+            case_id: Some(first + n as i64),
         });
         if rng.random_bool(0.25) {
             let age = chrono::Duration::minutes(rng.random_range(0..2 * 365 * 24 * 60));
@@ -182,6 +187,7 @@ fn calls(
                 started_at: Timestamp::from_utc(now.as_utc() - age),
                 duration_seconds: rng.random_range(5..60),
                 outcome: CallOutcome::Abandoned,
+                case_id: None,
             });
         }
     }
@@ -194,6 +200,7 @@ pub async fn run(
     cases: u64,
     database_url: Option<&str>,
     rounds: usize,
+    seeded: bool,
 ) -> anyhow::Result<ConsoleReport> {
     let dir = ScratchDir::create()?;
     let database_url = match database_url {
@@ -229,7 +236,7 @@ pub async fn run(
     let callers: Vec<String> = (0..(cases / 4).max(1))
         .map(|_| format!("+52155{:08}", rng.random_range(0..100_000_000u32)))
         .collect();
-    let mut left = cases;
+    let mut left = if seeded { 0 } else { cases };
     while left > 0 {
         let n = left.min(BATCH as u64);
         let batch: Vec<SeedCase> = (0..n).map(|_| synthetic(&mut rng, now, &callers)).collect();
@@ -238,24 +245,34 @@ pub async fn run(
             .insert_seed_events(&history(&mut rng, first, &batch))
             .await?;
         store
-            .insert_seed_calls(&calls(&mut rng, now, &batch, &callers))
+            .insert_seed_calls(&calls(&mut rng, now, first, &batch, &callers))
             .await?;
         left -= n;
     }
-    store.settle_after_seed().await?;
-    let seeded_in = started.elapsed();
+    if !seeded {
+        store.settle_after_seed().await?;
+    }
+    let seeded_in = (!seeded).then(|| started.elapsed());
+    let cases = if seeded {
+        let counts = store.status_counts(Visibility::All).await?;
+        counts.iter().map(|(_, n)| *n as u64).sum()
+    } else {
+        cases
+    };
 
-    // An operador, signed in over HTTP.
-    let hash = atiende::staff::password::hash(PASSWORD)?;
-    store
-        .create_user(&NewUser {
-            name: USER,
-            password_hash: &hash,
-            role: Role::Operador,
-            department_code: None,
-            at: now,
-        })
-        .await?;
+    // An operador (an earlier run's, with `--seeded`), signed in over HTTP.
+    if store.user_by_name(USER).await?.is_none() {
+        let hash = atiende::staff::password::hash(PASSWORD)?;
+        store
+            .create_user(&NewUser {
+                name: USER,
+                password_hash: &hash,
+                role: Role::Operador,
+                department_code: None,
+                at: now,
+            })
+            .await?;
+    }
     let base = service.connect_base.clone();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -393,7 +410,7 @@ mod tests {
         let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
         let url = format!("sqlite://{}", dir.path().join("seed.db").display());
 
-        let report = run(&config, 2_000, Some(&url), 3).await.unwrap();
+        let report = run(&config, 2_000, Some(&url), 3, false).await.unwrap();
 
         assert_eq!(report.cases, 2_000);
         assert_eq!(report.rounds, 3);

@@ -420,6 +420,7 @@ async fn run_bench(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
             cases,
             args.database_url.as_deref(),
             args.rounds as usize,
+            args.seeded,
         )
         .await?;
         print!("{report}");
