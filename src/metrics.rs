@@ -4,7 +4,8 @@
 //! - **Measured in this instance** (each instance its own; sum them): how long each webhook
 //!   step took to answer (a histogram by step), menu steps shed under overload, job attempts
 //!   that failed (by kind), entries written to the journal, whether the database is taken for
-//!   down, and the database pools' connections.
+//!   down, the database pools' connections, and how long a connection took to get from a pool
+//!   (for the process: sqlx reports each acquire, see `PoolWaits`).
 //! - **Read from the database at each scrape** (the same on every instance; take one, not the
 //!   sum): calls by outcome, cases by category and channel, jobs by kind and state (queue
 //!   depth, dead jobs), outbound SMS by status.
@@ -21,12 +22,58 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Answer times a caller notices: a millisecond to Twilio's 15 s.
 const WEBHOOK_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// A connection from a pool: at once when one is idle, longer when every one is busy.
+const POOL_WAIT_BUCKETS: [f64; 12] = [
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+
+/// The target of sqlx's event for each connection taken from a pool.
+pub const POOL_ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
+
+/// How long connections took to get from the database pools, for the whole process (sqlx
+/// reports it per acquire, not per pool; a deployment runs one service per process).
+fn pool_wait_histogram() -> &'static Histogram {
+    static WAITS: OnceLock<Histogram> = OnceLock::new();
+    WAITS.get_or_init(|| Histogram::new(POOL_WAIT_BUCKETS))
+}
+
+/// The `tracing` layer that reads sqlx's acquire events (field `aquired_after_secs`, spelt as
+/// sqlx spells it) into the pool-wait histogram. Installed by `telemetry::init`.
+pub struct PoolWaits;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PoolWaits {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Seconds(Option<f64>);
+        impl tracing::field::Visit for Seconds {
+            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+                if field.name() == "aquired_after_secs" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        if event.metadata().target() != POOL_ACQUIRE_TARGET {
+            return;
+        }
+        let mut seconds = Seconds(None);
+        event.record(&mut seconds);
+        if let Some(s) = seconds.0 {
+            pool_wait_histogram().observe(s);
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StepLabel {
@@ -164,6 +211,11 @@ impl Metrics {
                     .set(i64::from(n));
             }
         }
+        registry.register(
+            "db_pool_wait_seconds",
+            "Time to get a connection from a database pool (every pool of this process)",
+            pool_wait_histogram().clone(),
+        );
         registry.register(
             "db_connections",
             "Database connections of this instance, by pool and state",

@@ -109,6 +109,11 @@ pub(crate) use with_read_pool;
 // is inside a transaction and refuse every `BEGIN` until the service restarts (found by
 // `outage::sqlite_full_disk_during_calls_loses_no_report`).
 
+/// Every pool reports how long each connection took to get, as a trace event of sqlx's own
+/// (`sqlx::pool::acquire`); `telemetry` turns them into the `/metrics` histogram of pool waits
+/// (see `metrics::PoolWaits`). sqlx exposes no other way to see a pool's queue.
+const ACQUIRE_TIME_LEVEL: log::LevelFilter = log::LevelFilter::Trace;
+
 /// Which database is behind the store.
 ///
 /// SQLite allows one writer at a time. Rather than let several connections queue for its write
@@ -260,12 +265,14 @@ impl Store {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
+                .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .connect_with(options.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(5))
+                .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .connect_with(options.read_only(true))
                 .await?;
             Backend::Sqlite { write, read }
@@ -273,6 +280,7 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .connect(url)
                 .await?;

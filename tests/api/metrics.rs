@@ -78,6 +78,53 @@ async fn a_report_shows_in_every_family_of_the_metrics(db: Db) {
     app.stop().await;
 }
 
+/// The pool waits come from sqlx's own event for each connection acquired, read by the
+/// subscriber `atiende serve` installs: the real binary, one service in its process.
+#[tokio::test]
+async fn the_real_binary_reports_how_long_connections_took_to_get() {
+    use crate::helpers::{ServeProcess, free_port, serve_env, start_fake_api};
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let api = start_fake_api(crate::helpers::TOKEN).await;
+    let url = format!("sqlite://{}", dir.path().join("atiende.db").display());
+    let mut env = serve_env(&url, &dir.path().join("data"), &api);
+    env.push(("ATIENDE_METRICS_TOKEN", TOKEN.into()));
+    let port = free_port();
+    let mut server = ServeProcess::start(dir.path(), port, &env, &dir.path().join("log"));
+    server.wait_until_healthy().await;
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        let res = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    };
+    let count = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("atiende_db_pool_wait_seconds_count "))
+            .unwrap_or_else(|| panic!("no pool waits in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+
+    // Act: two scrapes, each reading the database's totals.
+    let first = count(&scrape().await);
+    let second = scrape().await;
+
+    // Assert: the scrape's own reads took connections, each one counted, in the buckets.
+    assert!(count(&second) > first, "{first} then:\n{second}");
+    assert!(
+        second.contains(r#"atiende_db_pool_wait_seconds_bucket{le="0.001"}"#),
+        "{second}"
+    );
+    server.stop();
+}
+
 #[tokio::test]
 async fn without_a_token_or_an_address_there_are_no_metrics() {
     let app = crate::helpers::spawn_app_with(Db::Sqlite, Options::default())

@@ -8,7 +8,8 @@
 //! time after a bulk load): the inbox's first page with and without filters, a deep keyset
 //! page, a search by phone number, a case page, the office's figures (`/cifras`, over the
 //! default twelve weeks and over a year, and as CSV), and the case list as a spreadsheet
-//! (`/casos.csv`, the open cases and every closed one). For the figures the cases come with
+//! (`/casos.csv`, the open cases and every closed one), and a caller's folio lookup by voice
+//! (the webhook that answers the typed folio). For the figures the cases come with
 //! their history (when each was attended, a few reopened) and the line with its calls (one
 //! per phone report, and abandoned ones). Each is asked `--rounds` times (30); the report gives the
 //! median and the 95th percentile of the whole HTTP answer (query and rendering).
@@ -16,7 +17,10 @@
 use super::bench::ScratchDir;
 use anyhow::{Context, ensure};
 use atiende::config::Config;
-use atiende::domain::{CallOutcome, CaseStatus, ClosureReason, Role, Timestamp, Urgency, promise};
+use atiende::domain::{
+    CallOutcome, CaseStatus, ClosureReason, Folio, Role, Timestamp, Urgency, promise,
+};
+use atiende::sim::CallSimulator;
 use atiende::store::{CaseFilter, NewUser, SeedCall, SeedCase, SeedEvent, Visibility};
 use atiende::{Application, Clock};
 use rand::Rng;
@@ -346,6 +350,8 @@ pub async fn run(
         let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
         measured.push((name.to_owned(), times[times.len() / 2], p95));
     }
+    let (p50, p95) = voice_lookups(&service, &store, rounds).await?;
+    measured.push(("folio lookup by voice (the webhook)".to_owned(), p50, p95));
     service.stop(Duration::from_secs(30)).await?;
     Ok(ConsoleReport {
         cases,
@@ -354,6 +360,45 @@ pub async fn run(
         rounds,
         pages: measured,
     })
+}
+
+/// Callers who type a folio: each calls, presses 2 (check a case) and types the folio of a
+/// case spread over the whole database; only the webhook that answers the folio is timed.
+/// Returns its median and 95th percentile.
+async fn voice_lookups(
+    service: &atiende::app::Spawned,
+    store: &atiende::store::Store,
+    rounds: usize,
+) -> anyhow::Result<(Duration, Duration)> {
+    let newest = store
+        .inbox(Visibility::All, &CaseFilter::default(), 1)
+        .await?
+        .first()
+        .map_or(1, |r| r.id);
+    let mut twilio = CallSimulator::new(&service.public_base, None);
+    twilio.connect_base = service.connect_base.clone();
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        // Folios of cases from the oldest to the newest, each caller a different number.
+        let id = 1 + (newest - 1) * round as i64 / rounds.max(1) as i64;
+        let folio = Folio::from_sequence(id);
+        let mut call = twilio
+            .call(Some(&format!("+5255{:08}", 30_000_000 + round)))
+            .await?;
+        call.press("2").await?;
+        let started = Instant::now();
+        call.press(folio.as_str()).await?;
+        times.push(started.elapsed());
+        ensure!(
+            call.heard().contains("Su estado es"),
+            "folio {folio}: heard {}",
+            call.heard()
+        );
+        call.hang_up(20).await?;
+    }
+    times.sort_unstable();
+    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    Ok((times[times.len() / 2], p95))
 }
 
 /// Signs the bench's operador in: the session cookie.
