@@ -31,6 +31,7 @@
 
 use anyhow::{Context, bail, ensure};
 use atiende::config::Config;
+use atiende::domain::Folio;
 use atiende::sim::audio::tone_wav;
 use atiende::sim::fake_api::FakeTwilioApi;
 use atiende::sim::{CallSimulator, RecordingEnd, ResponseTimer, SimCall, Waiting};
@@ -139,6 +140,11 @@ pub struct BenchArgs {
     /// where a year's dashboard or the closed cases' CSV take seconds each).
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=1000))]
     pub rounds: u64,
+    /// A mix, as an office's line has: of every ten calls, one is a caller checking a case by
+    /// typing its folio, and one is replaced by an SMS asking for a case by folio (answered
+    /// with `<Message>`); the other eight report. Without it every call reports.
+    #[arg(long)]
+    pub mix: bool,
     /// With `--seed-cases` and `--database-url`: the database already holds the cases of an
     /// earlier run (a million take minutes to write); migrate it and time the pages only.
     #[arg(long, requires_all = ["seed_cases", "database_url"])]
@@ -206,7 +212,11 @@ pub struct Report {
     pub rss_ready_kb: Option<u64>,
     /// Peak resident memory of the process (VmHWM, kB; in-process only).
     pub peak_rss_kb: Option<u64>,
-    /// Cases the run added to the store (in-process only); should equal `completed`.
+    /// Of the completed calls, those that checked a case by folio, and the SMS that asked
+    /// for one (`--mix`); the rest reported.
+    pub lookups: u64,
+    pub texts: u64,
+    /// Cases the run added to the store (in-process only); should equal the reports.
     pub new_cases: Option<i64>,
     /// In-process: how long after the last call the job queue was empty (every recording
     /// downloaded and stored, every folio SMS sent), or `None` if it did not empty in time.
@@ -231,11 +241,16 @@ impl Report {
         self.completed as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 
-    /// Whether every call completed and, in-process, made exactly one case.
+    /// Completed calls that made a report.
+    pub fn reports(&self) -> u64 {
+        self.completed - self.lookups - self.texts
+    }
+
+    /// Whether every call completed and, in-process, each report made exactly one case.
     pub fn is_clean(&self) -> bool {
         self.failed == 0
             && self.completed == self.calls
-            && self.new_cases.is_none_or(|n| n == self.completed as i64)
+            && self.new_cases.is_none_or(|n| n == self.reports() as i64)
             && (!self.in_process || self.jobs_drained.is_some())
     }
 }
@@ -270,6 +285,15 @@ impl fmt::Display for Report {
             "calls      {} completed, {} failed",
             self.completed, self.failed
         )?;
+        if self.lookups + self.texts > 0 {
+            writeln!(
+                f,
+                "mix        {} reports, {} folio lookups by voice, {} folio lookups by SMS",
+                self.reports(),
+                self.lookups,
+                self.texts
+            )?;
+        }
         for e in &self.errors {
             writeln!(f, "  error    {e}")?;
         }
@@ -335,10 +359,10 @@ impl fmt::Display for Report {
             (None, _) => writeln!(f, "memory     not measured (/proc/self/status unreadable)")?,
         }
         if let Some(n) = self.new_cases {
-            let verdict = if n == self.completed as i64 {
-                "one per completed call"
+            let verdict = if n == self.reports() as i64 {
+                "one per completed report"
             } else {
-                "MISMATCH: expected one per completed call"
+                "MISMATCH: expected one per completed report"
             };
             writeln!(f, "store      {n} new cases ({verdict})")?;
         }
@@ -449,7 +473,7 @@ async fn run_remote(config: &Config, args: &BenchArgs, url: &str) -> anyhow::Res
     } else {
         format!("{connect} (public URL {public})")
     };
-    let outcome = drive(twilio, args).await?;
+    let outcome = drive(twilio, args, 1).await?;
     Ok(outcome.into_report(target, false, args, None, None))
 }
 
@@ -502,7 +526,7 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
     twilio.connect_base = connect;
     twilio.account_sid = BENCH_ACCOUNT_SID.to_owned();
     twilio.recordings_base = twilio_api.clone();
-    let outcome = drive(twilio, args).await;
+    let outcome = drive(twilio, args, cases_before + 1).await;
     // The jobs the calls enqueued: wait (bounded) until the queue is empty.
     let drain_started = Instant::now();
     let mut jobs_drained = None;
@@ -542,6 +566,8 @@ struct Outcome {
     healthz_per_second: Option<f64>,
     incoming_per_second: Option<f64>,
     completed: u64,
+    lookups: u64,
+    texts: u64,
     failed: u64,
     errors: Vec<String>,
     wall: Duration,
@@ -584,6 +610,8 @@ impl Outcome {
             concurrency: args.concurrency,
             pause: Duration::from_millis(args.pause_ms),
             completed: self.completed,
+            lookups: self.lookups,
+            texts: self.texts,
             failed: self.failed,
             errors: self.errors,
             webhooks: all.len() as u64,
@@ -604,7 +632,11 @@ impl Outcome {
 
 /// Makes the calls: `concurrency` workers, each making one call after another until `calls`
 /// calls have been started.
-async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Outcome> {
+async fn drive(
+    mut twilio: CallSimulator,
+    args: &BenchArgs,
+    first_case: i64,
+) -> anyhow::Result<Outcome> {
     let concurrency = args.concurrency.min(args.calls);
     let sink = LatencySink::with_capacity(usize::try_from(args.calls * 8).unwrap_or(0));
     twilio.timer = Some(sink.timer());
@@ -649,6 +681,9 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
     let twilio = Arc::new(twilio);
     let next = Arc::new(AtomicU64::new(0));
     let completed = Arc::new(AtomicU64::new(0));
+    let reported = Arc::new(AtomicU64::new(0));
+    let lookups = Arc::new(AtomicU64::new(0));
+    let texts = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Mutex::new(Vec::with_capacity(ERRORS_KEPT)));
 
@@ -664,6 +699,8 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
             failed.clone(),
             errors.clone(),
         );
+        let (reported, lookups, texts) = (reported.clone(), lookups.clone(), texts.clone());
+        let (mix, first_case) = (args.mix, first_case);
         let total = args.calls;
         let start_at = tokio::time::Instant::now() + ramp_up_step * u32::try_from(k)?;
         workers.spawn(async move {
@@ -675,7 +712,19 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
                 if i >= total {
                     break;
                 }
-                let result = match tokio::time::timeout(limit, one_call(&twilio, i, pause)).await {
+                let kind = Kind::of(i, mix);
+                // A folio some earlier call of the run was given.
+                let folio = Folio::from_sequence(
+                    first_case + (i % reported.load(Ordering::Relaxed).max(1)) as i64,
+                );
+                let work = async {
+                    match kind {
+                        Kind::Report => one_call(&twilio, i, pause).await,
+                        Kind::Lookup => lookup_call(&twilio, i, pause, &folio).await,
+                        Kind::Text => folio_text(&twilio, i, &folio).await,
+                    }
+                };
+                let result = match tokio::time::timeout(limit, work).await {
                     Ok(result) => result,
                     Err(_) => Err(anyhow::anyhow!(
                         "call {i} took more than {} s",
@@ -685,6 +734,12 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
                 match result {
                     Ok(()) => {
                         completed.fetch_add(1, Ordering::Relaxed);
+                        match kind {
+                            Kind::Report => &reported,
+                            Kind::Lookup => &lookups,
+                            Kind::Text => &texts,
+                        }
+                        .fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -706,6 +761,8 @@ async fn drive(mut twilio: CallSimulator, args: &BenchArgs) -> anyhow::Result<Ou
         healthz_per_second,
         incoming_per_second,
         completed: completed.load(Ordering::Relaxed),
+        lookups: lookups.load(Ordering::Relaxed),
+        texts: texts.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
         errors,
         wall,
@@ -784,6 +841,69 @@ async fn one_call(twilio: &CallSimulator, i: u64, pause: Duration) -> anyhow::Re
     );
     listen().await;
     call.hang_up(CALL_SECONDS).await
+}
+
+/// What one iteration of a worker does (see `--mix`).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Report,
+    Lookup,
+    Text,
+}
+
+impl Kind {
+    fn of(i: u64, mix: bool) -> Kind {
+        match (mix, i % 10) {
+            (true, 4) => Kind::Lookup,
+            (true, 9) => Kind::Text,
+            _ => Kind::Report,
+        }
+    }
+}
+
+/// A caller who checks a case: 2 at the main menu, then the folio; hangs up after the answer.
+async fn lookup_call(
+    twilio: &CallSimulator,
+    i: u64,
+    pause: Duration,
+    folio: &Folio,
+) -> anyhow::Result<()> {
+    let from = format!("+5256{:08}", 10_000_000 + i % 90_000_000);
+    let mut call = twilio.call(Some(&from)).await?;
+    expect_step(twilio, &call, "main")?;
+    call.press("2").await?;
+    expect_step(twilio, &call, "lookup")?;
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
+    call.press(folio.as_str()).await?;
+    ensure!(
+        call.heard().contains("Su estado es") || call.heard().contains("No encontramos"),
+        "expected the status of folio {folio}; heard: {}",
+        truncate(&call.heard(), 200)
+    );
+    call.hang_up(30).await
+}
+
+/// An SMS with a folio, as a citizen sends one: the answer is a `<Message>` with its status.
+async fn folio_text(twilio: &CallSimulator, i: u64, folio: &Folio) -> anyhow::Result<()> {
+    let form = [
+        ("MessageSid", format!("SM{}", atiende::sim::random_hex())),
+        ("AccountSid", twilio.account_sid.clone()),
+        ("From", format!("+5257{:08}", 10_000_000 + i % 90_000_000)),
+        ("To", "+525500000000".to_owned()),
+        ("Body", format!("folio {folio}")),
+        ("NumMedia", "0".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    let url = format!("{}/twilio/messaging", twilio.public_base);
+    let (status, body) = twilio.post(&url, &form).await?;
+    ensure!(
+        status == 200 && body.contains("<Message") && body.contains(folio.as_str()),
+        "SMS with folio {folio}: HTTP {status}: {}",
+        truncate(&body, 200)
+    );
+    Ok(())
 }
 
 /// The step (`main`, `category`, ...) the call will request next, if it is on the normal path:
@@ -889,6 +1009,7 @@ mod tests {
             pause_ms: 0,
             seed_cases: None,
             seeded: false,
+            mix: false,
             ratio_seconds: 0,
             rounds: 30,
         }
@@ -949,6 +1070,36 @@ mod tests {
             "{report}"
         );
         assert!(report.to_string().contains("of /healthz"), "{report}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_mix_checks_folios_by_voice_and_sms_and_reports_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
+        let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+
+        let report = run(
+            &config,
+            &BenchArgs {
+                mix: true,
+                ..args(40, 4, Some(url))
+            },
+        )
+        .await
+        .unwrap();
+
+        // Of every ten: one lookup by voice, one by SMS, eight reports, each report a case and
+        // a folio SMS (the lookups' answers are TwiML, not sent messages).
+        assert!(report.is_clean(), "{report}");
+        assert_eq!((report.lookups, report.texts), (4, 4), "{report}");
+        assert_eq!(report.new_cases, Some(32), "{report}");
+        assert_eq!(report.sms_sent, Some(32), "{report}");
+        let steps: Vec<&str> = report.steps.iter().map(|(s, _)| s.as_str()).collect();
+        for path in ["/twilio/voice/lookup", "/twilio/messaging"] {
+            assert!(steps.contains(&path), "{path}: {report}");
+        }
+        assert!(report.to_string().contains("4 folio lookups by SMS"), "{report}");
     }
 
     #[tokio::test(flavor = "multi_thread")]
