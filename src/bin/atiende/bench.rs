@@ -140,6 +140,13 @@ pub struct BenchArgs {
     /// where a year's dashboard or the closed cases' CSV take seconds each).
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=1000))]
     pub rounds: u64,
+    /// With `--url`: serve the stand-in of Twilio's REST API on this loopback address (start
+    /// the service with `TWILIO_API_BASE=http://ADDR` and the same `TWILIO_ACCOUNT_SID` and
+    /// `TWILIO_AUTH_TOKEN` as the bench). The service then downloads every recording from this
+    /// process and sends every folio SMS here, and the run waits for them and counts them, as
+    /// it does in-process.
+    #[arg(long, value_name = "ADDR", requires = "url")]
+    pub twilio_api: Option<std::net::SocketAddr>,
     /// A mix, as an office's line has: of every ten calls, one is a caller checking a case by
     /// typing its folio, and one is replaced by an SMS asking for a case by folio (answered
     /// with `<Message>`); the other eight report. Without it every call reports.
@@ -252,6 +259,9 @@ impl Report {
             && self.completed == self.calls
             && self.new_cases.is_none_or(|n| n == self.reports() as i64)
             && (!self.in_process || self.jobs_drained.is_some())
+            && self
+                .sms_sent
+                .is_none_or(|n| self.jobs_drained.is_some() && n == self.reports())
     }
 }
 
@@ -366,7 +376,7 @@ impl fmt::Display for Report {
             };
             writeln!(f, "store      {n} new cases ({verdict})")?;
         }
-        if self.in_process {
+        if self.in_process || self.sms_sent.is_some() {
             match self.jobs_drained {
                 Some(d) => writeln!(
                     f,
@@ -462,19 +472,55 @@ async fn run_remote(config: &Config, args: &BenchArgs, url: &str) -> anyhow::Res
         connect.clone()
     };
     let mut twilio = CallSimulator::new(&public, config.auth_token());
-    // Recordings of an external service are its own business: the URLs we hand it point nowhere.
+    // Recordings of an external service are its own business: the URLs we hand it point nowhere,
+    // unless this process plays Twilio's REST API for it.
     twilio.recordings_base = NOWHERE.to_owned();
     twilio.connect_base = connect.clone();
     if let Some(t) = &config.twilio {
         twilio.account_sid = t.account_sid.clone();
     }
+    let fake_api = match args.twilio_api {
+        Some(addr) => {
+            ensure!(
+                addr.ip().is_loopback(),
+                "--twilio-api: a loopback address, not {addr}"
+            );
+            let credentials = config
+                .twilio
+                .as_ref()
+                .zip(config.auth_token())
+                .map(|(t, token)| atiende::sim::fake_api::Credentials::new(&t.account_sid, token));
+            let api = FakeTwilioApi::start(addr, credentials)
+                .await
+                .with_context(|| format!("--twilio-api: cannot listen on {addr}"))?;
+            api.serve_by_default(tone_wav(3));
+            twilio.recordings_base = api.base().to_owned();
+            Some(api)
+        }
+        None => None,
+    };
     let target = if public == connect {
         connect
     } else {
         format!("{connect} (public URL {public})")
     };
     let outcome = drive(twilio, args, 1).await?;
-    Ok(outcome.into_report(target, false, args, None, None))
+    let reports = outcome.completed - outcome.lookups - outcome.texts;
+    let mut report = outcome.into_report(target, false, args, None, None);
+    if let Some(api) = fake_api {
+        // Every report's folio SMS, sent by the service's jobs after the recording is stored.
+        let drain_started = Instant::now();
+        while drain_started.elapsed() < JOBS_DRAIN_LIMIT {
+            if api.sms().len() as u64 >= reports {
+                report.jobs_drained = Some(drain_started.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        report.sms_sent = Some(api.sms().len() as u64);
+        report.recordings_fetched = Some(api.recordings_served());
+    }
+    Ok(report)
 }
 
 async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Report> {
@@ -1010,6 +1056,7 @@ mod tests {
             seed_cases: None,
             seeded: false,
             mix: false,
+            twilio_api: None,
             ratio_seconds: 0,
             rounds: 30,
         }
