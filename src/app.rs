@@ -365,6 +365,7 @@ async fn metrics_page(State(app): State<AppState>) -> axum::response::Response {
         journal_pending: app.journal.has_pending(),
         journal_entries: app.journal.appended(),
         step_batches: app.store.step_batches(),
+        case_batches: app.store.case_batches(),
     };
     (
         [(

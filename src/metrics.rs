@@ -50,11 +50,7 @@ fn pool_wait_histogram() -> &'static Histogram {
 pub struct PoolWaits;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PoolWaits {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         struct Seconds(Option<f64>);
         impl tracing::field::Visit for Seconds {
             fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
@@ -118,6 +114,8 @@ pub struct Snapshot {
     pub journal_entries: u64,
     /// Call-step transactions committed, and the steps in them (group commit).
     pub step_batches: (u64, u64),
+    /// Phone-case transactions committed, and the cases in them (group commit).
+    pub case_batches: (u64, u64),
 }
 
 impl Metrics {
@@ -189,6 +187,17 @@ impl Metrics {
             "steps_committed",
             "Webhook call steps committed",
             counter(steps),
+        );
+        let (batches, cases) = snapshot.case_batches;
+        registry.register(
+            "case_commits",
+            "Transactions that committed phone cases (several cases share one under load)",
+            counter(batches),
+        );
+        registry.register(
+            "cases_committed",
+            "Phone cases made in those transactions",
+            counter(cases),
         );
         registry.register(
             "database_down",
@@ -299,6 +308,7 @@ mod tests {
             journal_pending: false,
             journal_entries: 0,
             step_batches: (1, 3),
+            case_batches: (1, 2),
         });
         for line in [
             r#"atiende_webhook_seconds_bucket{le="0.005",step="main"} 1"#,

@@ -167,15 +167,13 @@ impl Store {
     /// One call of the log, by id.
     pub async fn call_log_entry(&self, id: i64) -> Result<Option<CallLogRow>, StoreError> {
         let rows = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, CallLogRow>(
-                &format!(
-                    r#"
+            sqlx::query_as::<_, CallLogRow>(&format!(
+                r#"
                     select c.id, c.call_sid, c.from_number, c.started_at, c.duration_seconds,
                            c.outcome, c.last_step, c.status, {FOLIO_OF_CALL} as folio
                     from calls c where c.id = $1
                     "#
-                ),
-            )
+            ))
             .bind(id)
             .fetch_optional(pool)
             .await?

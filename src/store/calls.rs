@@ -1,6 +1,6 @@
 //! The call log: one row per call, one event per step.
 
-use super::group_commit::{Pending, StepRow};
+use super::group_commit::{Pending, StepRow, Work};
 use super::{Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{CallOutcome, CallSid, CallerId, Timestamp};
 
@@ -75,7 +75,7 @@ impl Store {
         };
         let (done, answer) = tokio::sync::oneshot::channel();
         self.steps
-            .send(Pending { row, done })
+            .send(Work::Step(Pending { row, done }))
             .await
             .map_err(|_| StoreError::Unavailable)?;
         answer.await.map_err(|_| StoreError::Unavailable)?

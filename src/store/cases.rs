@@ -1,5 +1,6 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
+use super::group_commit::{PhoneCaseWork, Work};
 use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
 use super::{Store, StoreError, with_read_pool};
 use crate::domain::promise;
@@ -154,61 +155,16 @@ impl Store {
         &self,
         new: &NewPhoneCase<'_>,
     ) -> Result<(CaseRecord, bool), StoreError> {
-        let mut tx = self.begin_write().await?;
-        // The case belongs to its call's row. Make the row if this is the first step of the
-        // call to reach the database (the apology path, after a greeting that could not be
-        // logged), so the call is not taken for abandoned and the folio can be found again.
-        tx.ensure_call(new).await?;
-        let created = match tx.insert_phone_case(new).await? {
-            Some(id) => {
-                tx.assign_folio(id).await?;
-                let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
-                tx.set_due(id, due).await?;
-                tx.promise_answer(id, new.at).await?;
-                tx.add_case_event(&NewCaseEvent {
-                    case_id: id,
-                    at: new.at,
-                    actor: "system",
-                    kind: CaseEventKind::Created,
-                    from_status: None,
-                    to_status: Some(CaseStatus::Received),
-                    note: Some(
-                        new.recovered
-                            .map_or("Reporte recibido por teléfono", Recovered::note),
-                    ),
-                })
-                .await?;
-                tx.track_recording(id, new).await?;
-                // The folio by SMS, if we have a number to send it to.
-                if let Some(to) = tx.sms_number_of(id).await? {
-                    tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
-                }
-                // A report outranks "abandoned" even if the call's end was logged first.
-                tx.mark_call_reported(new.call_sid).await?;
-                true
-            }
-            None => false,
-        };
-        // The job that fetches the recording, once its URL is known: from the notice that made
-        // the case, or from the other one if the first came without it.
-        let fetch = match (created, new.recording_url) {
-            (_, None) => false,
-            (true, Some(_)) => true,
-            (false, Some(url)) => tx.set_missing_recording_url(new.recording_sid, url).await?,
-        };
-        if fetch {
-            let sid = new.recording_sid.as_str();
-            tx.enqueue_job(
-                JobKind::DownloadRecording,
-                &format!("recording:{sid}"),
-                sid,
-                new.at,
-            )
-            .await?;
-        }
-        let case = tx.case_of_recording(new.recording_sid).await?;
-        tx.commit().await?;
-        Ok((case, created))
+        self.gate()?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.steps
+            .send(Work::PhoneCase(PhoneCaseWork {
+                case: OwnedPhoneCase::of(new),
+                done,
+            }))
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
     }
 
     /// Registers a report made by another channel: the same folio series, lifecycle, promise
@@ -427,6 +383,114 @@ pub const RECOVERED_NOTE: &str = "Reporte recibido por teléfono durante una fal
 /// The history note of a phone report found among Twilio's recordings (see
 /// [`Recovered::FromTwilio`]).
 pub const FOUND_AT_TWILIO_NOTE: &str = "Reporte recuperado de las grabaciones de Twilio: la grabación nunca llegó al servidor durante la llamada (una caída del servicio). La categoría elegida no se conoce. La persona no escuchó su folio: se le envía por SMS si llamó desde un número conocido.";
+
+impl WriteTx {
+    /// Makes a phone case (or finds the one its recording made already), with its folio, its
+    /// deadline, its promise, its history, its folio SMS and the download of its recording.
+    pub(super) async fn phone_case(
+        &mut self,
+        new: &NewPhoneCase<'_>,
+    ) -> Result<(CaseRecord, bool), StoreError> {
+        let tx = self;
+        // The case belongs to its call's row. Make the row if this is the first step of the
+        // call to reach the database (the apology path, after a greeting that could not be
+        // logged), so the call is not taken for abandoned and the folio can be found again.
+        tx.ensure_call(new).await?;
+        let created = match tx.insert_phone_case(new).await? {
+            Some(id) => {
+                tx.assign_folio(id).await?;
+                let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
+                tx.set_due(id, due).await?;
+                tx.promise_answer(id, new.at).await?;
+                tx.add_case_event(&NewCaseEvent {
+                    case_id: id,
+                    at: new.at,
+                    actor: "system",
+                    kind: CaseEventKind::Created,
+                    from_status: None,
+                    to_status: Some(CaseStatus::Received),
+                    note: Some(
+                        new.recovered
+                            .map_or("Reporte recibido por teléfono", Recovered::note),
+                    ),
+                })
+                .await?;
+                tx.track_recording(id, new).await?;
+                // The folio by SMS, if we have a number to send it to.
+                if let Some(to) = tx.sms_number_of(id).await? {
+                    tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
+                }
+                // A report outranks "abandoned" even if the call's end was logged first.
+                tx.mark_call_reported(new.call_sid).await?;
+                true
+            }
+            None => false,
+        };
+        // The job that fetches the recording, once its URL is known: from the notice that made
+        // the case, or from the other one if the first came without it.
+        let fetch = match (created, new.recording_url) {
+            (_, None) => false,
+            (true, Some(_)) => true,
+            (false, Some(url)) => tx.set_missing_recording_url(new.recording_sid, url).await?,
+        };
+        if fetch {
+            let sid = new.recording_sid.as_str();
+            tx.enqueue_job(
+                JobKind::DownloadRecording,
+                &format!("recording:{sid}"),
+                sid,
+                new.at,
+            )
+            .await?;
+        }
+        let case = tx.case_of_recording(new.recording_sid).await?;
+        Ok((case, created))
+    }
+}
+
+/// A [`NewPhoneCase`] that owns its parts, to cross to the group writer's task.
+#[derive(Debug, Clone)]
+pub(super) struct OwnedPhoneCase {
+    call_sid: CallSid,
+    caller: Option<PhoneNumber>,
+    category_id: Option<i64>,
+    urgency: Urgency,
+    recording_sid: RecordingSid,
+    recording_url: Option<String>,
+    recording_duration_seconds: Option<i64>,
+    at: Timestamp,
+    recovered: Option<Recovered>,
+}
+
+impl OwnedPhoneCase {
+    fn of(new: &NewPhoneCase<'_>) -> OwnedPhoneCase {
+        OwnedPhoneCase {
+            call_sid: new.call_sid.clone(),
+            caller: new.caller.cloned(),
+            category_id: new.category_id,
+            urgency: new.urgency,
+            recording_sid: new.recording_sid.clone(),
+            recording_url: new.recording_url.map(str::to_owned),
+            recording_duration_seconds: new.recording_duration_seconds,
+            at: new.at,
+            recovered: new.recovered,
+        }
+    }
+
+    pub(super) fn borrowed(&self) -> NewPhoneCase<'_> {
+        NewPhoneCase {
+            call_sid: &self.call_sid,
+            caller: self.caller.as_ref(),
+            category_id: self.category_id,
+            urgency: self.urgency,
+            recording_sid: &self.recording_sid,
+            recording_url: self.recording_url.as_deref(),
+            recording_duration_seconds: self.recording_duration_seconds,
+            at: self.at,
+            recovered: self.recovered,
+        }
+    }
+}
 
 /// How a phone report made after its call was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -248,7 +248,10 @@ impl Store {
         for (category, routed, attended) in rows {
             for (to, seconds) in [(Progress::Routed, routed), (Progress::Attended, attended)] {
                 if let Some(seconds) = seconds {
-                    times.entry((false, category, to)).or_default().push(seconds);
+                    times
+                        .entry((false, category, to))
+                        .or_default()
+                        .push(seconds);
                     times.entry((true, None, to)).or_default().push(seconds);
                 }
             }

@@ -1,4 +1,4 @@
-//! Group commit of call steps: the one write every webhook makes.
+//! Group commit of call steps, the one write every webhook makes, and of phone cases.
 //!
 //! Every webhook logs its step (the call's row, and one event). Written one transaction per
 //! step, a burst of calls queues on SQLite's single writer, each step paying its own `BEGIN`,
@@ -17,8 +17,17 @@
 //! If a batch fails because the database is unavailable, every step in it gets
 //! [`StoreError::Unavailable`] (the phone line then journals them). Any other failure is one
 //! step's: the batch is written again one step at a time, so only that step fails.
+//!
+//! Phone cases (the `recorded` and `recording-status` webhooks: a case, its folio, history,
+//! outbox SMS and download job, about fourteen statements) go through the same writer: the
+//! cases waiting at that moment are made one after another in one transaction, committed once,
+//! and only then is each webhook answered. Making a case is idempotent (one case per
+//! recording), so if the shared transaction fails for any reason but the database being
+//! unavailable, each case is made again in a transaction of its own.
 
-use super::{BeginWrite, Health, StoreError};
+use super::cases::OwnedPhoneCase;
+use super::tx::{Inner, WriteTx};
+use super::{BeginWrite, CaseRecord, Health, StoreError};
 use crate::domain::Timestamp;
 use serde::Serialize;
 use sqlx::{PgPool, SqlitePool};
@@ -54,6 +63,18 @@ pub(super) struct Pending {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
+/// A phone case to make, and where its answer goes.
+pub(super) struct PhoneCaseWork {
+    pub case: OwnedPhoneCase,
+    pub done: oneshot::Sender<Result<(CaseRecord, bool), StoreError>>,
+}
+
+/// What the writer is handed.
+pub(super) enum Work {
+    Step(Pending),
+    PhoneCase(PhoneCaseWork),
+}
+
 /// Where the writer task writes.
 #[derive(Clone)]
 pub(super) enum Target {
@@ -61,61 +82,140 @@ pub(super) enum Target {
     Postgres(PgPool),
 }
 
-/// Starts the writer task of a store; steps go in through the returned sender.
-pub(super) fn start(target: Target, health: Arc<Health>) -> mpsc::Sender<Pending> {
-    let (tx, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * 16);
+/// Starts the writer task of a store; steps and cases go in through the returned sender.
+pub(super) fn start(target: Target, health: Arc<Health>) -> mpsc::Sender<Work> {
+    let (tx, mut rx) = mpsc::channel::<Work>(MAX_BATCH * 16);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            let mut steps = Vec::new();
+            let mut cases = Vec::new();
+            let mut take = |work: Work| match work {
+                Work::Step(p) => steps.push(p),
+                Work::PhoneCase(c) => cases.push(c),
+            };
+            take(first);
+            for _ in 1..MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+                    Ok(work) => take(work),
                     Err(_) => break,
                 }
             }
             // While the breaker is open, a batch fails at once (its webhooks journal their
-            // steps) rather than waiting for a connection that will not come.
+            // steps and reports) rather than waiting for a connection that will not come.
             if health.is_down() {
-                for p in batch {
+                for p in steps {
                     let _ = p.done.send(Err(StoreError::Unavailable));
+                }
+                for c in cases {
+                    let _ = c.done.send(Err(StoreError::Unavailable));
                 }
                 continue;
             }
-            let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
-            let written = write(&target, &rows).await;
-            if let Err(e) = &written {
-                health.note(e);
+            if !steps.is_empty() {
+                write_steps(&target, &health, steps).await;
             }
-            match written {
-                Ok(()) => {
-                    health.step_batches.fetch_add(1, Ordering::Relaxed);
-                    health
-                        .steps_written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    for p in batch {
-                        let _ = p.done.send(Ok(()));
-                    }
-                }
-                Err(e) if batch.len() == 1 => {
-                    let _ = batch.pop().map(|p| p.done.send(Err(e)));
-                }
-                Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps could not be written");
-                    for p in batch {
-                        let _ = p.done.send(Err(StoreError::Unavailable));
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps failed; writing them one by one");
-                    for p in batch {
-                        let result = write(&target, &[&p.row]).await;
-                        let _ = p.done.send(result);
-                    }
-                }
+            if !cases.is_empty() {
+                make_cases(&target, &health, cases).await;
             }
         }
     });
     tx
+}
+
+/// Makes `cases` in one transaction and answers each after the commit; see the module
+/// documentation for failures.
+async fn make_cases(target: &Target, health: &Health, cases: Vec<PhoneCaseWork>) {
+    let together = async {
+        let mut tx = begin(target).await?;
+        let mut made = Vec::with_capacity(cases.len());
+        for c in &cases {
+            made.push(tx.phone_case(&c.case.borrowed()).await?);
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(made)
+    }
+    .await;
+    match together {
+        Ok(made) => {
+            health.case_batches.fetch_add(1, Ordering::Relaxed);
+            health
+                .cases_written
+                .fetch_add(made.len() as u64, Ordering::Relaxed);
+            for (c, made) in cases.into_iter().zip(made) {
+                let _ = c.done.send(Ok(made));
+            }
+        }
+        Err(e) if e.is_unavailable() => {
+            health.note(&e);
+            tracing::warn!(error = %e, cases = cases.len(), "a batch of phone cases could not be written");
+            for c in cases {
+                let _ = c.done.send(Err(StoreError::Unavailable));
+            }
+        }
+        Err(e) => {
+            if cases.len() > 1 {
+                tracing::warn!(error = %e, cases = cases.len(), "a batch of phone cases failed; making them one by one");
+            }
+            for c in cases {
+                let alone = async {
+                    let mut tx = begin(target).await?;
+                    let made = tx.phone_case(&c.case.borrowed()).await?;
+                    tx.commit().await?;
+                    Ok(made)
+                }
+                .await;
+                if let Err(e) = &alone {
+                    health.note(e);
+                }
+                let _ = c.done.send(alone);
+            }
+        }
+    }
+}
+
+/// A write transaction on the target (`BEGIN IMMEDIATE` on SQLite).
+async fn begin(target: &Target) -> Result<WriteTx, StoreError> {
+    let inner = match target {
+        Target::Sqlite(pool) => Inner::Sqlite(pool.begin_write().await?),
+        Target::Postgres(pool) => Inner::Postgres(pool.begin_write().await?),
+    };
+    Ok(WriteTx { inner })
+}
+
+/// Writes `batch` in one transaction and answers each step after the commit.
+async fn write_steps(target: &Target, health: &Health, mut batch: Vec<Pending>) {
+    let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
+    let written = write(target, &rows).await;
+    if let Err(e) = &written {
+        health.note(e);
+    }
+    match written {
+        Ok(()) => {
+            health.step_batches.fetch_add(1, Ordering::Relaxed);
+            health
+                .steps_written
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for p in batch {
+                let _ = p.done.send(Ok(()));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            let _ = batch.pop().map(|p| p.done.send(Err(e)));
+        }
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps could not be written");
+            for p in batch {
+                let _ = p.done.send(Err(StoreError::Unavailable));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps failed; writing them one by one");
+            for p in batch {
+                let result = write(target, &[&p.row]).await;
+                let _ = p.done.send(result);
+            }
+        }
+    }
 }
 
 /// Writes `rows` in one transaction.

@@ -131,8 +131,9 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     health: Arc<Health>,
-    /// The writer task that commits call steps in groups (see `group_commit`).
-    steps: tokio::sync::mpsc::Sender<group_commit::Pending>,
+    /// The writer task that commits call steps, and phone cases, in groups (see
+    /// `group_commit`).
+    steps: tokio::sync::mpsc::Sender<group_commit::Work>,
 }
 
 /// Whether the database is taken for unreachable: a circuit breaker. While it is open, every
@@ -146,6 +147,9 @@ pub(crate) struct Health {
     /// Call-step transactions committed, and the steps in them (see `group_commit`).
     pub(crate) step_batches: std::sync::atomic::AtomicU64,
     pub(crate) steps_written: std::sync::atomic::AtomicU64,
+    /// Phone-case transactions committed, and the cases in them.
+    pub(crate) case_batches: std::sync::atomic::AtomicU64,
+    pub(crate) cases_written: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
@@ -316,6 +320,14 @@ impl Store {
         (
             self.health.step_batches.load(Ordering::Relaxed),
             self.health.steps_written.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The same for phone cases: transactions committed, and the cases made in them.
+    pub fn case_batches(&self) -> (u64, u64) {
+        (
+            self.health.case_batches.load(Ordering::Relaxed),
+            self.health.cases_written.load(Ordering::Relaxed),
         )
     }
 

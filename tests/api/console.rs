@@ -15,8 +15,7 @@ use atiende::domain::{
 };
 use atiende::files::FileKey;
 use atiende::store::{
-    CaseEvent, CaseFilter, CaseRecord, CaseView, NewPhoneCase, StatusChange, UserChange,
-    Visibility,
+    CaseEvent, CaseFilter, CaseRecord, CaseView, NewPhoneCase, StatusChange, UserChange, Visibility,
 };
 use std::collections::HashSet;
 
@@ -1142,8 +1141,17 @@ async fn every_move_from_every_status_follows_the_lifecycle(db: Db) {
                 status: Some(*status),
                 ..CaseFilter::default()
             };
-            let cases = app.state.store.inbox(who, &filter, 100_000).await.unwrap().len();
-            let count = kept.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+            let cases = app
+                .state
+                .store
+                .inbox(who, &filter, 100_000)
+                .await
+                .unwrap()
+                .len();
+            let count = kept
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
             assert_eq!(count, cases as i64, "{who:?}, {status:?}: {kept:?}");
         }
     }

@@ -370,7 +370,14 @@ async fn the_database_ranks_times_as_nearest_rank_percentiles(db: Db) {
     let mut attended: Vec<(i64, i64)> = Vec::new();
     let mut add = |category: i64, routed_after: i64, attended_after: Option<i64>| {
         let created = Timestamp::from_utc(start.as_utc() + Duration::minutes(cases.len() as i64));
-        let mut case = seed_case(category, CaseStatus::Routed, created, None, None, "+525500000001");
+        let mut case = seed_case(
+            category,
+            CaseStatus::Routed,
+            created,
+            None,
+            None,
+            "+525500000001",
+        );
         case.routed_at = Some(Timestamp::from_utc(
             created.as_utc() + Duration::seconds(routed_after),
         ));
@@ -389,7 +396,9 @@ async fn the_database_ranks_times_as_nearest_rank_percentiles(db: Db) {
     add(AGUA, 27_000, None);
     let mut seed = 7_u64;
     let mut random = |below: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 33) % below) as i64
     };
     for _ in 0..200 {
@@ -433,21 +442,38 @@ async fn the_database_ranks_times_as_nearest_rank_percentiles(db: Db) {
             .filter(|(c, _)| category.is_none_or(|id| *c == id))
             .map(|(_, s)| *s)
             .collect();
-        (values.len() as i64, nearest_rank(&values, 50), nearest_rank(&values, 90))
+        (
+            values.len() as i64,
+            nearest_rank(&values, 50),
+            nearest_rank(&values, 90),
+        )
     };
     let got = |to: Progress, category: Option<i64>| {
         let row = spreads
             .iter()
-            .find(|r| r.to == to && r.whole == category.is_none() && (r.whole || r.category_id == category))
+            .find(|r| {
+                r.to == to
+                    && r.whole == category.is_none()
+                    && (r.whole || r.category_id == category)
+            })
             .unwrap_or_else(|| panic!("{to:?} {category:?}: {spreads:?}"));
         (row.cases, row.median_seconds, row.p90_seconds)
     };
-    assert_eq!(got(Progress::Routed, Some(ALUMBRADO)), (10, 5 * 3600, 9 * 3600));
-    assert_eq!(got(Progress::Routed, Some(SEGURIDAD)), (4, 2 * 3600, 4 * 3600));
+    assert_eq!(
+        got(Progress::Routed, Some(ALUMBRADO)),
+        (10, 5 * 3600, 9 * 3600)
+    );
+    assert_eq!(
+        got(Progress::Routed, Some(SEGURIDAD)),
+        (4, 2 * 3600, 4 * 3600)
+    );
     assert_eq!(got(Progress::Routed, Some(AGUA)), (1, 27_000, 27_000));
     for category in [Some(OTRO), None] {
         assert_eq!(got(Progress::Routed, category), expect(&routed, category));
-        assert_eq!(got(Progress::Attended, category), expect(&attended, category));
+        assert_eq!(
+            got(Progress::Attended, category),
+            expect(&attended, category)
+        );
     }
     assert_eq!(spreads.len(), 4 + 1 + 2, "{spreads:?}");
     app.stop().await;

@@ -211,3 +211,92 @@ async fn concurrent_webhooks_share_commits_and_every_step_is_logged_in_order(db:
     );
     app.stop().await;
 }
+
+on_both_databases!(concurrent_reports_share_commits_and_each_recording_makes_one_case);
+
+async fn concurrent_reports_share_commits_and_each_recording_makes_one_case(db: Db) {
+    use atiende::domain::{CallSid, PhoneNumber, RecordingSid};
+    use atiende::store::NewPhoneCase;
+    use std::collections::HashSet;
+    // Arrange: 40 reports, each announced twice at once (the `<Record>` action and the
+    // recording callback race, as they do), all at once.
+    let app = app_or_skip!(db);
+    let store = app.state.store.clone();
+    let (batches_before, cases_before) = store.case_batches();
+    let at = app.state.clock.now();
+    let reports: Vec<(String, String)> = (0..40)
+        .map(|_| {
+            (
+                crate::helpers::new_call_sid(),
+                crate::helpers::new_recording_sid(),
+            )
+        })
+        .collect();
+
+    // Act
+    let mut tasks = tokio::task::JoinSet::new();
+    for (call, recording) in reports.iter().flat_map(|r| [r.clone(), r.clone()]) {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let call_sid = CallSid::parse(&call).unwrap();
+            let recording_sid = RecordingSid::parse(&recording).unwrap();
+            let caller = PhoneNumber::parse(CALLER).ok();
+            let url =
+                format!("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}");
+            let (case, created) = store
+                .create_phone_case(&NewPhoneCase {
+                    call_sid: &call_sid,
+                    caller: caller.as_ref(),
+                    category_id: Some(3),
+                    urgency: atiende::domain::Urgency::Unknown,
+                    recording_sid: &recording_sid,
+                    recording_url: Some(&url),
+                    recording_duration_seconds: Some(30),
+                    at,
+                    recovered: None,
+                })
+                .await
+                .unwrap();
+            (recording, case.folio, created)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.push(done.unwrap());
+    }
+
+    // Assert: both announcements of a recording got the same folio, exactly one made it; 40
+    // distinct folios, each case with its folio SMS and its download; fewer commits than
+    // cases.
+    for (_, recording) in &reports {
+        let mine: Vec<_> = answers.iter().filter(|(r, _, _)| r == recording).collect();
+        assert_eq!(mine.len(), 2);
+        assert_eq!(mine[0].1, mine[1].1, "{mine:?}");
+        assert_eq!(mine.iter().filter(|(_, _, created)| *created).count(), 1);
+    }
+    let folios: HashSet<&String> = answers.iter().map(|(_, folio, _)| folio).collect();
+    assert_eq!(folios.len(), 40);
+    assert_eq!(store.count_cases().await.unwrap(), 40);
+    let figures = store.service_figures().await.unwrap();
+    for kind in ["download_recording", "send_sms"] {
+        let n: i64 = figures
+            .jobs_by_kind_state
+            .iter()
+            .filter(|(k, _, _)| k == kind)
+            .map(|(_, _, n)| n)
+            .sum();
+        assert_eq!(n, 40, "{kind}: {figures:?}");
+    }
+    let (batches, cases) = store.case_batches();
+    assert_eq!(
+        cases - cases_before,
+        80,
+        "each announcement is answered from a commit"
+    );
+    assert!(
+        batches - batches_before < 80,
+        "{} commits for 80 announcements",
+        batches - batches_before
+    );
+    app.stop().await;
+}

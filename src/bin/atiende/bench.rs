@@ -1146,7 +1146,10 @@ mod tests {
         for path in ["/twilio/voice/lookup", "/twilio/messaging"] {
             assert!(steps.contains(&path), "{path}: {report}");
         }
-        assert!(report.to_string().contains("4 folio lookups by SMS"), "{report}");
+        assert!(
+            report.to_string().contains("4 folio lookups by SMS"),
+            "{report}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
