@@ -156,6 +156,15 @@ impl Store {
         new: &NewPhoneCase<'_>,
     ) -> Result<(CaseRecord, bool), StoreError> {
         self.gate()?;
+        if let super::Backend::Postgres(_) = self.backend {
+            // PostgreSQL makes cases in parallel, one transaction each on the pool, and flushes
+            // the commits that arrive together at once itself. Through the one writer task
+            // they queued instead: 1,182 webhooks/s against 1,677 (README, Benchmarks).
+            let mut tx = self.begin_write().await?;
+            let made = tx.phone_case(new).await?;
+            tx.commit().await?;
+            return Ok(made);
+        }
         let (done, answer) = tokio::sync::oneshot::channel();
         self.steps
             .send(Work::PhoneCase(PhoneCaseWork {

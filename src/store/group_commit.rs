@@ -18,10 +18,12 @@
 //! [`StoreError::Unavailable`] (the phone line then journals them). Any other failure is one
 //! step's: the batch is written again one step at a time, so only that step fails.
 //!
-//! Phone cases (the `recorded` and `recording-status` webhooks: a case, its folio, history,
-//! outbox SMS and download job, about fourteen statements) go through the same writer: the
-//! cases waiting at that moment are made one after another in one transaction, committed once,
-//! and only then is each webhook answered. Making a case is idempotent (one case per
+//! On SQLite, phone cases (the `recorded` and `recording-status` webhooks: a case, its folio,
+//! history, outbox SMS and download job, about fourteen statements) go through the same
+//! writer: the cases waiting at that moment are made one after another in one transaction,
+//! committed once, and only then is each webhook answered. (On PostgreSQL they are not: there
+//! cases are made in parallel on the pool, and the server flushes commits that arrive together
+//! at once; queued through one writer they were slower.) Making a case is idempotent (one case per
 //! recording), so if the shared transaction fails for any reason but the database being
 //! unavailable, each case is made again in a transaction of its own.
 

@@ -266,8 +266,7 @@ async fn concurrent_reports_share_commits_and_each_recording_makes_one_case(db: 
     }
 
     // Assert: both announcements of a recording got the same folio, exactly one made it; 40
-    // distinct folios, each case with its folio SMS and its download; fewer commits than
-    // cases.
+    // distinct folios, each case with its folio SMS and its download.
     for (_, recording) in &reports {
         let mine: Vec<_> = answers.iter().filter(|(r, _, _)| r == recording).collect();
         assert_eq!(mine.len(), 2);
@@ -287,16 +286,22 @@ async fn concurrent_reports_share_commits_and_each_recording_makes_one_case(db: 
             .sum();
         assert_eq!(n, 40, "{kind}: {figures:?}");
     }
+    // On SQLite through the group writer, fewer commits than announcements; PostgreSQL makes
+    // them in parallel, one transaction each.
     let (batches, cases) = store.case_batches();
-    assert_eq!(
-        cases - cases_before,
-        80,
-        "each announcement is answered from a commit"
-    );
-    assert!(
-        batches - batches_before < 80,
-        "{} commits for 80 announcements",
-        batches - batches_before
-    );
+    if matches!(db, Db::Sqlite) {
+        assert_eq!(
+            cases - cases_before,
+            80,
+            "each announcement is answered from a commit"
+        );
+        assert!(
+            batches - batches_before < 80,
+            "{} commits for 80 announcements",
+            batches - batches_before
+        );
+    } else {
+        assert_eq!((batches, cases), (batches_before, cases_before));
+    }
     app.stop().await;
 }
