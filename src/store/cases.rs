@@ -213,23 +213,7 @@ impl Store {
             .fetch_one(conn)
             .await?
         });
-        tx.assign_folio(id).await?;
-        let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
-        tx.set_due(id, due).await?;
-        tx.promise_answer(id, new.at).await?;
-        tx.add_case_event(&NewCaseEvent {
-            case_id: id,
-            at: new.at,
-            actor: new.actor,
-            kind: CaseEventKind::Created,
-            from_status: None,
-            to_status: Some(CaseStatus::Received),
-            note: Some(new.note),
-        })
-        .await?;
-        if let Some(to) = tx.sms_number_of(id).await? {
-            tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
-        }
+        tx.open_case(id, new.at, new.actor, new.note).await?;
         if let (true, Some(phone)) = (new.on_callback, new.phone) {
             with_tx!(tx, |conn| {
                 sqlx::query(
@@ -394,6 +378,36 @@ pub const RECOVERED_NOTE: &str = "Reporte recibido por teléfono durante una fal
 pub const FOUND_AT_TWILIO_NOTE: &str = "Reporte recuperado de las grabaciones de Twilio: la grabación nunca llegó al servidor durante la llamada (una caída del servicio). La categoría elegida no se conoce. La persona no escuchó su folio: se le envía por SMS si llamó desde un número conocido.";
 
 impl WriteTx {
+    /// What every new case gets, whatever its channel: its folio, its deadline, the date
+    /// promised to the citizen, "created" in its history, and the folio SMS if it has a number
+    /// to send it to.
+    async fn open_case(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+        actor: &str,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.assign_folio(id).await?;
+        let due = self.deadline(id, CaseStatus::Received, at).await?;
+        self.set_due(id, due).await?;
+        self.promise_answer(id, at).await?;
+        self.add_case_event(&NewCaseEvent {
+            case_id: id,
+            at,
+            actor,
+            kind: CaseEventKind::Created,
+            from_status: None,
+            to_status: Some(CaseStatus::Received),
+            note: Some(note),
+        })
+        .await?;
+        if let Some(to) = self.sms_number_of(id).await? {
+            self.put_sms_in_outbox(&folio_sms(id, &to, at)).await?;
+        }
+        Ok(())
+    }
+
     /// Makes a phone case (or finds the one its recording made already), with its folio, its
     /// deadline, its promise, its history, its folio SMS and the download of its recording.
     pub(super) async fn phone_case(
@@ -407,28 +421,11 @@ impl WriteTx {
         tx.ensure_call(new).await?;
         let created = match tx.insert_phone_case(new).await? {
             Some(id) => {
-                tx.assign_folio(id).await?;
-                let due = tx.deadline(id, CaseStatus::Received, new.at).await?;
-                tx.set_due(id, due).await?;
-                tx.promise_answer(id, new.at).await?;
-                tx.add_case_event(&NewCaseEvent {
-                    case_id: id,
-                    at: new.at,
-                    actor: "system",
-                    kind: CaseEventKind::Created,
-                    from_status: None,
-                    to_status: Some(CaseStatus::Received),
-                    note: Some(
-                        new.recovered
-                            .map_or("Reporte recibido por teléfono", Recovered::note),
-                    ),
-                })
-                .await?;
+                let note = new
+                    .recovered
+                    .map_or("Reporte recibido por teléfono", Recovered::note);
+                tx.open_case(id, new.at, "system", note).await?;
                 tx.track_recording(id, new).await?;
-                // The folio by SMS, if we have a number to send it to.
-                if let Some(to) = tx.sms_number_of(id).await? {
-                    tx.put_sms_in_outbox(&folio_sms(id, &to, new.at)).await?;
-                }
                 // A report outranks "abandoned" even if the call's end was logged first.
                 tx.mark_call_reported(new.call_sid).await?;
                 true

@@ -1062,12 +1062,18 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn ten_calls_make_ten_cases() {
-        let dir = tempfile::tempdir().unwrap();
+    /// The configuration (the repository's prompts) and a scratch SQLite URL in `dir`.
+    fn scratch(dir: &tempfile::TempDir) -> (Config, String) {
         let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
         let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        (config, url)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn ten_calls_make_ten_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, url) = scratch(&dir);
 
         let report = run(
             &config,
@@ -1122,9 +1128,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_mix_checks_folios_by_voice_and_sms_and_reports_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
-        let config = Config::from_pairs([("ATIENDE_PROMPTS_DIR", prompts)]).unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let (config, url) = scratch(&dir);
 
         let report = run(
             &config,
