@@ -160,24 +160,22 @@ impl Metrics {
             "Job attempts that failed, by kind (retried, or dead)",
             self.job_failures.clone(),
         );
-        let journaled = Counter::<u64>::default();
-        journaled.inc_by(snapshot.journal_entries);
-        registry.register(
-            "journal_entries",
-            "Writes kept in the local journal while the database was down",
-            journaled,
-        );
         let gauge = |value: i64| {
             let g = Gauge::<i64>::default();
             g.set(value);
             g
         };
-        let (batches, steps) = snapshot.step_batches;
         let counter = |n: u64| {
             let c = Counter::<u64>::default();
             c.inc_by(n);
             c
         };
+        registry.register(
+            "journal_entries",
+            "Writes kept in the local journal while the database was down",
+            counter(snapshot.journal_entries),
+        );
+        let (batches, steps) = snapshot.step_batches;
         registry.register(
             "step_commits",
             "Transactions that committed webhook call steps (several steps share one under load)",

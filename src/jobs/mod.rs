@@ -175,7 +175,7 @@ async fn run(app: &AppState, worker: &str, job: Job) {
     .await;
     let now = app.clock.now();
     if !matches!(outcome, Outcome::Done) {
-        app.metrics.job_failed(&job.kind.to_string());
+        app.metrics.job_failed(job.kind.code());
     }
     let settled = match &outcome {
         Outcome::Done => app.store.finish_job(job.id, worker, now).await,

@@ -74,7 +74,7 @@ impl Store {
             at: step.at,
         };
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.steps
+        self.writer
             .send(Work::Step(Pending { row, done }))
             .await
             .map_err(|_| StoreError::Unavailable)?;

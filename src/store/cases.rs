@@ -166,7 +166,7 @@ impl Store {
             return Ok(made);
         }
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.steps
+        self.writer
             .send(Work::PhoneCase(PhoneCaseWork {
                 case: OwnedPhoneCase::of(new),
                 done,

@@ -28,11 +28,9 @@
 //! unavailable, each case is made again in a transaction of its own.
 
 use super::cases::OwnedPhoneCase;
-use super::tx::{Inner, WriteTx};
-use super::{BeginWrite, CaseRecord, Health, StoreError};
+use super::{Backend, BeginWrite, CaseRecord, Health, StoreError};
 use crate::domain::Timestamp;
 use serde::Serialize;
-use sqlx::{PgPool, SqlitePool};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
@@ -77,15 +75,8 @@ pub(super) enum Work {
     PhoneCase(PhoneCaseWork),
 }
 
-/// Where the writer task writes.
-#[derive(Clone)]
-pub(super) enum Target {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
 /// Starts the writer task of a store; steps and cases go in through the returned sender.
-pub(super) fn start(target: Target, health: Arc<Health>) -> mpsc::Sender<Work> {
+pub(super) fn start(target: Backend, health: Arc<Health>) -> mpsc::Sender<Work> {
     let (tx, mut rx) = mpsc::channel::<Work>(MAX_BATCH * 16);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -126,9 +117,9 @@ pub(super) fn start(target: Target, health: Arc<Health>) -> mpsc::Sender<Work> {
 
 /// Makes `cases` in one transaction and answers each after the commit; see the module
 /// documentation for failures.
-async fn make_cases(target: &Target, health: &Health, cases: Vec<PhoneCaseWork>) {
+async fn make_cases(target: &Backend, health: &Health, mut cases: Vec<PhoneCaseWork>) {
     let together = async {
-        let mut tx = begin(target).await?;
+        let mut tx = target.begin_write().await?;
         let mut made = Vec::with_capacity(cases.len());
         for c in &cases {
             made.push(tx.phone_case(&c.case.borrowed()).await?);
@@ -147,6 +138,12 @@ async fn make_cases(target: &Target, health: &Health, cases: Vec<PhoneCaseWork>)
                 let _ = c.done.send(Ok(made));
             }
         }
+        Err(e) if cases.len() == 1 => {
+            health.note(&e);
+            if let Some(c) = cases.pop() {
+                let _ = c.done.send(Err(e));
+            }
+        }
         Err(e) if e.is_unavailable() => {
             health.note(&e);
             tracing::warn!(error = %e, cases = cases.len(), "a batch of phone cases could not be written");
@@ -155,12 +152,10 @@ async fn make_cases(target: &Target, health: &Health, cases: Vec<PhoneCaseWork>)
             }
         }
         Err(e) => {
-            if cases.len() > 1 {
-                tracing::warn!(error = %e, cases = cases.len(), "a batch of phone cases failed; making them one by one");
-            }
+            tracing::warn!(error = %e, cases = cases.len(), "a batch of phone cases failed; making them one by one");
             for c in cases {
                 let alone = async {
-                    let mut tx = begin(target).await?;
+                    let mut tx = target.begin_write().await?;
                     let made = tx.phone_case(&c.case.borrowed()).await?;
                     tx.commit().await?;
                     Ok(made)
@@ -175,17 +170,8 @@ async fn make_cases(target: &Target, health: &Health, cases: Vec<PhoneCaseWork>)
     }
 }
 
-/// A write transaction on the target (`BEGIN IMMEDIATE` on SQLite).
-async fn begin(target: &Target) -> Result<WriteTx, StoreError> {
-    let inner = match target {
-        Target::Sqlite(pool) => Inner::Sqlite(pool.begin_write().await?),
-        Target::Postgres(pool) => Inner::Postgres(pool.begin_write().await?),
-    };
-    Ok(WriteTx { inner })
-}
-
 /// Writes `batch` in one transaction and answers each step after the commit.
-async fn write_steps(target: &Target, health: &Health, mut batch: Vec<Pending>) {
+async fn write_steps(target: &Backend, health: &Health, mut batch: Vec<Pending>) {
     let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
     let written = write(target, &rows).await;
     if let Err(e) = &written {
@@ -221,9 +207,9 @@ async fn write_steps(target: &Target, health: &Health, mut batch: Vec<Pending>) 
 }
 
 /// Writes `rows` in one transaction.
-async fn write(target: &Target, rows: &[&StepRow]) -> Result<(), StoreError> {
+async fn write(target: &Backend, rows: &[&StepRow]) -> Result<(), StoreError> {
     match target {
-        Target::Sqlite(pool) => {
+        Backend::Sqlite { write: pool, .. } => {
             let json =
                 serde_json::to_string(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
             let mut tx = pool.begin_write().await?;
@@ -263,7 +249,7 @@ async fn write(target: &Target, rows: &[&StepRow]) -> Result<(), StoreError> {
             .await?;
             tx.commit().await?;
         }
-        Target::Postgres(pool) => {
+        Backend::Postgres(pool) => {
             let mut tx = pool.begin_write().await?;
             for row in rows {
                 let (id,): (i64,) = sqlx::query_as(

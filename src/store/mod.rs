@@ -131,9 +131,9 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     health: Arc<Health>,
-    /// The writer task that commits call steps, and phone cases, in groups (see
+    /// The writer task that commits call steps, and on SQLite phone cases, in groups (see
     /// `group_commit`).
-    steps: tokio::sync::mpsc::Sender<group_commit::Work>,
+    writer: tokio::sync::mpsc::Sender<group_commit::Work>,
 }
 
 /// Whether the database is taken for unreachable: a circuit breaker. While it is open, every
@@ -291,23 +291,17 @@ impl Store {
             Backend::Postgres(pool)
         };
         let health = Arc::<Health>::default();
-        let steps = group_commit::start(
-            match &backend {
-                Backend::Sqlite { write, .. } => group_commit::Target::Sqlite(write.clone()),
-                Backend::Postgres(pool) => group_commit::Target::Postgres(pool.clone()),
-            },
-            health.clone(),
-        );
+        let writer = group_commit::start(backend.clone(), health.clone());
         Ok(Store {
             backend,
             health,
-            steps,
+            writer,
         })
     }
 
     /// Fails fast while the breaker is open (see [`Health`]).
     pub(crate) fn gate(&self) -> Result<(), StoreError> {
-        if self.health.down.load(Ordering::Acquire) {
+        if self.health.is_down() {
             Err(StoreError::Unavailable)
         } else {
             Ok(())
@@ -333,7 +327,7 @@ impl Store {
 
     /// Whether the database is taken for unreachable right now.
     pub fn is_down(&self) -> bool {
-        self.health.down.load(Ordering::Acquire)
+        self.health.is_down()
     }
 
     /// Takes note of an error the store returned: one that says the database cannot be reached

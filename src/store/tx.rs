@@ -86,7 +86,15 @@ impl Store {
     /// documentation).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         self.gate()?;
-        let inner = match &self.backend {
+        self.backend.begin_write().await
+    }
+}
+
+impl super::Backend {
+    /// A write transaction on the connection (or pool) that writes, whoever asks: the store,
+    /// or its group writer (see `group_commit`), which checks the breaker itself.
+    pub(super) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let inner = match self {
             super::Backend::Sqlite { write, .. } => Inner::Sqlite(write.begin_write().await?),
             super::Backend::Postgres(pool) => Inner::Postgres(pool.begin_write().await?),
         };

@@ -589,14 +589,10 @@ pub async fn time_webhook(
 ) -> axum::response::Response {
     let path = request.uri().path();
     let step = match Step::from_path(path) {
-        Some(step) => step
-            .path()
-            .trim_start_matches("/twilio/voice")
-            .trim_start_matches('/'),
+        Some(step) => step.name(),
         None if path.starts_with("/twilio/messaging") => "messaging",
         None => "other",
     };
-    let step = if step.is_empty() { "incoming" } else { step };
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     app.metrics.webhook_answered(step, started.elapsed());

@@ -96,6 +96,14 @@ impl Step {
         }
     }
 
+    /// The step's short name, as `/metrics` labels it: the last part of its path
+    /// (`recording-status`), `incoming` for the first.
+    pub fn name(self) -> &'static str {
+        self.path()
+            .strip_prefix("/twilio/voice/")
+            .unwrap_or("incoming")
+    }
+
     /// The step of a path (a trailing slash is ignored).
     pub fn from_path(path: &str) -> Option<Step> {
         let path = path.trim_end_matches('/');

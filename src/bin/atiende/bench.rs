@@ -47,6 +47,8 @@ use std::time::{Duration, Instant};
 /// as in production.
 const BENCH_TOKEN: &str = "bench-auth-token-0123456789abcdef";
 const BENCH_ACCOUNT_SID: &str = "AC0be0c0000000000000000000000000b0";
+/// The office's number in the in-process service, and the `To` of the mix's SMS.
+const BENCH_OFFICE: &str = "+525500000000";
 /// A discard address on loopback: recording URLs point here, so nothing ever leaves the machine.
 const NOWHERE: &str = "http://127.0.0.1:9";
 /// Twilio gives up on a webhook after 15 s; so does the benchmark.
@@ -505,8 +507,8 @@ async fn run_remote(config: &Config, args: &BenchArgs, url: &str) -> anyhow::Res
         format!("{connect} (public URL {public})")
     };
     let outcome = drive(twilio, args, 1).await?;
-    let reports = outcome.completed - outcome.lookups - outcome.texts;
     let mut report = outcome.into_report(target, false, args, None, None);
+    let reports = report.reports();
     if let Some(api) = fake_api {
         // Every report's folio SMS, sent by the service's jobs after the recording is stored.
         let drain_started = Instant::now();
@@ -551,7 +553,7 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
         ("TWILIO_API_BASE", twilio_api.as_str()),
         ("TWILIO_AUTH_TOKEN", BENCH_TOKEN),
         ("TWILIO_ACCOUNT_SID", BENCH_ACCOUNT_SID),
-        ("TWILIO_PHONE_NUMBER", "+525500000000"),
+        ("TWILIO_PHONE_NUMBER", BENCH_OFFICE),
     ])
     .map_err(|e| match e.key {
         "DATABASE_URL" => anyhow::anyhow!("--database-url: {}", e.message),
@@ -937,7 +939,7 @@ async fn folio_text(twilio: &CallSimulator, i: u64, folio: &Folio) -> anyhow::Re
         ("MessageSid", format!("SM{}", atiende::sim::random_hex())),
         ("AccountSid", twilio.account_sid.clone()),
         ("From", format!("+5257{:08}", 10_000_000 + i % 90_000_000)),
-        ("To", "+525500000000".to_owned()),
+        ("To", BENCH_OFFICE.to_owned()),
         ("Body", format!("folio {folio}")),
         ("NumMedia", "0".to_owned()),
     ]

@@ -346,9 +346,8 @@ pub async fn run(
             times.push(started.elapsed());
             ensure!(status.is_success(), "{path}: HTTP {status}: {body}");
         }
-        times.sort_unstable();
-        let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
-        measured.push((name.to_owned(), times[times.len() / 2], p95));
+        let (p50, p95) = median_and_p95(times);
+        measured.push((name.to_owned(), p50, p95));
     }
     let (p50, p95) = voice_lookups(&service, &store, rounds).await?;
     measured.push(("folio lookup by voice (the webhook)".to_owned(), p50, p95));
@@ -396,9 +395,14 @@ async fn voice_lookups(
         );
         call.hang_up(20).await?;
     }
+    Ok(median_and_p95(times))
+}
+
+/// The median and the 95th percentile of `times` (not empty).
+fn median_and_p95(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort_unstable();
     let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
-    Ok((times[times.len() / 2], p95))
+    (times[times.len() / 2], p95)
 }
 
 /// Signs the bench's operador in: the session cookie.
