@@ -146,6 +146,21 @@ const SELECT_STATUS_VIEW: &str = r#"
     left join departments d on d.id = cs.department_id
 "#;
 
+/// The latest open case of each number in `asked (number)`, a table the statement's `with`
+/// clause gives before this (`$2` and `$3` are the statuses of a case no longer open).
+pub(super) const OPEN_CASES_OF: &str = r#"
+    select a.number, cs.folio, c.name as category_name, c.code as category_code, cs.status,
+           cs.closure_reason, d.name as department_name, cs.status_changed_at, cs.action_summary,
+           coalesce(c.sensitive, false) as sensitive, cs.answer_by
+    from asked a
+    join cases cs on cs.id = (
+        select o.id from cases o
+        where o.caller_number = a.number and o.status <> $2 and o.status <> $3
+        order by o.created_at desc, o.id desc limit 1)
+    left join categories c on c.id = cs.category_id
+    left join departments d on d.id = cs.department_id
+"#;
+
 impl Store {
     /// Makes the case of a recording, exactly once: the `<Record>` action and the recording
     /// status callback both call this, in either order and as often as Twilio repeats them.
@@ -277,24 +292,22 @@ impl Store {
         Ok(row)
     }
 
-    /// The most recent case still open that was reported from this number.
+    /// The most recent case still open that was reported from this number. (The greeting gets
+    /// it with its step instead: see `record_call_step`.)
     pub async fn latest_open_case_of(
         &self,
         number: &PhoneNumber,
     ) -> Result<Option<CaseStatusView>, StoreError> {
-        let sql = format!(
-            "{SELECT_STATUS_VIEW} where cs.caller_number = $1 and cs.status <> $2 and cs.status <> $3 \
-             order by cs.created_at desc, cs.id desc limit 1"
-        );
+        let sql = format!("with asked (number) as (select cast($1 as text)) {OPEN_CASES_OF}");
         let row = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, CaseStatusView>(&sql)
+            sqlx::query_as::<_, super::group_commit::OpenCaseOf>(&sql)
                 .bind(number.as_str())
                 .bind(CaseStatus::Attended)
                 .bind(CaseStatus::Closed)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row)
+        Ok(row.map(|r| r.case))
     }
 
     /// Sets the number the case's SMS go to (a caller without caller ID typed it), and queues

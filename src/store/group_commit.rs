@@ -27,10 +27,12 @@
 //! recording), so if the shared transaction fails for any reason but the database being
 //! unavailable, each case is made again in a transaction of its own.
 
-use super::cases::OwnedPhoneCase;
-use super::{Backend, BeginWrite, CaseRecord, Health, StoreError};
+use super::cases::{OPEN_CASES_OF, OwnedPhoneCase};
+use super::{Backend, BeginWrite, CaseRecord, CaseStatusView, Health, StoreError};
+use crate::domain::CaseStatus;
 use crate::domain::Timestamp;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
@@ -60,7 +62,19 @@ fn as_text<S: serde::Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error
 
 pub(super) struct Pending {
     pub row: StepRow,
-    pub done: oneshot::Sender<Result<(), StoreError>>,
+    /// Whether the webhook also wants the caller's latest open case (the greeting): it is read
+    /// in the batch's transaction, one statement for every caller in the batch, rather than
+    /// each webhook taking a connection of the read pool for it.
+    pub open_case: bool,
+    /// After the commit: the caller's latest open case, if asked for and there is one.
+    pub done: oneshot::Sender<Result<Option<CaseStatusView>, StoreError>>,
+}
+
+impl Pending {
+    /// The number whose open case this step asks for.
+    fn asks(&self) -> Option<&str> {
+        self.row.from.as_deref().filter(|_| self.open_case)
+    }
 }
 
 /// A phone case to make, and where its answer goes.
@@ -172,19 +186,19 @@ async fn make_cases(target: &Backend, health: &Health, mut cases: Vec<PhoneCaseW
 
 /// Writes `batch` in one transaction and answers each step after the commit.
 async fn write_steps(target: &Backend, health: &Health, mut batch: Vec<Pending>) {
-    let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
-    let written = write(target, &rows).await;
+    let written = write(target, &batch.iter().collect::<Vec<_>>()).await;
     if let Err(e) = &written {
         health.note(e);
     }
     match written {
-        Ok(()) => {
+        Ok(open_cases) => {
             health.step_batches.fetch_add(1, Ordering::Relaxed);
             health
                 .steps_written
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for p in batch {
-                let _ = p.done.send(Ok(()));
+                let open_case = p.asks().and_then(|n| open_cases.get(n)).cloned();
+                let _ = p.done.send(Ok(open_case));
             }
         }
         Err(e) if batch.len() == 1 => {
@@ -199,19 +213,30 @@ async fn write_steps(target: &Backend, health: &Health, mut batch: Vec<Pending>)
         Err(e) => {
             tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps failed; writing them one by one");
             for p in batch {
-                let result = write(target, &[&p.row]).await;
+                let result = write(target, &[&p])
+                    .await
+                    .map(|mut found| p.asks().and_then(|n| found.remove(n)));
                 let _ = p.done.send(result);
             }
         }
     }
 }
 
-/// Writes `rows` in one transaction.
-async fn write(target: &Backend, rows: &[&StepRow]) -> Result<(), StoreError> {
+/// Writes the steps of `batch` in one transaction, and reads in it the latest open case of
+/// each caller whose step asks for it (by number).
+async fn write(
+    target: &Backend,
+    batch: &[&Pending],
+) -> Result<HashMap<String, CaseStatusView>, StoreError> {
+    let rows: Vec<&StepRow> = batch.iter().map(|p| &p.row).collect();
+    let mut asked: Vec<&str> = batch.iter().filter_map(|p| p.asks()).collect();
+    asked.sort_unstable();
+    asked.dedup();
+    let found: Vec<OpenCaseOf>;
     match target {
         Backend::Sqlite { write: pool, .. } => {
             let json =
-                serde_json::to_string(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                serde_json::to_string(&rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
             let mut tx = pool.begin_write().await?;
             for (moves, on_conflict) in [
                 (
@@ -247,6 +272,21 @@ async fn write(target: &Backend, rows: &[&StepRow]) -> Result<(), StoreError> {
             .bind(&json)
             .execute(&mut *tx)
             .await?;
+            found = if asked.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "with asked (number) as (select value from json_each($1)) {OPEN_CASES_OF}"
+                ))
+                .bind(
+                    serde_json::to_string(&asked)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                )
+                .bind(CaseStatus::Attended)
+                .bind(CaseStatus::Closed)
+                .fetch_all(&mut *tx)
+                .await?
+            };
             tx.commit().await?;
         }
         Backend::Postgres(pool) => {
@@ -281,8 +321,28 @@ async fn write(target: &Backend, rows: &[&StepRow]) -> Result<(), StoreError> {
                 .execute(&mut *tx)
                 .await?;
             }
+            found = if asked.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_as(&format!(
+                    "with asked (number) as (select unnest($1::text[])) {OPEN_CASES_OF}"
+                ))
+                .bind(&asked)
+                .bind(CaseStatus::Attended)
+                .bind(CaseStatus::Closed)
+                .fetch_all(&mut *tx)
+                .await?
+            };
             tx.commit().await?;
         }
     }
-    Ok(())
+    Ok(found.into_iter().map(|f| (f.number, f.case)).collect())
+}
+
+/// A caller's latest open case, and the number it was asked for.
+#[derive(sqlx::FromRow)]
+pub(super) struct OpenCaseOf {
+    number: String,
+    #[sqlx(flatten)]
+    pub case: CaseStatusView,
 }

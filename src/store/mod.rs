@@ -268,6 +268,7 @@ impl Store {
             }
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(5))
                 .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
@@ -275,6 +276,7 @@ impl Store {
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(5))
                 .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .connect_with(options.read_only(true))

@@ -3,7 +3,7 @@
 use super::{Key, Moment, Speaker, StepQuery, Twiml, VoiceCall, answer, apology, menu, speech};
 use crate::journal::Entry;
 use crate::state::AppState;
-use crate::store::{CallEnd, StepKind, StoreError};
+use crate::store::{CallEnd, CaseStatusView, StepKind, StoreError};
 use crate::twiml;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -65,50 +65,59 @@ async fn greet(app: &AppState, call: &VoiceCall) -> Result<Twiml, StoreError> {
         .caller
         .number()
         .map_or("caller ID withheld", |_| "caller ID present");
-    call.log(app, "incoming", Some(detail)).await;
+    // The caller's open case comes with the step's write (one trip to the database).
+    let open_case = call.log_first(app, "incoming", Some(detail)).await;
     // An admin's change of the hours or the transfer number reaches the next call.
     app.refresh_settings().await;
     let mut s = Speaker::new(app);
     let mut prompts = language_offers(&s);
     prompts.extend(notices(&s));
-    greeting_menu(&mut s, call, prompts).await;
+    greeting_menu(&mut s, open_case, prompts);
     Ok(s.finish())
 }
 
 /// The greeting again, in the language the caller just chose with its key.
 pub async fn greet_in(s: &mut Speaker<'_>, call: &VoiceCall) {
     let prompts = notices(s);
-    greeting_menu(s, call, prompts).await;
+    let open_case = match call.caller.number() {
+        Some(number) => match s.app().store.latest_open_case_of(number).await {
+            Ok(case) => case,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up the caller's open cases");
+                None
+            }
+        },
+        None => None,
+    };
+    greeting_menu(s, open_case, prompts);
 }
 
 /// The notices, the caller's open case if any, and the main menu, in one `<Gather>`.
-async fn greeting_menu(s: &mut Speaker<'_>, call: &VoiceCall, mut prompts: Vec<twiml::Prompt>) {
-    let app = s.app();
-    if let Some(number) = call.caller.number() {
-        // A courtesy: if the database cannot tell, the caller still gets the menu. Caller ID
-        // can be faked, so whoever calls from the number hears no more than the folio and the
-        // status, never the category or the department (those come by SMS, which reaches the
-        // real phone, or with the folio at the lookup).
-        match app.store.latest_open_case_of(number).await {
-            Ok(Some(case)) => {
-                let status = super::lookup::short_status(app, &case);
-                prompts.extend(s.prompt(
-                    Key::OpenCase,
-                    &[
-                        ("folio", &speech::digits(&case.folio)),
-                        ("status", &status),
-                        ("status_key", super::lookup::status_key(&case)),
-                    ],
-                ));
-                prompts.extend(super::lookup::promise_prompt(
-                    s,
-                    case.status,
-                    case.answer_by,
-                ));
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "could not look up the caller's open cases"),
-        }
+///
+/// The open case is a courtesy: if the database could not tell, the caller still gets the
+/// menu. Caller ID can be faked, so whoever calls from the number hears no more than the folio
+/// and the status, never the category or the department (those come by SMS, which reaches the
+/// real phone, or with the folio at the lookup).
+fn greeting_menu(
+    s: &mut Speaker<'_>,
+    open_case: Option<CaseStatusView>,
+    mut prompts: Vec<twiml::Prompt>,
+) {
+    if let Some(case) = open_case {
+        let status = super::lookup::short_status(s.app(), &case);
+        prompts.extend(s.prompt(
+            Key::OpenCase,
+            &[
+                ("folio", &speech::digits(&case.folio)),
+                ("status", &status),
+                ("status_key", super::lookup::status_key(&case)),
+            ],
+        ));
+        prompts.extend(super::lookup::promise_prompt(
+            s,
+            case.status,
+            case.answer_by,
+        ));
     }
     menu::push_main_menu_after(s, &Default::default(), prompts);
 }

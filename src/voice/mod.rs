@@ -43,7 +43,7 @@ use crate::domain::{CallSid, CallerId, Urgency};
 use crate::journal::Entry;
 use crate::prompts::{Key, RecordedLanguage};
 use crate::state::AppState;
-use crate::store::{CallStep, StepKind, StoreError};
+use crate::store::{CallStep, CaseStatusView, StepKind, StoreError};
 use crate::twilio::WebhookForm;
 use crate::twiml::{self, Response, Twiml};
 use axum::Router;
@@ -233,6 +233,30 @@ impl VoiceCall {
     /// Logs a step of the call. Best effort: the line always goes to the service's log, and a
     /// call is never interrupted because its step could not be written to the database.
     pub async fn log_kind(&self, app: &AppState, step: &str, detail: Option<&str>, kind: StepKind) {
+        self.write_step(app, step, detail, kind, false).await;
+    }
+
+    /// Logs the call's first step, as [`log`](Self::log) does, and returns the caller's
+    /// latest open case, read with it (`None` also when it could not be read: the greeting
+    /// mentions it as a courtesy).
+    pub async fn log_first(
+        &self,
+        app: &AppState,
+        step: &str,
+        detail: Option<&str>,
+    ) -> Option<CaseStatusView> {
+        self.write_step(app, step, detail, StepKind::Caller, true)
+            .await
+    }
+
+    async fn write_step(
+        &self,
+        app: &AppState,
+        step: &str,
+        detail: Option<&str>,
+        kind: StepKind,
+        with_open_case: bool,
+    ) -> Option<CaseStatusView> {
         tracing::info!(step, detail = detail.unwrap_or(""), "call step");
         let call_step = CallStep {
             call_sid: &self.sid,
@@ -243,18 +267,25 @@ impl VoiceCall {
             kind,
             at: app.clock.now(),
         };
-        let Err(e) = app.store.record_call_step(&call_step).await else {
-            return;
+        let written = if with_open_case {
+            app.store.record_first_step(&call_step).await
+        } else {
+            app.store.record_call_step(&call_step).await.map(|()| None)
+        };
+        let e = match written {
+            Ok(open_case) => return open_case,
+            Err(e) => e,
         };
         if !app.store.saw(&e) {
             tracing::warn!(error = %e, step, "could not write the call step to the database");
-            return;
+            return None;
         }
         // The database is down: the step waits in the journal (the caller's number and
         // choices are what staff need to call back, whatever the call comes to).
         if let Err(io) = app.journal.append(&Entry::step(&call_step)).await {
             tracing::error!(error = %io, step, "could not write the call step to the journal either");
         }
+        None
     }
 }
 

@@ -23,6 +23,7 @@ on_both_databases!(
     after_a_lookup_another_folio_the_main_menu_or_goodbye,
     a_successful_lookup_is_not_an_abandoned_call,
     the_greeting_mentions_the_callers_open_case,
+    callers_greeted_at_once_each_hear_their_own_open_case,
     the_greeting_never_names_the_category_or_the_department,
     a_sensitive_case_is_heard_with_its_status_and_date_only,
     successful_lookups_are_capped_per_call,
@@ -646,6 +647,44 @@ async fn the_greeting_mentions_the_callers_open_case(db: Db) {
         call.heard()
     );
     assert!(call.heard().contains("Para reportar"));
+    app.stop().await;
+}
+
+/// The greeting reads the caller's open case with its step, one statement for every caller
+/// whose step is committed in the same batch: each must still hear only their own.
+async fn callers_greeted_at_once_each_hear_their_own_open_case(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: four numbers with a case each, two without, and a withheld caller ID.
+    let numbers: Vec<String> = (0..6).map(|n| format!("+5255100000{n:02}")).collect();
+    let mut folios = Vec::new();
+    for number in &numbers[..4] {
+        folios.push(report_by_phone(&app, number).await.folio);
+    }
+
+    // Act: every caller at once, three times over.
+    let callers: Vec<Option<&str>> = numbers
+        .iter()
+        .map(|n| Some(n.as_str()))
+        .chain([None])
+        .collect();
+    for _ in 0..3 {
+        let calls =
+            futures_util::future::join_all(callers.iter().map(|from| app.call(*from))).await;
+
+        // Assert
+        for (i, call) in calls.iter().enumerate() {
+            let heard = call.heard();
+            assert!(heard.contains("Para reportar"), "{heard}");
+            for (j, folio) in folios.iter().enumerate() {
+                assert_eq!(
+                    heard.contains(&speech_digits(folio)),
+                    i == j,
+                    "caller {i} and the folio of caller {j}: {heard}"
+                );
+            }
+            assert_eq!(heard.contains("Tiene un reporte abierto"), i < 4, "{heard}");
+        }
+    }
     app.stop().await;
 }
 
