@@ -100,7 +100,7 @@ impl Application {
         Ok(Application {
             listener,
             metrics_listener,
-            state: AppState {
+            state: AppState::new(crate::state::Services {
                 live,
                 config: Arc::new(config),
                 store,
@@ -111,7 +111,7 @@ impl Application {
                 jobs_wakeup: Arc::new(Notify::new()),
                 journal: Arc::new(journal),
                 metrics: Arc::default(),
-            },
+            }),
         })
     }
 
