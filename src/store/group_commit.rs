@@ -202,7 +202,9 @@ async fn write_steps(target: &Backend, health: &Health, mut batch: Vec<Pending>)
             }
         }
         Err(e) if batch.len() == 1 => {
-            let _ = batch.pop().map(|p| p.done.send(Err(e)));
+            if let Some(p) = batch.pop() {
+                let _ = p.done.send(Err(e));
+            }
         }
         Err(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, steps = batch.len(), "a batch of call steps could not be written");
