@@ -158,6 +158,11 @@ pub struct BenchArgs {
     /// earlier run (a million take minutes to write); migrate it and time the pages only.
     #[arg(long, requires_all = ["seed_cases", "database_url"])]
     pub seeded: bool,
+    /// Also measure, in the ratio phase, the incoming-call webhook of a bare one-insert handler
+    /// at this loopback URL (the `naive_insert` example, issue 11's baseline) on the same
+    /// connections, and give the service's incoming webhook as a ratio to it too.
+    #[arg(long, value_name = "URL")]
+    pub baseline: Option<String>,
 }
 
 /// Latency figures of a set of webhooks.
@@ -237,6 +242,8 @@ pub struct Report {
     /// request), on the same number of connections, measured just before the calls.
     pub healthz_per_second: Option<f64>,
     pub incoming_per_second: Option<f64>,
+    /// Requests/s of the bare one-insert handler's incoming webhook (`--baseline`).
+    pub baseline_per_second: Option<f64>,
 }
 
 impl Report {
@@ -328,6 +335,14 @@ impl fmt::Display for Report {
                 self.webhooks_per_second(),
                 ratio(self.webhooks_per_second())
             )?;
+            if let Some(baseline) = self.baseline_per_second {
+                writeln!(
+                    f,
+                    "baseline   a bare handler with one SQLite insert {baseline:.0}/s = {:.2} of /healthz; the incoming-call webhook is {:.2} times it",
+                    ratio(baseline),
+                    incoming / baseline.max(1e-9)
+                )?;
+            }
         }
         writeln!(
             f,
@@ -613,6 +628,7 @@ async fn run_in_process(config: &Config, args: &BenchArgs) -> anyhow::Result<Rep
 struct Outcome {
     healthz_per_second: Option<f64>,
     incoming_per_second: Option<f64>,
+    baseline_per_second: Option<f64>,
     completed: u64,
     lookups: u64,
     texts: u64,
@@ -674,6 +690,7 @@ impl Outcome {
             sms_sent: None,
             healthz_per_second: self.healthz_per_second,
             incoming_per_second: self.incoming_per_second,
+            baseline_per_second: self.baseline_per_second,
         }
     }
 }
@@ -696,7 +713,7 @@ async fn drive(
         .tcp_nodelay(true)
         .pool_max_idle_per_host(usize::try_from(concurrency).unwrap_or(usize::MAX))
         .build()?;
-    let (healthz_per_second, incoming_per_second) = if args.ratio_seconds > 0 {
+    let (healthz_per_second, incoming_per_second, baseline_per_second) = if args.ratio_seconds > 0 {
         let period = Duration::from_secs(args.ratio_seconds);
         let plain = Arc::new(CallSimulator {
             timer: None,
@@ -714,17 +731,30 @@ async fn drive(
             }
         })
         .await;
-        let incoming = saturate(concurrency, period, move |i| {
-            let plain = plain.clone();
-            async move {
-                let from = format!("+5255{:08}", 10_000_000 + i % 90_000_000);
-                plain.call(Some(&from)).await.is_ok()
+        let calls_to = |target: Arc<CallSimulator>| {
+            move |i: u64| {
+                let target = target.clone();
+                async move {
+                    let from = format!("+5255{:08}", 10_000_000 + i % 90_000_000);
+                    target.call(Some(&from)).await.is_ok()
+                }
             }
-        })
-        .await;
-        (Some(healthz), Some(incoming))
+        };
+        let baseline = match &args.baseline {
+            Some(url) => {
+                let naive = Arc::new(CallSimulator {
+                    public_base: url.trim_end_matches('/').to_owned(),
+                    connect_base: url.trim_end_matches('/').to_owned(),
+                    ..(*plain).clone()
+                });
+                Some(saturate(concurrency, period, calls_to(naive)).await)
+            }
+            None => None,
+        };
+        let incoming = saturate(concurrency, period, calls_to(plain)).await;
+        (Some(healthz), Some(incoming), baseline)
     } else {
-        (None, None)
+        (None, None, None)
     };
     let twilio = Arc::new(twilio);
     let next = Arc::new(AtomicU64::new(0));
@@ -808,6 +838,7 @@ async fn drive(
     Ok(Outcome {
         healthz_per_second,
         incoming_per_second,
+        baseline_per_second,
         completed: completed.load(Ordering::Relaxed),
         lookups: lookups.load(Ordering::Relaxed),
         texts: texts.load(Ordering::Relaxed),
@@ -1061,7 +1092,21 @@ mod tests {
             twilio_api: None,
             ratio_seconds: 0,
             rounds: 30,
+            baseline: None,
         }
+    }
+
+    /// A stand-in of the one-insert baseline (`--baseline`): fixed TwiML, nothing stored.
+    async fn fixed_twiml_server() -> String {
+        const TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Gather numDigits="1" action="/twilio/voice/main"><Say>Para reportar, marque 1.</Say></Gather></Response>"#;
+        let app = axum::Router::new().route(
+            "/twilio/voice",
+            axum::routing::post(|| async { ([("content-type", "text/xml")], TWIML) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
     }
 
     /// The configuration (the repository's prompts) and a scratch SQLite URL in `dir`.
@@ -1081,6 +1126,7 @@ mod tests {
             &config,
             &BenchArgs {
                 ratio_seconds: 1,
+                baseline: Some(fixed_twiml_server().await),
                 ..args(10, 4, Some(url))
             },
         )
@@ -1125,6 +1171,11 @@ mod tests {
             "{report}"
         );
         assert!(report.to_string().contains("of /healthz"), "{report}");
+        assert!(
+            report.baseline_per_second.is_some_and(|r| r > 0.0),
+            "{report}"
+        );
+        assert!(report.to_string().contains("times it"), "{report}");
     }
 
     #[tokio::test(flavor = "multi_thread")]
