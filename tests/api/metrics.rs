@@ -1,10 +1,15 @@
 //! `/metrics`: Prometheus' text on an address of its own or behind a bearer token, never open on
 //! the public webhook address.
 
-use crate::helpers::{CALLER, Db, Options, WATER, eventually};
+use crate::helpers::{CALLER, Db, Options, STREET_LIGHTING, WATER, eventually, office_hours_now};
 use crate::{app_or_skip, on_both_databases};
+use atiende::domain::{Address, JobState, Timestamp, Urgency};
+use atiende::store::Triage;
 
-on_both_databases!(a_report_shows_in_every_family_of_the_metrics);
+on_both_databases!(
+    a_report_shows_in_every_family_of_the_metrics,
+    the_kept_totals_are_the_tables_own
+);
 
 const TOKEN: &str = "metrics-token-0123456789";
 
@@ -303,5 +308,129 @@ async fn concurrent_reports_share_commits_and_each_recording_makes_one_case(db: 
     } else {
         assert_eq!((batches, cases), (batches_before, cases_before));
     }
+    app.stop().await;
+}
+
+/// `/metrics` reads totals that triggers keep as the rows change (migration 0013), not counts
+/// over whole tables. Whatever the rows go through (calls ending each way or still going, cases
+/// made and reclassified, jobs and SMS done, rows removed by hand), the kept totals are the
+/// tables' own.
+async fn the_kept_totals_are_the_tables_own(db: Db) {
+    let app = app_or_skip!(db);
+    let store = &app.state.store;
+    let same = |when: &'static str| async move {
+        let kept = store.service_figures().await.unwrap();
+        let counted = store.service_figures_recounted().await.unwrap();
+        assert_eq!(kept, counted, "{when}");
+        kept
+    };
+    same("before any call").await;
+
+    // Act: two reports whose jobs finish, a call abandoned, a call still at the menu.
+    let water = app.report_and_hang_up(Some(CALLER), WATER).await;
+    app.report_and_hang_up(Some("+525587654321"), STREET_LIGHTING)
+        .await;
+    let mut abandoned = app.call(Some("+525511112222")).await;
+    abandoned.hang_up(12).await.unwrap();
+    let _at_the_menu = app.call(Some("+525533334444")).await;
+    eventually("both folio SMS are sent", || async {
+        app.api.sms().len() >= 2
+    })
+    .await;
+    eventually("every job is done", || async {
+        store
+            .jobs(Some(JobState::Queued), 10)
+            .await
+            .unwrap()
+            .is_empty()
+            && store
+                .jobs(Some(JobState::Running), 10)
+                .await
+                .unwrap()
+                .is_empty()
+    })
+    .await;
+
+    // Assert
+    let kept = same("after the calls").await;
+    assert!(
+        kept.calls_by_outcome
+            .iter()
+            .any(|(o, n)| o == "in_progress" && *n == 1),
+        "{kept:?}"
+    );
+    assert!(
+        kept.jobs_by_kind_state.iter().any(|(_, s, _)| s == "done"),
+        "{kept:?}"
+    );
+
+    // Act: the water case reclassified as street lighting.
+    let lighting = store
+        .categories()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.code == "alumbrado")
+        .unwrap();
+    store
+        .triage_case(&Triage {
+            case_id: water.id,
+            category_id: Some(lighting.id),
+            urgency: Urgency::NotUrgent,
+            address: &Address::default(),
+            description: None,
+            actor: "operador",
+            at: Timestamp::from_utc(office_hours_now()),
+        })
+        .await
+        .unwrap();
+
+    // Assert
+    let kept = same("after the triage").await;
+    assert!(
+        kept.cases_by_category_channel
+            .iter()
+            .any(|(c, ch, n)| c == "alumbrado" && ch == "phone" && *n == 2),
+        "{kept:?}"
+    );
+
+    // Act: rows removed by hand (an operator cleaning up): the water case with what hangs on
+    // it, the abandoned call, every job.
+    let url = app.state.config.database_url.as_str().to_owned();
+    let statements = [
+        format!("delete from case_events where case_id = {}", water.id),
+        format!("delete from recordings where case_id = {}", water.id),
+        format!("delete from messages where case_id = {}", water.id),
+        format!("delete from cases where id = {}", water.id),
+        format!(
+            "delete from call_events where call_id = (select id from calls where call_sid = '{}')",
+            abandoned.call_sid()
+        ),
+        format!(
+            "delete from calls where call_sid = '{}'",
+            abandoned.call_sid()
+        ),
+        "delete from jobs".to_owned(),
+    ];
+    match db {
+        Db::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            for sql in &statements {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Db::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            for sql in &statements {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+
+    // Assert
+    let kept = same("after the deletions").await;
+    assert!(kept.jobs_by_kind_state.is_empty(), "{kept:?}");
     app.stop().await;
 }
