@@ -34,6 +34,11 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the journal's replayer looks for entries waiting or a database that was down.
 const JOURNAL_CHECK: Duration = Duration::from_millis(500);
 
+/// How often an instance folds the `/metrics` totals' changes on PostgreSQL (see
+/// `Store::fold_service_counts`): a scrape reads at most this long's changes besides the
+/// totals.
+const FOLD_EVERY: Duration = Duration::from_secs(5);
+
 /// The built service, listening but not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -167,6 +172,7 @@ impl Application {
                 }
             })
         });
+        let folder = tokio::spawn(keep_folding(self.state.store.clone()));
         let sweeper = match self.state.config.jobs.reconcile_every {
             Some(every) if !self.state.config.demo_mode() => Some(tokio::spawn(
                 crate::reconcile::keep_sweeping(self.state.clone(), every),
@@ -176,6 +182,7 @@ impl Application {
         let served = crate::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         // A replay stopped halfway resumes from its checkpoint at the next start.
         replayer.abort();
+        folder.abort();
         for task in [sweeper, metrics_server].into_iter().flatten() {
             task.abort();
         }
@@ -184,6 +191,23 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Folds the `/metrics` totals' changes every [`FOLD_EVERY`] (PostgreSQL; nothing on SQLite).
+async fn keep_folding(store: Store) {
+    if store.backend_name() != "postgres" {
+        return;
+    }
+    let mut every = tokio::time::interval(FOLD_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.fold_service_counts().await
+            && !store.saw(&e)
+        {
+            tracing::warn!(error = %e, "could not fold the totals of /metrics");
+        }
     }
 }
 
