@@ -525,10 +525,11 @@ async fn run_remote(config: &Config, args: &BenchArgs, url: &str) -> anyhow::Res
     let mut report = outcome.into_report(target, false, args, None, None);
     let reports = report.reports();
     if let Some(api) = fake_api {
-        // Every report's folio SMS, sent by the service's jobs after the recording is stored.
+        // Every report's folio SMS and its recording's download: two jobs of their own, so
+        // one may still run when the other is done.
         let drain_started = Instant::now();
         while drain_started.elapsed() < JOBS_DRAIN_LIMIT {
-            if api.sms().len() as u64 >= reports {
+            if api.sms().len() as u64 >= reports && api.recordings_served() >= reports {
                 report.jobs_drained = Some(drain_started.elapsed());
                 break;
             }
