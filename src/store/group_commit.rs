@@ -9,10 +9,15 @@
 //! transaction, and only after the commit answers each webhook. Nothing is answered before its
 //! write is durable. While it commits, the next steps gather for the next batch.
 //!
-//! On SQLite a batch is three statements whatever its size: the steps travel as one JSON array
-//! (`json_each`), upserted into `calls` (the caller's own steps move `last_step`, callbacks do
-//! not) and inserted into `call_events` in order. On PostgreSQL each step keeps its two
+//! On SQLite a batch is three statements whatever its size (four with open cases to read): the
+//! steps travel as one JSON array (`json_each`), upserted into `calls` (the caller's own steps
+//! move `last_step`, callbacks do not) and inserted into `call_events` in order. On PostgreSQL each step keeps its two
 //! statements, in the batch's one transaction (one commit, one WAL flush).
+//!
+//! The greeting also needs the caller's latest open case. Its step asks for it, and the writer
+//! reads it for every caller in the batch with one statement, in the batch's transaction,
+//! before the commit: the webhook waits for its own step anyway, and no longer also takes a
+//! read connection (which sqlx pings on the way back, another trip to SQLite's thread).
 //!
 //! If a batch fails because the database is unavailable, every step in it gets
 //! [`StoreError::Unavailable`] (the phone line then journals them). Any other failure is one
