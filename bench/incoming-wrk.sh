@@ -3,7 +3,8 @@
 # service's bare GET /healthz, a bare axum handler with one SQLite insert per request (the
 # naive_insert example), and the service's incoming-call webhook, a new call each request, in
 # that order, on the same connections. The service runs in demo mode (wrk cannot sign), with a
-# fresh SQLite file; everything shares the machine's cores with wrk.
+# fresh SQLite file (or DATABASE_URL: a scratch database); everything shares the machine's cores
+# with wrk.
 #
 #   cargo build --release --bin atiende --example naive_insert
 #   bench/incoming-wrk.sh [SECONDS] [CONNECTIONS]
@@ -17,7 +18,7 @@ port=${ATIENDE_BENCH_PORT:-18080}
 dir=$(mktemp -d)
 env -u TWILIO_AUTH_TOKEN -u TWILIO_ACCOUNT_SID -u TWILIO_PHONE_NUMBER \
   ATIENDE_LISTEN=127.0.0.1:$port ATIENDE_DATA_DIR=$dir/data ATIENDE_PROMPTS_DIR=$root/prompts \
-  DATABASE_URL=sqlite://$dir/atiende.db ATIENDE_LOG=warn "$bin" serve >"$dir/serve.log" 2>&1 &
+  DATABASE_URL=${DATABASE_URL:-sqlite://$dir/atiende.db} ATIENDE_LOG=warn "$bin" serve >"$dir/serve.log" 2>&1 &
 pid=$!
 "$naive" "127.0.0.1:$((port + 8))" "$dir/naive.db" >"$dir/naive.log" 2>&1 &
 naive_pid=$!
