@@ -137,29 +137,61 @@ const SELECT_CASE: &str = r#"
     from cases
 "#;
 
-const SELECT_STATUS_VIEW: &str = r#"
-    select cs.folio, c.name as category_name, c.code as category_code, cs.status, cs.closure_reason,
-           d.name as department_name, cs.status_changed_at, cs.action_summary,
-           coalesce(c.sensitive, false) as sensitive, cs.answer_by
-    from cases cs
-    left join categories c on c.id = cs.category_id
-    left join departments d on d.id = cs.department_id
-"#;
+/// The columns of a [`CaseStatusView`], of a case `cs` with its category `c` and department
+/// `d` (joined by `status_view_joins!`). One list for every statement that reads the view.
+macro_rules! status_view_columns {
+    () => {
+        "cs.folio, c.name as category_name, c.code as category_code, cs.status, \
+         cs.closure_reason, d.name as department_name, cs.status_changed_at, cs.action_summary, \
+         coalesce(c.sensitive, false) as sensitive, cs.answer_by"
+    };
+}
 
-/// The latest open case of each number in `asked (number)`, a table the statement's `with`
-/// clause gives before this (`$2` and `$3` are the statuses of a case no longer open).
-pub(super) const OPEN_CASES_OF: &str = r#"
-    select a.number, cs.folio, c.name as category_name, c.code as category_code, cs.status,
-           cs.closure_reason, d.name as department_name, cs.status_changed_at, cs.action_summary,
-           coalesce(c.sensitive, false) as sensitive, cs.answer_by
-    from asked a
-    join cases cs on cs.id = (
-        select o.id from cases o
-        where o.caller_number = a.number and o.status <> $2 and o.status <> $3
-        order by o.created_at desc, o.id desc limit 1)
-    left join categories c on c.id = cs.category_id
-    left join departments d on d.id = cs.department_id
-"#;
+macro_rules! status_view_joins {
+    () => {
+        " left join categories c on c.id = cs.category_id \
+          left join departments d on d.id = cs.department_id "
+    };
+}
+
+const SELECT_STATUS_VIEW: &str = concat!(
+    "select ",
+    status_view_columns!(),
+    " from cases cs",
+    status_view_joins!()
+);
+
+/// The latest open case of each number the `asked` statement gives (`$2` and `$3` are the
+/// statuses of a case no longer open), with the number it was asked for.
+macro_rules! open_cases_of {
+    ($asked:literal) => {
+        concat!(
+            "with asked (number) as (",
+            $asked,
+            ") select a.number, ",
+            status_view_columns!(),
+            " from asked a join cases cs on cs.id = (select o.id from cases o \
+              where o.caller_number = a.number and o.status <> $2 and o.status <> $3 \
+              order by o.created_at desc, o.id desc limit 1)",
+            status_view_joins!()
+        )
+    };
+}
+
+/// One number's (`$1`).
+const OPEN_CASE_OF: &str = open_cases_of!("select cast($1 as text)");
+/// SQLite: the numbers of a JSON array (`$1`).
+pub(super) const OPEN_CASES_OF_JSON: &str = open_cases_of!("select value from json_each($1)");
+/// PostgreSQL: the numbers of an array (`$1`).
+pub(super) const OPEN_CASES_OF_ARRAY: &str = open_cases_of!("select unnest($1::text[])");
+
+/// A caller's latest open case, and the number it was asked for.
+#[derive(sqlx::FromRow)]
+pub(super) struct OpenCaseOf {
+    pub number: String,
+    #[sqlx(flatten)]
+    pub case: CaseStatusView,
+}
 
 impl Store {
     /// Makes the case of a recording, exactly once: the `<Record>` action and the recording
@@ -293,14 +325,13 @@ impl Store {
     }
 
     /// The most recent case still open that was reported from this number. (The greeting gets
-    /// it with its step instead: see `record_call_step`.)
+    /// it with its step instead: see `record_first_step`.)
     pub async fn latest_open_case_of(
         &self,
         number: &PhoneNumber,
     ) -> Result<Option<CaseStatusView>, StoreError> {
-        let sql = format!("with asked (number) as (select cast($1 as text)) {OPEN_CASES_OF}");
         let row = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, super::group_commit::OpenCaseOf>(&sql)
+            sqlx::query_as::<_, OpenCaseOf>(OPEN_CASE_OF)
                 .bind(number.as_str())
                 .bind(CaseStatus::Attended)
                 .bind(CaseStatus::Closed)

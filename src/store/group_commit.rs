@@ -32,7 +32,7 @@
 //! recording), so if the shared transaction fails for any reason but the database being
 //! unavailable, each case is made again in a transaction of its own.
 
-use super::cases::{OPEN_CASES_OF, OwnedPhoneCase};
+use super::cases::{OPEN_CASES_OF_ARRAY, OPEN_CASES_OF_JSON, OpenCaseOf, OwnedPhoneCase};
 use super::{Backend, BeginWrite, CaseRecord, CaseStatusView, Health, StoreError};
 use crate::domain::CaseStatus;
 use crate::domain::Timestamp;
@@ -282,17 +282,15 @@ async fn write(
             found = if asked.is_empty() {
                 Vec::new()
             } else {
-                sqlx::query_as(&format!(
-                    "with asked (number) as (select value from json_each($1)) {OPEN_CASES_OF}"
-                ))
-                .bind(
-                    serde_json::to_string(&asked)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
-                )
-                .bind(CaseStatus::Attended)
-                .bind(CaseStatus::Closed)
-                .fetch_all(&mut *tx)
-                .await?
+                sqlx::query_as(OPEN_CASES_OF_JSON)
+                    .bind(
+                        serde_json::to_string(&asked)
+                            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    )
+                    .bind(CaseStatus::Attended)
+                    .bind(CaseStatus::Closed)
+                    .fetch_all(&mut *tx)
+                    .await?
             };
             tx.commit().await?;
         }
@@ -331,25 +329,15 @@ async fn write(
             found = if asked.is_empty() {
                 Vec::new()
             } else {
-                sqlx::query_as(&format!(
-                    "with asked (number) as (select unnest($1::text[])) {OPEN_CASES_OF}"
-                ))
-                .bind(&asked)
-                .bind(CaseStatus::Attended)
-                .bind(CaseStatus::Closed)
-                .fetch_all(&mut *tx)
-                .await?
+                sqlx::query_as(OPEN_CASES_OF_ARRAY)
+                    .bind(&asked)
+                    .bind(CaseStatus::Attended)
+                    .bind(CaseStatus::Closed)
+                    .fetch_all(&mut *tx)
+                    .await?
             };
             tx.commit().await?;
         }
     }
     Ok(found.into_iter().map(|f| (f.number, f.case)).collect())
-}
-
-/// A caller's latest open case, and the number it was asked for.
-#[derive(sqlx::FromRow)]
-pub(super) struct OpenCaseOf {
-    number: String,
-    #[sqlx(flatten)]
-    pub case: CaseStatusView,
 }
