@@ -82,17 +82,7 @@ impl Store {
         open_case: bool,
     ) -> Result<Option<CaseStatusView>, StoreError> {
         self.gate()?;
-        let number = step.caller.number().map(|n| n.as_str().to_owned());
-        let row = StepRow {
-            sid: step.call_sid.as_str().to_owned(),
-            withheld: number.is_none(),
-            from: number,
-            to: step.to.map(str::to_owned),
-            step: step.step.to_owned(),
-            detail: step.detail.map(str::to_owned),
-            moves: step.kind == StepKind::Caller,
-            at: step.at,
-        };
+        let row = StepRow::of(step);
         let (done, answer) = tokio::sync::oneshot::channel();
         self.writer
             .send(Work::Step(Pending {

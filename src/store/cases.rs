@@ -1,8 +1,8 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
-use super::group_commit::{PhoneCaseWork, Work};
+use super::group_commit::{PhoneCaseWork, StepRow, Work};
 use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
-use super::{Store, StoreError, with_read_pool};
+use super::{CallStep, Store, StoreError, with_read_pool};
 use crate::domain::promise;
 use crate::domain::{
     Address, CallOutcome, CallSid, CallbackResult, CaseEventKind, CaseStatus, Channel,
@@ -197,18 +197,31 @@ impl Store {
     /// Makes the case of a recording, exactly once: the `<Record>` action and the recording
     /// status callback both call this, in either order and as often as Twilio repeats them.
     /// Returns the case and whether this call created it.
-    #[tracing::instrument(skip_all, fields(recording_sid = %new.recording_sid))]
     pub async fn create_phone_case(
         &self,
         new: &NewPhoneCase<'_>,
     ) -> Result<(CaseRecord, bool), StoreError> {
+        self.create_phone_case_with(new, WithCase::default()).await
+    }
+
+    /// [`create_phone_case`](Self::create_phone_case), with what the webhook that makes the
+    /// case also writes (its step of the call; the download made due): in the case's
+    /// transaction, so the webhook waits for one commit, and the step is logged exactly when
+    /// the case is made.
+    #[tracing::instrument(skip_all, fields(recording_sid = %new.recording_sid))]
+    pub async fn create_phone_case_with(
+        &self,
+        new: &NewPhoneCase<'_>,
+        with: WithCase<'_>,
+    ) -> Result<(CaseRecord, bool), StoreError> {
         self.gate()?;
+        let with = OwnedWithCase::of(with);
         if let super::Backend::Postgres(_) = self.backend {
             // PostgreSQL makes cases in parallel, one transaction each on the pool, and flushes
             // the commits that arrive together at once itself. Through the one writer task
             // they queued instead: 1,182 webhooks/s against 1,677 (README, Benchmarks).
             let mut tx = self.begin_write().await?;
-            let made = tx.phone_case(new).await?;
+            let made = tx.phone_case_with(new, &with).await?;
             tx.commit().await?;
             return Ok(made);
         }
@@ -216,6 +229,7 @@ impl Store {
         self.writer
             .send(Work::PhoneCase(PhoneCaseWork {
                 case: OwnedPhoneCase::of(new),
+                with,
                 done,
             }))
             .await
@@ -487,7 +501,7 @@ impl WriteTx {
             let sid = new.recording_sid.as_str();
             tx.enqueue_job(
                 JobKind::DownloadRecording,
-                &format!("recording:{sid}"),
+                &download_key(new.recording_sid),
                 sid,
                 new.at,
             )
@@ -496,6 +510,68 @@ impl WriteTx {
         let case = tx.case_of_recording(new.recording_sid).await?;
         Ok((case, created))
     }
+}
+
+/// What a webhook that makes a case writes with it, in the case's transaction (see
+/// [`Store::create_phone_case_with`]).
+#[derive(Default)]
+pub struct WithCase<'a> {
+    /// The webhook's step of the call. Logged before the case as it is; or, with `describe`,
+    /// after it, its detail said by `describe` from the case and whether this made it (the
+    /// `<Record>` action's step names the folio).
+    pub step: Option<CallStep<'a>>,
+    pub describe: Option<DescribeStep>,
+    /// Twilio said the recording is ready: its download is due now, not at its next retry.
+    pub hasten_download: bool,
+}
+
+/// Says a step's detail from the case made or found, and whether this made it.
+pub type DescribeStep = Box<dyn Fn(&CaseRecord, bool) -> String + Send + Sync>;
+
+/// [`WithCase`] owned, to cross to the group writer's task.
+pub(super) struct OwnedWithCase {
+    pub step: Option<StepRow>,
+    describe: Option<DescribeStep>,
+    hasten_download: bool,
+}
+
+impl OwnedWithCase {
+    fn of(with: WithCase<'_>) -> OwnedWithCase {
+        OwnedWithCase {
+            step: with.step.as_ref().map(StepRow::of),
+            describe: with.describe,
+            hasten_download: with.hasten_download,
+        }
+    }
+}
+
+impl WriteTx {
+    /// [`phone_case`](Self::phone_case) with what its webhook writes with it.
+    pub(super) async fn phone_case_with(
+        &mut self,
+        new: &NewPhoneCase<'_>,
+        with: &OwnedWithCase,
+    ) -> Result<(CaseRecord, bool), StoreError> {
+        if let (Some(step), None) = (&with.step, &with.describe) {
+            self.log_step(step).await?;
+        }
+        let (case, created) = self.phone_case(new).await?;
+        if with.hasten_download {
+            self.hasten_job(&download_key(new.recording_sid), new.at)
+                .await?;
+        }
+        if let (Some(step), Some(describe)) = (&with.step, &with.describe) {
+            let mut step = step.clone();
+            step.detail = Some(describe(&case, created));
+            self.log_step(&step).await?;
+        }
+        Ok((case, created))
+    }
+}
+
+/// The key of a recording's download job.
+pub fn download_key(sid: &RecordingSid) -> String {
+    format!("recording:{sid}")
 }
 
 /// A [`NewPhoneCase`] that owns its parts, to cross to the group writer's task.

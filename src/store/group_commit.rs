@@ -32,8 +32,13 @@
 //! recording), so if the shared transaction fails for any reason but the database being
 //! unavailable, each case is made again in a transaction of its own.
 
-use super::cases::{OPEN_CASES_OF_ARRAY, OPEN_CASES_OF_JSON, OpenCaseOf, OwnedPhoneCase};
-use super::{Backend, BeginWrite, CaseRecord, CaseStatusView, Health, StoreError};
+use super::cases::{
+    OPEN_CASES_OF_ARRAY, OPEN_CASES_OF_JSON, OpenCaseOf, OwnedPhoneCase, OwnedWithCase,
+};
+use super::tx::{WriteTx, with_tx};
+use super::{
+    Backend, BeginWrite, CallStep, CaseRecord, CaseStatusView, Health, StepKind, StoreError,
+};
 use crate::domain::CaseStatus;
 use crate::domain::Timestamp;
 use serde::Serialize;
@@ -61,6 +66,64 @@ pub(super) struct StepRow {
     pub at: Timestamp,
 }
 
+impl StepRow {
+    pub fn of(step: &CallStep<'_>) -> StepRow {
+        let number = step.caller.number().map(|n| n.as_str().to_owned());
+        StepRow {
+            sid: step.call_sid.as_str().to_owned(),
+            withheld: number.is_none(),
+            from: number,
+            to: step.to.map(str::to_owned),
+            step: step.step.to_owned(),
+            detail: step.detail.map(str::to_owned),
+            moves: step.kind == StepKind::Caller,
+            at: step.at,
+        }
+    }
+}
+
+/// One step's call row (made, or its `updated_at` and, for a caller's step, `last_step`
+/// moved), returning the call's id; the same text on both backends.
+const UPSERT_CALL: &str = r#"
+    insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
+    values ($1, $2, $3, $4, $5, $5, $6)
+    on conflict (call_sid) do update set
+        updated_at = excluded.updated_at,
+        last_step = case when $7 then excluded.last_step else calls.last_step end
+    returning id
+"#;
+
+/// One step's event in the call's log.
+const INSERT_EVENT: &str =
+    "insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)";
+
+impl WriteTx {
+    /// Logs one step of a call in this transaction (a step that belongs with a change made in
+    /// it: the webhook that makes a case logs its step with the case).
+    pub(super) async fn log_step(&mut self, row: &StepRow) -> Result<(), StoreError> {
+        with_tx!(self, |conn| {
+            let (id,): (i64,) = sqlx::query_as(UPSERT_CALL)
+                .bind(&row.sid)
+                .bind(&row.from)
+                .bind(row.withheld)
+                .bind(&row.to)
+                .bind(row.at)
+                .bind(&row.step)
+                .bind(row.moves)
+                .fetch_one(&mut *conn)
+                .await?;
+            sqlx::query(INSERT_EVENT)
+                .bind(id)
+                .bind(row.at)
+                .bind(&row.step)
+                .bind(&row.detail)
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
 fn as_text<S: serde::Serializer>(at: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(at)
 }
@@ -82,9 +145,10 @@ impl Pending {
     }
 }
 
-/// A phone case to make, and where its answer goes.
+/// A phone case to make, what its webhook writes with it, and where its answer goes.
 pub(super) struct PhoneCaseWork {
     pub case: OwnedPhoneCase,
+    pub with: OwnedWithCase,
     pub done: oneshot::Sender<Result<(CaseRecord, bool), StoreError>>,
 }
 
@@ -141,7 +205,7 @@ async fn make_cases(target: &Backend, health: &Health, mut cases: Vec<PhoneCaseW
         let mut tx = target.begin_write().await?;
         let mut made = Vec::with_capacity(cases.len());
         for c in &cases {
-            made.push(tx.phone_case(&c.case.borrowed()).await?);
+            made.push(tx.phone_case_with(&c.case.borrowed(), &c.with).await?);
         }
         tx.commit().await?;
         Ok::<_, StoreError>(made)
@@ -153,6 +217,10 @@ async fn make_cases(target: &Backend, health: &Health, mut cases: Vec<PhoneCaseW
             health
                 .cases_written
                 .fetch_add(made.len() as u64, Ordering::Relaxed);
+            let steps = cases.iter().filter(|c| c.with.step.is_some()).count();
+            health
+                .steps_written
+                .fetch_add(steps as u64, Ordering::Relaxed);
             for (c, made) in cases.into_iter().zip(made) {
                 let _ = c.done.send(Ok(made));
             }
@@ -175,7 +243,7 @@ async fn make_cases(target: &Backend, health: &Health, mut cases: Vec<PhoneCaseW
             for c in cases {
                 let alone = async {
                     let mut tx = target.begin_write().await?;
-                    let made = tx.phone_case(&c.case.borrowed()).await?;
+                    let made = tx.phone_case_with(&c.case.borrowed(), &c.with).await?;
                     tx.commit().await?;
                     Ok(made)
                 }
@@ -247,11 +315,16 @@ async fn write(
             let mut tx = pool.begin_write().await?;
             for (moves, on_conflict) in [
                 (
-                    1,
+                    true,
                     "updated_at = excluded.updated_at, last_step = excluded.last_step",
                 ),
-                (0, "updated_at = excluded.updated_at"),
+                (false, "updated_at = excluded.updated_at"),
             ] {
+                // Most batches are all the callers' own steps, or all callbacks: a statement
+                // with nothing to write is not sent.
+                if !rows.iter().any(|r| r.moves == moves) {
+                    continue;
+                }
                 sqlx::query(&format!(
                     r#"
                     insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
@@ -297,34 +370,23 @@ async fn write(
         Backend::Postgres(pool) => {
             let mut tx = pool.begin_write().await?;
             for row in rows {
-                let (id,): (i64,) = sqlx::query_as(
-                    r#"
-                    insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
-                    values ($1, $2, $3, $4, $5, $5, $6)
-                    on conflict (call_sid) do update set
-                        updated_at = excluded.updated_at,
-                        last_step = case when $7 then excluded.last_step else calls.last_step end
-                    returning id
-                    "#,
-                )
-                .bind(&row.sid)
-                .bind(&row.from)
-                .bind(row.withheld)
-                .bind(&row.to)
-                .bind(row.at)
-                .bind(&row.step)
-                .bind(row.moves)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    r#"insert into call_events (call_id, at, step, detail) values ($1, $2, $3, $4)"#,
-                )
-                .bind(id)
-                .bind(row.at)
-                .bind(&row.step)
-                .bind(&row.detail)
-                .execute(&mut *tx)
-                .await?;
+                let (id,): (i64,) = sqlx::query_as(UPSERT_CALL)
+                    .bind(&row.sid)
+                    .bind(&row.from)
+                    .bind(row.withheld)
+                    .bind(&row.to)
+                    .bind(row.at)
+                    .bind(&row.step)
+                    .bind(row.moves)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(INSERT_EVENT)
+                    .bind(id)
+                    .bind(row.at)
+                    .bind(&row.step)
+                    .bind(&row.detail)
+                    .execute(&mut *tx)
+                    .await?;
             }
             found = if asked.is_empty() {
                 Vec::new()

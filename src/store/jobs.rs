@@ -7,7 +7,7 @@
 //! job again. Every state change is guarded by the worker's id, so a worker whose lease was taken
 //! over cannot overwrite the new owner's result.
 
-use super::{Backend, BeginWrite, Store, StoreError, with_pool, with_read_pool};
+use super::{Backend, Store, StoreError, with_pool, with_read_pool};
 use crate::domain::{JobKind, JobState, Timestamp};
 
 /// A job as stored.
@@ -27,6 +27,10 @@ pub struct Job {
 }
 
 const JOB_COLUMNS: &str = "id, kind, dedup_key, payload, state, attempts, max_attempts, run_at, last_error, created_at, updated_at";
+
+/// Makes a queued job (`$1`, its key) due at `$2` if it was due later.
+pub(super) const HASTEN_JOB: &str =
+    "update jobs set run_at = $2 where dedup_key = $1 and state = $3 and run_at > $2";
 
 impl Store {
     /// Enqueues a job unless one with the same key exists. Returns whether it was added.
@@ -58,7 +62,24 @@ impl Store {
             limit 1
         "#;
         let lock = match &self.backend {
-            Backend::Sqlite { .. } => "",
+            Backend::Sqlite { read, .. } => {
+                self.gate()?;
+                // SQLite's one write connection is what every webhook's commit waits for. A
+                // worker that would find nothing (woken with the others, or polling) asks a
+                // read connection first, and does not take it.
+                let due = sqlx::query_scalar::<_, i64>(&format!("select exists ({pick})"))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(JobState::Queued)
+                    .bind(JobState::Running)
+                    .fetch_one(read)
+                    .await?;
+                if due == 0 {
+                    return Ok(None);
+                }
+                ""
+            }
             Backend::Postgres(_) => "for update skip locked",
         };
         let sql = format!(
@@ -69,18 +90,16 @@ impl Store {
             returning {JOB_COLUMNS}
             "#
         );
+        // One statement, so its own transaction: no `BEGIN` and `COMMIT` to wait for.
         let job = with_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let job = sqlx::query_as::<_, Job>(&sql)
+            sqlx::query_as::<_, Job>(&sql)
                 .bind(worker)
                 .bind(lease_until)
                 .bind(now)
                 .bind(JobState::Queued)
                 .bind(JobState::Running)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            job
+                .fetch_optional(pool)
+                .await?
         });
         Ok(job)
     }
@@ -202,14 +221,12 @@ impl Store {
     /// Makes a queued job due now (a recording became ready before its next retry).
     pub async fn hasten_job(&self, dedup_key: &str, at: Timestamp) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query(
-                "update jobs set run_at = $2 where dedup_key = $1 and state = $3 and run_at > $2",
-            )
-            .bind(dedup_key)
-            .bind(at)
-            .bind(JobState::Queued)
-            .execute(pool)
-            .await?;
+            sqlx::query(HASTEN_JOB)
+                .bind(dedup_key)
+                .bind(at)
+                .bind(JobState::Queued)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }

@@ -22,6 +22,7 @@ mod call_log;
 mod calls;
 mod cases;
 mod catalog;
+mod checkpoint;
 mod console;
 mod figures;
 mod group_commit;
@@ -43,8 +44,8 @@ pub use call_log::{
 };
 pub use calls::{CallEnd, CallRecord, CallStep, StepKind};
 pub use cases::{
-    CaseEvent, CaseRecord, CaseStatusView, FOUND_AT_TWILIO_NOTE, NewPhoneCase, NewStaffCase,
-    RECOVERED_NOTE, Recovered, StatusChange,
+    CaseEvent, CaseRecord, CaseStatusView, DescribeStep, FOUND_AT_TWILIO_NOTE, NewPhoneCase,
+    NewStaffCase, RECOVERED_NOTE, Recovered, StatusChange, WithCase, download_key,
 };
 pub use catalog::Category;
 pub use console::{
@@ -250,6 +251,7 @@ impl Store {
     /// Opens the database named by `url` (`sqlite://PATH` or `postgres://...`). A SQLite file and
     /// its folder are created if missing.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let mut checkpoints = None;
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -272,8 +274,10 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(5))
                 .acquire_time_level(ACQUIRE_TIME_LEVEL)
                 .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
-                .connect_with(options.clone())
+                // Checkpoints run on a connection of their own (see `checkpoint`).
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
+            checkpoints = Some(options.clone());
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
                 .test_before_acquire(false)
@@ -293,6 +297,9 @@ impl Store {
             Backend::Postgres(pool)
         };
         let health = Arc::<Health>::default();
+        if let Some(options) = checkpoints {
+            checkpoint::start(options, &health);
+        }
         let writer = group_commit::start(backend.clone(), health.clone());
         Ok(Store {
             backend,

@@ -155,6 +155,19 @@ impl WriteTx {
         Ok(added == 1)
     }
 
+    /// Makes a queued job due at `at` if it was due later (see [`Store::hasten_job`]).
+    pub async fn hasten_job(&mut self, dedup_key: &str, at: Timestamp) -> Result<(), StoreError> {
+        with_tx!(self, |conn| {
+            sqlx::query(super::jobs::HASTEN_JOB)
+                .bind(dedup_key)
+                .bind(at)
+                .bind(JobState::Queued)
+                .execute(conn)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Puts an SMS in the outbox with its send job (see [`OutboxSms`]), due at once or, for a
     /// [`SmsTiming::Daytime`] message written at night, at 09:00 Mexico City. Returns whether it
     /// was added.

@@ -249,6 +249,26 @@ impl VoiceCall {
             .await
     }
 
+    /// This webhook's step as the store takes it, to be logged in the transaction of the
+    /// change it made (see `store::WithCase`). The caller traces it once written.
+    pub fn step<'a>(
+        &'a self,
+        app: &AppState,
+        step: &'a str,
+        detail: Option<&'a str>,
+        kind: StepKind,
+    ) -> CallStep<'a> {
+        CallStep {
+            call_sid: &self.sid,
+            caller: &self.caller,
+            to: self.to.as_deref(),
+            step,
+            detail,
+            kind,
+            at: app.clock.now(),
+        }
+    }
+
     async fn write_step(
         &self,
         app: &AppState,
@@ -258,15 +278,7 @@ impl VoiceCall {
         with_open_case: bool,
     ) -> Option<CaseStatusView> {
         tracing::info!(step, detail = detail.unwrap_or(""), "call step");
-        let call_step = CallStep {
-            call_sid: &self.sid,
-            caller: &self.caller,
-            to: self.to.as_deref(),
-            step,
-            detail,
-            kind,
-            at: app.clock.now(),
-        };
+        let call_step = self.step(app, step, detail, kind);
         let written = if with_open_case {
             app.store.record_first_step(&call_step).await
         } else {

@@ -7,7 +7,9 @@ use crate::domain::recording::SILENT_SECONDS;
 use crate::domain::{PhoneNumber, RecordingSid, RecordingStatus, Urgency};
 use crate::journal::Entry;
 use crate::state::AppState;
-use crate::store::{CaseRecord, Category, NewPhoneCase, StepKind, StoreError};
+use crate::store::{
+    CaseRecord, Category, NewPhoneCase, StepKind, StoreError, WithCase, download_key,
+};
 use crate::twiml::{Gather, Record};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -301,12 +303,14 @@ fn new_case<'a>(
     }
 }
 
-/// Makes the case of this recording, or finds the one already made.
+/// Makes the case of this recording, or finds the one already made, with what the webhook
+/// writes with it (its step; the download made due).
 async fn make_case(
     app: &AppState,
     new: &NewPhoneCase<'_>,
+    with: WithCase<'_>,
 ) -> Result<(CaseRecord, bool), StoreError> {
-    let (case, created) = app.store.create_phone_case(new).await?;
+    let (case, created) = app.store.create_phone_case_with(new, with).await?;
     if created {
         tracing::info!(folio = %case.folio, "case created from a phone report");
         // Its recording download and folio SMS were enqueued with it.
@@ -379,11 +383,35 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
         return Ok(s.finish());
     };
     let new = new_case(app, call, &rec);
-    let (case, created) = match make_case(app, &new).await {
+    // The step is logged with the case, after it: its detail names the folio.
+    let with = WithCase {
+        step: Some(call.step(app, "recorded", None, StepKind::Caller)),
+        describe: Some(Box::new(move |case, created| {
+            recorded_detail(case, created, hung_up)
+        })),
+        hasten_download: false,
+    };
+    let (case, created) = match make_case(app, &new, with).await {
         Ok(made) => made,
         Err(e) => return keep_report(app, call, &new, e, s).await,
     };
-    let detail = format!(
+    tracing::info!(
+        step = "recorded",
+        detail = recorded_detail(&case, created, hung_up),
+        "call step"
+    );
+    if hung_up {
+        // Twilio does not play this answer; the call is over.
+        s.hangup();
+    } else {
+        push_folio_confirmation(&mut s, &case);
+    }
+    Ok(s.finish())
+}
+
+/// The detail of the `recorded` step: the folio, and how the case came to be.
+fn recorded_detail(case: &CaseRecord, created: bool, hung_up: bool) -> String {
+    format!(
         "folio {}{}{}",
         case.folio,
         if created {
@@ -392,15 +420,7 @@ async fn after_recording(app: &AppState, call: &VoiceCall) -> Result<Twiml, Stor
             " (already made by the callback)"
         },
         if hung_up { ", caller hung up" } else { "" }
-    );
-    call.log(app, "recorded", Some(&detail)).await;
-    if hung_up {
-        // Twilio does not play this answer; the call is over.
-        s.hangup();
-    } else {
-        push_folio_confirmation(&mut s, &case);
-    }
-    Ok(s.finish())
+    )
 }
 
 /// `POST /twilio/voice/recording-status`: Twilio's recording status callback. It may come before
@@ -411,18 +431,43 @@ pub async fn recording_status(State(app): State<AppState>, call: VoiceCall) -> R
         (s, Some(code)) => format!("{s} (error {code})"),
         (s, None) => s.to_owned(),
     };
-    call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
-        .await;
+    let report = match (status, recording_sid(&call)) {
+        ("completed", Some(_)) => RecordingInfo::from_call(&call),
+        _ => None,
+    };
+    if report.is_none() {
+        call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
+            .await;
+    }
     let result: Result<(), StoreError> = async {
         match (status, recording_sid(&call)) {
             ("completed", Some(sid)) => {
-                if let Some(rec) = RecordingInfo::from_call(&call) {
-                    make_case(&app, &new_case(&app, &call, &rec)).await?;
-                }
                 // The file can be fetched now: do not wait for the download's next retry.
-                app.store
-                    .hasten_job(&format!("recording:{sid}"), app.clock.now())
-                    .await?;
+                if let Some(rec) = &report {
+                    // The callback's step, the case and the download made due: one commit.
+                    let with = WithCase {
+                        step: Some(call.step(
+                            &app,
+                            "recording_status",
+                            Some(&detail),
+                            StepKind::Callback,
+                        )),
+                        describe: None,
+                        hasten_download: true,
+                    };
+                    if let Err(e) = make_case(&app, &new_case(&app, &call, rec), with).await {
+                        // Nothing of it was written: the step on its own (to the journal if
+                        // the database is down), and the report to the journal below.
+                        call.log_kind(&app, "recording_status", Some(&detail), StepKind::Callback)
+                            .await;
+                        return Err(e);
+                    }
+                    tracing::info!(step = "recording_status", detail, "call step");
+                } else {
+                    app.store
+                        .hasten_job(&download_key(&sid), app.clock.now())
+                        .await?;
+                }
                 app.wake_workers();
             }
             ("absent" | "failed", Some(sid)) => {
