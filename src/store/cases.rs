@@ -223,6 +223,11 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let made = tx.phone_case_with(new, &with).await?;
             tx.commit().await?;
+            if with.step.is_some() {
+                self.health
+                    .steps_written
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(made);
         }
         let (done, answer) = tokio::sync::oneshot::channel();

@@ -8,6 +8,7 @@ use atiende::store::Triage;
 
 on_both_databases!(
     a_report_shows_in_every_family_of_the_metrics,
+    the_webhooks_that_make_the_case_log_their_steps_in_its_commit,
     the_kept_totals_are_the_tables_own
 );
 
@@ -467,5 +468,39 @@ async fn the_kept_totals_are_the_tables_own(db: Db) {
         0,
         "nothing left to fold"
     );
+    app.stop().await;
+}
+
+/// The `<Record>` action and the recording callback each wait for one commit: their call steps
+/// are written in the case's transaction, not in step commits of their own, and the action's
+/// step still names the folio.
+async fn the_webhooks_that_make_the_case_log_their_steps_in_its_commit(db: Db) {
+    // Arrange: a caller at the beep.
+    let app = app_or_skip!(db);
+    let mut call = crate::helpers::at_the_beep(&app.caller, Some(CALLER), WATER).await;
+    let (batches_before, steps_before) = app.state.store.step_batches();
+
+    // Act: the recording ends with # (the action, and Twilio's recording callback).
+    call.record(30, atiende::sim::RecordingEnd::Key)
+        .await
+        .unwrap();
+    eventually("the callback's step is logged", || async {
+        !app.step_details(&call, "recording_status").await.is_empty()
+    })
+    .await;
+
+    // Assert: both steps logged, with the case, and no step commit of their own.
+    let case = app.case_of(&call).await;
+    assert_eq!(
+        app.step_details(&call, "recorded").await,
+        vec![format!("folio {}", case.folio)]
+    );
+    assert_eq!(
+        app.step_details(&call, "recording_status").await,
+        vec!["completed".to_owned()]
+    );
+    let (batches, steps) = app.state.store.step_batches();
+    assert_eq!(batches, batches_before, "step commits of their own");
+    assert_eq!(steps, steps_before + 2);
     app.stop().await;
 }
