@@ -367,27 +367,14 @@ async fn write(
             };
             tx.commit().await?;
         }
-        Backend::Postgres(pool) => {
-            let mut tx = pool.begin_write().await?;
+        Backend::Postgres(_) => {
+            let mut tx = target.begin_write().await?;
             for row in rows {
-                let (id,): (i64,) = sqlx::query_as(UPSERT_CALL)
-                    .bind(&row.sid)
-                    .bind(&row.from)
-                    .bind(row.withheld)
-                    .bind(&row.to)
-                    .bind(row.at)
-                    .bind(&row.step)
-                    .bind(row.moves)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query(INSERT_EVENT)
-                    .bind(id)
-                    .bind(row.at)
-                    .bind(&row.step)
-                    .bind(&row.detail)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.log_step(row).await?;
             }
+            let super::tx::Inner::Postgres(pg) = &mut tx.inner else {
+                unreachable!("a PostgreSQL store opens PostgreSQL transactions")
+            };
             found = if asked.is_empty() {
                 Vec::new()
             } else {
@@ -395,7 +382,7 @@ async fn write(
                     .bind(&asked)
                     .bind(CaseStatus::Attended)
                     .bind(CaseStatus::Closed)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **pg)
                     .await?
             };
             tx.commit().await?;
