@@ -451,10 +451,20 @@ impl WriteTx {
         actor: &str,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.assign_folio(id).await?;
-        let due = self.deadline(id, CaseStatus::Received, at).await?;
-        self.set_due(id, due).await?;
-        self.promise_answer(id, at).await?;
+        // One read and one write: the case's deadlines and number, then its folio, when it is
+        // overdue and the date the citizen is promised an answer by.
+        let terms = self.terms_of(id).await?;
+        self.set_folio_and_dates(
+            id,
+            terms.due(CaseStatus::Received, at),
+            promise::answer_by(
+                at,
+                terms
+                    .first_response_days
+                    .unwrap_or(promise::DEFAULT_WORKING_DAYS),
+            ),
+        )
+        .await?;
         self.add_case_event(&NewCaseEvent {
             case_id: id,
             at,
@@ -465,8 +475,8 @@ impl WriteTx {
             note: Some(note),
         })
         .await?;
-        if let Some(to) = self.sms_number_of(id).await? {
-            self.put_sms_in_outbox(&folio_sms(id, &to, at)).await?;
+        if let Some(to) = &terms.sms_number {
+            self.put_sms_in_outbox(&folio_sms(id, to, at)).await?;
         }
         Ok(())
     }
@@ -654,6 +664,41 @@ fn folio_sms(case_id: i64, to: &str, at: Timestamp) -> OutboxSms<'_> {
     }
 }
 
+/// What a case's dates are reckoned from (see [`WriteTx::terms_of`]).
+#[derive(sqlx::FromRow)]
+struct CaseTerms {
+    created_at: Timestamp,
+    classify_hours: Option<i64>,
+    first_response_days: Option<i64>,
+    resolve_days: Option<i64>,
+    sms_number: Option<String>,
+}
+
+impl CaseTerms {
+    /// When a case in `status` is overdue, from its category's deadlines (24 h, 5 days and 40
+    /// days when it has no category): to classify while received, in review or reopened; to
+    /// answer once routed; to resolve while in progress. None once attended or closed.
+    fn due(&self, status: CaseStatus, at: Timestamp) -> Option<Timestamp> {
+        let after =
+            |from: Timestamp, d: chrono::Duration| Some(Timestamp::from_utc(from.as_utc() + d));
+        match status {
+            CaseStatus::Received | CaseStatus::InReview | CaseStatus::Reopened => after(
+                at,
+                chrono::Duration::hours(self.classify_hours.unwrap_or(24)),
+            ),
+            CaseStatus::Routed => after(
+                at,
+                chrono::Duration::days(self.first_response_days.unwrap_or(5)),
+            ),
+            CaseStatus::InProgress => after(
+                self.created_at,
+                chrono::Duration::days(self.resolve_days.unwrap_or(40)),
+            ),
+            CaseStatus::Attended | CaseStatus::Closed => None,
+        }
+    }
+}
+
 /// The steps of a case's changes, inside a write transaction.
 impl WriteTx {
     /// A change of status with its history entry and the SMS it calls for (to the citizen,
@@ -775,56 +820,24 @@ impl WriteTx {
         Ok(id)
     }
 
-    /// Sets the date the citizen is told the case will be answered by, from its category's
-    /// first-response deadline in working days (see [`crate::domain::promise`]).
-    async fn promise_answer(
+    /// Gives a new case its folio (made from its id), when it is overdue and the date the
+    /// citizen is told it will be answered by (see [`crate::domain::promise`]).
+    async fn set_folio_and_dates(
         &mut self,
         case_id: i64,
-        reported: Timestamp,
+        due: Option<Timestamp>,
+        answer_by: chrono::NaiveDate,
     ) -> Result<(), StoreError> {
-        let days = with_tx!(self, |conn| {
-            sqlx::query_scalar::<_, Option<i64>>(
-                r#"
-                select c.first_response_days
-                from cases cs left join categories c on c.id = cs.category_id
-                where cs.id = $1
-                "#,
+        with_tx!(self, |conn| {
+            sqlx::query(
+                r#"update cases set folio = $2, due_at = $3, answer_by = $4 where id = $1"#,
             )
             .bind(case_id)
-            .fetch_one(conn)
-            .await?
-        });
-        let by = promise::answer_by(reported, days.unwrap_or(promise::DEFAULT_WORKING_DAYS));
-        with_tx!(self, |conn| {
-            sqlx::query(r#"update cases set answer_by = $2 where id = $1"#)
-                .bind(case_id)
-                .bind(by)
-                .execute(conn)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Sets when a case is overdue.
-    async fn set_due(&mut self, case_id: i64, due: Option<Timestamp>) -> Result<(), StoreError> {
-        with_tx!(self, |conn| {
-            sqlx::query(r#"update cases set due_at = $2 where id = $1"#)
-                .bind(case_id)
-                .bind(due)
-                .execute(conn)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Gives a new case its folio, made from its id.
-    async fn assign_folio(&mut self, case_id: i64) -> Result<(), StoreError> {
-        with_tx!(self, |conn| {
-            sqlx::query(r#"update cases set folio = $2 where id = $1"#)
-                .bind(case_id)
-                .bind(Folio::from_sequence(case_id).as_str())
-                .execute(conn)
-                .await?;
+            .bind(Folio::from_sequence(case_id).as_str())
+            .bind(due)
+            .bind(answer_by)
+            .execute(conn)
+            .await?;
         });
         Ok(())
     }
@@ -861,17 +874,6 @@ impl WriteTx {
             .await?;
         });
         Ok(())
-    }
-
-    /// The number a case's SMS go to, if it has one.
-    async fn sms_number_of(&mut self, case_id: i64) -> Result<Option<String>, StoreError> {
-        let number = with_tx!(self, |conn| {
-            sqlx::query_scalar::<_, Option<String>>(r#"select sms_number from cases where id = $1"#)
-                .bind(case_id)
-                .fetch_one(conn)
-                .await?
-        });
-        Ok(number)
     }
 
     /// Notes that the call made a report: its outcome is "report", whatever came first.
@@ -942,19 +944,14 @@ impl WriteTx {
         status.ok_or(StoreError::NotFound("case"))
     }
 
-    /// When a case in `status` is overdue, from its category's deadlines (24 h, 5 days and 40
-    /// days when it has no category): to classify while received, in review or reopened; to
-    /// answer once routed; to resolve while in progress. None once attended or closed.
-    async fn deadline(
-        &mut self,
-        case_id: i64,
-        status: CaseStatus,
-        at: Timestamp,
-    ) -> Result<Option<Timestamp>, StoreError> {
-        let (created, classify_hours, first_response_days, resolve_days) = with_tx!(self, |conn| {
-            sqlx::query_as::<_, (Timestamp, Option<i64>, Option<i64>, Option<i64>)>(
+    /// What a case's dates are reckoned from: its creation, its category's deadlines, and the
+    /// number its SMS go to.
+    async fn terms_of(&mut self, case_id: i64) -> Result<CaseTerms, StoreError> {
+        let terms = with_tx!(self, |conn| {
+            sqlx::query_as::<_, CaseTerms>(
                 r#"
-                select cs.created_at, c.classify_hours, c.first_response_days, c.resolve_days
+                select cs.created_at, c.classify_hours, c.first_response_days, c.resolve_days,
+                       cs.sms_number
                 from cases cs left join categories c on c.id = cs.category_id
                 where cs.id = $1
                 "#,
@@ -963,20 +960,17 @@ impl WriteTx {
             .fetch_one(conn)
             .await?
         });
-        let after =
-            |from: Timestamp, d: chrono::Duration| Some(Timestamp::from_utc(from.as_utc() + d));
-        Ok(match status {
-            CaseStatus::Received | CaseStatus::InReview | CaseStatus::Reopened => {
-                after(at, chrono::Duration::hours(classify_hours.unwrap_or(24)))
-            }
-            CaseStatus::Routed => {
-                after(at, chrono::Duration::days(first_response_days.unwrap_or(5)))
-            }
-            CaseStatus::InProgress => {
-                after(created, chrono::Duration::days(resolve_days.unwrap_or(40)))
-            }
-            CaseStatus::Attended | CaseStatus::Closed => None,
-        })
+        Ok(terms)
+    }
+
+    /// When a case in `status` is overdue (see [`CaseTerms::due`]).
+    async fn deadline(
+        &mut self,
+        case_id: i64,
+        status: CaseStatus,
+        at: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.terms_of(case_id).await?.due(status, at))
     }
 
     /// The contact number of a department, if it has one.
