@@ -1,7 +1,7 @@
 //! Cases: made once per recording, looked up by folio, changed with a history.
 
 use super::group_commit::{PhoneCaseWork, StepRow, Work};
-use super::tx::{NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
+use super::tx::{Inner, NewCaseEvent, OutboxSms, SmsTiming, WriteTx, with_tx};
 use super::{CallStep, Store, StoreError, with_read_pool};
 use crate::domain::promise;
 use crate::domain::{
@@ -181,9 +181,9 @@ macro_rules! open_cases_of {
 /// One number's (`$1`).
 const OPEN_CASE_OF: &str = open_cases_of!("select cast($1 as text)");
 /// SQLite: the numbers of a JSON array (`$1`).
-pub(super) const OPEN_CASES_OF_JSON: &str = open_cases_of!("select value from json_each($1)");
+const OPEN_CASES_OF_JSON: &str = open_cases_of!("select value from json_each($1)");
 /// PostgreSQL: the numbers of an array (`$1`).
-pub(super) const OPEN_CASES_OF_ARRAY: &str = open_cases_of!("select unnest($1::text[])");
+const OPEN_CASES_OF_ARRAY: &str = open_cases_of!("select unnest($1::text[])");
 
 /// A caller's latest open case, and the number it was asked for.
 #[derive(sqlx::FromRow)]
@@ -191,6 +191,40 @@ pub(super) struct OpenCaseOf {
     pub number: String,
     #[sqlx(flatten)]
     pub case: CaseStatusView,
+}
+
+impl WriteTx {
+    /// The latest open case of each of `numbers`, read in this transaction (the greeting's
+    /// read, in its step's group commit).
+    pub(super) async fn open_cases_of(
+        &mut self,
+        numbers: &[&str],
+    ) -> Result<Vec<OpenCaseOf>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = match &mut self.inner {
+            Inner::Sqlite(tx) => {
+                let json = serde_json::to_string(numbers)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                sqlx::query_as(OPEN_CASES_OF_JSON)
+                    .bind(json)
+                    .bind(CaseStatus::Attended)
+                    .bind(CaseStatus::Closed)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            Inner::Postgres(tx) => {
+                sqlx::query_as(OPEN_CASES_OF_ARRAY)
+                    .bind(numbers)
+                    .bind(CaseStatus::Attended)
+                    .bind(CaseStatus::Closed)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+        };
+        Ok(found)
+    }
 }
 
 impl Store {

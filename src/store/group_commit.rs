@@ -32,14 +32,9 @@
 //! recording), so if the shared transaction fails for any reason but the database being
 //! unavailable, each case is made again in a transaction of its own.
 
-use super::cases::{
-    OPEN_CASES_OF_ARRAY, OPEN_CASES_OF_JSON, OpenCaseOf, OwnedPhoneCase, OwnedWithCase,
-};
-use super::tx::{WriteTx, with_tx};
-use super::{
-    Backend, BeginWrite, CallStep, CaseRecord, CaseStatusView, Health, StepKind, StoreError,
-};
-use crate::domain::CaseStatus;
+use super::cases::{OwnedPhoneCase, OwnedWithCase};
+use super::tx::{Inner, WriteTx, with_tx};
+use super::{Backend, CallStep, CaseRecord, CaseStatusView, Health, StepKind, StoreError};
 use crate::domain::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -120,6 +115,58 @@ impl WriteTx {
                 .execute(&mut *conn)
                 .await?;
         });
+        Ok(())
+    }
+
+    /// Logs a batch of steps. On SQLite in three statements whatever its size (the rows as one
+    /// JSON array); on PostgreSQL one step after another, in the same transaction.
+    async fn log_steps(&mut self, rows: &[&StepRow]) -> Result<(), StoreError> {
+        let Inner::Sqlite(tx) = &mut self.inner else {
+            for row in rows {
+                self.log_step(row).await?;
+            }
+            return Ok(());
+        };
+        let json = serde_json::to_string(rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        for (moves, on_conflict) in [
+            (
+                true,
+                "updated_at = excluded.updated_at, last_step = excluded.last_step",
+            ),
+            (false, "updated_at = excluded.updated_at"),
+        ] {
+            // Most batches are all the callers' own steps, or all callbacks: a statement with
+            // nothing to write is not sent.
+            if !rows.iter().any(|r| r.moves == moves) {
+                continue;
+            }
+            sqlx::query(&format!(
+                r#"
+                insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
+                select value ->> 'sid', value ->> 'from', value ->> 'withheld', value ->> 'to',
+                       value ->> 'at', value ->> 'at', value ->> 'step'
+                from json_each($1)
+                where value ->> 'moves' = $2
+                order by key
+                on conflict (call_sid) do update set {on_conflict}
+                "#
+            ))
+            .bind(&json)
+            .bind(moves)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query(
+            r#"
+            insert into call_events (call_id, at, step, detail)
+            select c.id, j.value ->> 'at', j.value ->> 'step', j.value ->> 'detail'
+            from json_each($1) j join calls c on c.call_sid = j.value ->> 'sid'
+            order by j.key
+            "#,
+        )
+        .bind(&json)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 }
@@ -307,86 +354,9 @@ async fn write(
     let mut asked: Vec<&str> = batch.iter().filter_map(|p| p.asks()).collect();
     asked.sort_unstable();
     asked.dedup();
-    let found: Vec<OpenCaseOf>;
-    match target {
-        Backend::Sqlite { write: pool, .. } => {
-            let json =
-                serde_json::to_string(&rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut tx = pool.begin_write().await?;
-            for (moves, on_conflict) in [
-                (
-                    true,
-                    "updated_at = excluded.updated_at, last_step = excluded.last_step",
-                ),
-                (false, "updated_at = excluded.updated_at"),
-            ] {
-                // Most batches are all the callers' own steps, or all callbacks: a statement
-                // with nothing to write is not sent.
-                if !rows.iter().any(|r| r.moves == moves) {
-                    continue;
-                }
-                sqlx::query(&format!(
-                    r#"
-                    insert into calls (call_sid, from_number, caller_withheld, to_number, started_at, updated_at, last_step)
-                    select value ->> 'sid', value ->> 'from', value ->> 'withheld', value ->> 'to',
-                           value ->> 'at', value ->> 'at', value ->> 'step'
-                    from json_each($1)
-                    where value ->> 'moves' = $2
-                    order by key
-                    on conflict (call_sid) do update set {on_conflict}
-                    "#
-                ))
-                .bind(&json)
-                .bind(moves)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                r#"
-                insert into call_events (call_id, at, step, detail)
-                select c.id, j.value ->> 'at', j.value ->> 'step', j.value ->> 'detail'
-                from json_each($1) j join calls c on c.call_sid = j.value ->> 'sid'
-                order by j.key
-                "#,
-            )
-            .bind(&json)
-            .execute(&mut *tx)
-            .await?;
-            found = if asked.is_empty() {
-                Vec::new()
-            } else {
-                sqlx::query_as(OPEN_CASES_OF_JSON)
-                    .bind(
-                        serde_json::to_string(&asked)
-                            .map_err(|e| StoreError::Invalid(e.to_string()))?,
-                    )
-                    .bind(CaseStatus::Attended)
-                    .bind(CaseStatus::Closed)
-                    .fetch_all(&mut *tx)
-                    .await?
-            };
-            tx.commit().await?;
-        }
-        Backend::Postgres(_) => {
-            let mut tx = target.begin_write().await?;
-            for row in rows {
-                tx.log_step(row).await?;
-            }
-            let super::tx::Inner::Postgres(pg) = &mut tx.inner else {
-                unreachable!("a PostgreSQL store opens PostgreSQL transactions")
-            };
-            found = if asked.is_empty() {
-                Vec::new()
-            } else {
-                sqlx::query_as(OPEN_CASES_OF_ARRAY)
-                    .bind(&asked)
-                    .bind(CaseStatus::Attended)
-                    .bind(CaseStatus::Closed)
-                    .fetch_all(&mut **pg)
-                    .await?
-            };
-            tx.commit().await?;
-        }
-    }
+    let mut tx = target.begin_write().await?;
+    tx.log_steps(&rows).await?;
+    let found = tx.open_cases_of(&asked).await?;
+    tx.commit().await?;
     Ok(found.into_iter().map(|f| (f.number, f.case)).collect())
 }
