@@ -13,7 +13,7 @@ use crate::domain::{OfficeHours, PhoneNumber};
 use crate::twiml::SAY_MAX_CHARS;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
@@ -49,6 +49,12 @@ pub const KEYS: &[&str] = &[
     "ATIENDE_MAX_CONNECTIONS",
     "ATIENDE_MAX_WEBHOOKS",
     "ATIENDE_SHED_AFTER_MS",
+    "ATIENDE_IDLE_TIMEOUT_MS",
+    "ATIENDE_MAX_CONNECTIONS_PER_CLIENT",
+    "ATIENDE_HTTP2",
+    "ATIENDE_TRUSTED_PROXIES",
+    "ATIENDE_SESSION_IDLE_MINUTES",
+    "ATIENDE_SESSION_MAX_HOURS",
     "ATIENDE_METRICS_LISTEN",
     "ATIENDE_METRICS_TOKEN",
     "AWS_ACCESS_KEY_ID",
@@ -234,6 +240,106 @@ pub struct Config {
     pub server: ServerLimits,
     /// Where `/metrics` is served (see `metrics`).
     pub metrics: MetricsAccess,
+    /// The reverse proxies whose `X-Forwarded-For` is believed (`ATIENDE_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a console session lasts.
+    pub sessions: SessionLifetimes,
+}
+
+/// How long a console session lasts: `idle` without a request, and `max` from sign-in whatever
+/// its use (an absolute limit: a stolen cookie is not good for ever).
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLifetimes {
+    pub idle: Duration,
+    pub max: Duration,
+}
+
+/// The addresses (single ones or CIDR blocks) of the reverse proxies in front of the service.
+/// A request whose peer is one of them is taken to come from the address the proxy appended to
+/// `X-Forwarded-For`; from any other peer that header is ignored, since anyone can write it.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses a list separated by commas or spaces: `127.0.0.1, 10.0.0.0/8, ::1`.
+    pub fn parse(text: &str) -> Result<TrustedProxies, String> {
+        let mut nets = Vec::new();
+        for item in text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            let net = match item.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => item
+                    .parse::<IpAddr>()
+                    .map(ipnet::IpNet::from)
+                    .map_err(|_| format!("not an address or a CIDR block: {item:?}"))?,
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    /// Whether `ip` is one of the proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy; then the
+    /// right-most address of `X-Forwarded-For` that is not itself a trusted proxy (each proxy
+    /// appends the address it saw, so the entries to its left are the client's own words). A
+    /// proxy that sent no usable header leaves the peer's address.
+    pub fn client_address<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        let entries: Vec<&str> = forwarded_for
+            .into_iter()
+            .flat_map(|value| value.split(','))
+            .collect();
+        let mut client = peer;
+        for entry in entries.iter().rev() {
+            let Some(ip) = parse_forwarded_entry(entry) else {
+                // Garbage in the chain: stop at the last address a trusted party vouched for.
+                break;
+            };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:1.2.3.4`, as a dual-stack socket reports it) is
+/// the IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One entry of `X-Forwarded-For`: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[::1]:5678`).
+fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    entry.parse::<SocketAddr>().ok().map(|a| canonical(a.ip()))
 }
 
 /// How `/metrics` may be reached: on an address of its own, and/or on the main address with a
@@ -247,9 +353,18 @@ pub struct MetricsAccess {
 /// What a client of the HTTP server may take: time to send headers and body, and connections.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
+    /// A connection must deliver its first request's headers within this, whatever protocol it
+    /// speaks, and each later request's headers within this once it has started one.
     pub header_timeout: Duration,
+    /// A request's whole body must arrive within this from its first byte.
     pub body_timeout: Duration,
+    /// A connection with no request in flight is closed after this long.
+    pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections at once from one client address that is not a trusted proxy.
+    pub max_connections_per_client: usize,
+    /// Whether cleartext HTTP/2 (h2c) is served; Twilio and reverse proxies speak HTTP/1.1.
+    pub http2: bool,
     /// Menu steps answered at once; one more waits at most `shed_after` for its turn, then
     /// hears the apology (load shedding, see `voice::shed_load`).
     pub max_webhooks: usize,
@@ -311,10 +426,31 @@ impl Config {
             )?),
             s3: v.s3(),
             metrics: v.metrics()?,
+            trusted_proxies: match v.get("ATIENDE_TRUSTED_PROXIES") {
+                Some(text) => {
+                    TrustedProxies::parse(text).map_err(|e| bad("ATIENDE_TRUSTED_PROXIES", e))?
+                }
+                None => TrustedProxies::default(),
+            },
+            sessions: SessionLifetimes {
+                idle: Duration::from_secs(
+                    60 * v.whole("ATIENDE_SESSION_IDLE_MINUTES", 120, 5..=24 * 60)?,
+                ),
+                max: Duration::from_secs(
+                    3600 * v.whole("ATIENDE_SESSION_MAX_HOURS", 10, 1..=7 * 24)?,
+                ),
+            },
             server: ServerLimits {
                 header_timeout: v.millis("ATIENDE_HEADER_TIMEOUT_MS", 10_000, 50..=120_000)?,
                 body_timeout: v.millis("ATIENDE_BODY_TIMEOUT_MS", 10_000, 50..=300_000)?,
+                idle_timeout: v.millis("ATIENDE_IDLE_TIMEOUT_MS", 75_000, 50..=3_600_000)?,
                 max_connections: v.whole("ATIENDE_MAX_CONNECTIONS", 1024, 1..=100_000)? as usize,
+                max_connections_per_client: v.whole(
+                    "ATIENDE_MAX_CONNECTIONS_PER_CLIENT",
+                    128,
+                    1..=100_000,
+                )? as usize,
+                http2: v.flag("ATIENDE_HTTP2", false)?,
                 max_webhooks: v.whole("ATIENDE_MAX_WEBHOOKS", 256, 1..=100_000)? as usize,
                 shed_after: v.millis("ATIENDE_SHED_AFTER_MS", 2_000, 10..=10_000)?,
             },
@@ -1053,5 +1189,39 @@ mod tests {
         std::fs::write(&path, "LISTEN = 1\n").unwrap();
         assert_eq!(read_toml(&path).unwrap_err().key, "ATIENDE_CONFIG");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8 ::1").unwrap();
+        assert!(proxies.contains(ip("10.1.2.3")));
+        assert!(proxies.contains(ip("::ffff:127.0.0.1")));
+        assert!(!proxies.contains(ip("127.0.0.2")));
+        // Not a proxy: the header is the client's own words, ignored.
+        assert_eq!(
+            proxies.client_address(ip("203.0.113.9"), ["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
+        // A proxy: the right-most address that is not a proxy; what the client wrote to the
+        // left of it is ignored.
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), ["6.6.6.6, 198.51.100.7, 10.0.0.2"]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), ["6.6.6.6", "198.51.100.7:4567"]),
+            ip("198.51.100.7")
+        );
+        // A proxy that sent nothing usable: the proxy's address.
+        assert_eq!(proxies.client_address(ip("127.0.0.1"), []), ip("127.0.0.1"));
+        assert_eq!(
+            proxies.client_address(ip("127.0.0.1"), ["not an address"]),
+            ip("127.0.0.1")
+        );
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("proxy.example").is_err());
+        let config = Config::from_pairs([("ATIENDE_TRUSTED_PROXIES", "nonsense")]);
+        assert_eq!(config.unwrap_err().key, "ATIENDE_TRUSTED_PROXIES");
     }
 }
