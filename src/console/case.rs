@@ -413,7 +413,11 @@ async fn reports(app: &AppState, case: &CaseView) -> Result<Vec<ReportView>, Con
                 .filter(|f| f.report_id == Some(r.id))
                 .map(|f| FileLink {
                     href: format!("/adjuntos/{}", f.id),
-                    name: f.file_name.clone(),
+                    // Uploads from before names were cleaned are cleaned when shown.
+                    name: super::media::shown_name(
+                        &f.file_name,
+                        super::media::checked_type(&f.content_type).1,
+                    ),
                     size: format!("{:.1} MB", f.size_bytes as f64 / 1_048_576.0),
                 })
                 .collect(),

@@ -39,6 +39,64 @@ pub fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// Whether `c` changes how text around it is shown rather than being text: controls, and the
+/// bidirectional marks, embeddings, overrides and isolates (with U+202E, `gpj.exe` is shown
+/// as `exe.jpg`).
+fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+        )
+}
+
+/// A kept attachment's media type and extension, from the type checked at upload.
+pub fn checked_type(kept: &str) -> (&'static str, &'static str) {
+    match kept {
+        "image/jpeg" => ("image/jpeg", "jpg"),
+        "image/png" => ("image/png", "png"),
+        "application/pdf" => ("application/pdf", "pdf"),
+        _ => ("application/octet-stream", "bin"),
+    }
+}
+
+/// The name an attachment is kept and listed under: what the uploader typed, without controls
+/// or bidirectional characters, at most 120 characters before the extension of its checked
+/// type (`informe.html` of a JPEG is `informe.jpg`).
+pub fn shown_name(typed: &str, extension: &str) -> String {
+    let clean: String = typed.chars().filter(|c| !is_hidden_control(*c)).collect();
+    let clean = clean.trim();
+    let stem = clean
+        .rsplit_once('.')
+        .map_or(clean, |(stem, _)| stem)
+        .trim();
+    let stem: String = stem.chars().take(120).collect();
+    let stem = if stem.is_empty() { "adjunto" } else { &stem };
+    format!("{stem}.{extension}")
+}
+
+/// The name a file is served under (`Content-Disposition`): the kept name's stem in plain ASCII
+/// letters, digits, `-` and `_`, then the extension of its checked type.
+pub fn served_name(kept: &str, extension: &str) -> String {
+    let stem = kept.rsplit_once('.').map_or(kept, |(stem, _)| stem);
+    let mut safe: String = stem
+        .chars()
+        .filter(|c| !is_hidden_control(*c))
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    if safe.trim_matches('_').is_empty() {
+        safe = "adjunto".to_owned();
+    }
+    format!("{safe}.{extension}")
+}
+
 /// A byte range a player asked for, within a file of `size` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wanted {
@@ -152,13 +210,11 @@ pub async fn attachment(
     load(&app, &staff, &folio).await?;
     let key = FileKey::stored(&file.storage_key).ok_or(ConsoleError::NotFound)?;
     let bytes = app.files.get(&key).await?;
-    let name: String = file
-        .file_name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
-    let content_type = HeaderValue::from_str(&file.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    // The type was checked at upload by content; the name served follows it, whatever the
+    // uploader typed (`evil.html` is served as `evil.jpg`).
+    let (content_type, extension) = checked_type(&file.content_type);
+    let name = served_name(&file.file_name, extension);
+    let content_type = HeaderValue::from_static(content_type);
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
@@ -301,7 +357,7 @@ pub async fn action_report(
             content_type: content_type.to_owned(),
             size_bytes: bytes.len() as i64,
             sha256,
-            file_name: name.chars().take(200).collect(),
+            file_name: shown_name(name, extension),
         });
     }
     let now = app.clock.now();
@@ -361,6 +417,24 @@ mod tests {
         assert_eq!(sniff(b"MZ\x90\x00 a Windows program"), None);
         assert_eq!(sniff(b"\x7fELF"), None);
         assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn names_follow_the_checked_type_and_hide_nothing() {
+        assert_eq!(shown_name("evil.html", "jpg"), "evil.jpg");
+        assert_eq!(served_name("evil.jpg", "jpg"), "evil.jpg");
+        // A right-to-left override would show `foto\u{202E}gpj.exe` as `fotoexe.jpg`.
+        assert_eq!(shown_name("foto\u{202E}gpj.exe", "jpg"), "fotogpj.jpg");
+        assert_eq!(shown_name("a\u{2066}b\u{2069}\r\n.pdf", "pdf"), "ab.pdf");
+        assert_eq!(
+            shown_name("Informe de poda.JPG", "jpg"),
+            "Informe de poda.jpg"
+        );
+        assert_eq!(shown_name("", "png"), "adjunto.png");
+        assert_eq!(shown_name("\u{202E}", "png"), "adjunto.png");
+        assert_eq!(served_name("Poda árboles.jpg", "jpg"), "Poda__rboles.jpg");
+        assert_eq!(served_name("\"; x=y.jpg", "jpg"), "___x_y.jpg");
+        assert_eq!(served_name("..", "pdf"), "adjunto.pdf");
     }
 
     #[test]
