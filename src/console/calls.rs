@@ -11,13 +11,14 @@
 //!   it, through the new-report form) settles them; "no answer" keeps them owed.
 
 use super::csv::{self, CsvBody};
+use super::search_limit::SearchLimiter;
 use super::views::{self, CallRow, Choice, Entry, Fact, OwedRow, StepRow};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::{CallOutcome, CallbackResult, PhoneNumber, Timestamp};
 use crate::state::AppState;
 use crate::store::{CallFilter, CallLogRow, NewCallback, OWED_WINDOW_DAYS};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -111,8 +112,12 @@ fn outcome_of(row: &CallLogRow) -> String {
 pub async fn log(
     State(app): State<AppState>,
     staff: Staff,
+    Extension(searches): Extension<SearchLimiter>,
     Query(query): Query<CallsQuery>,
 ) -> Result<Response, ConsoleError> {
+    if !searches.allow(staff.id, &query.numero) {
+        return Err(ConsoleError::TooManySearches);
+    }
     let (filter, problem) = filter_of(&query, &staff);
     let mut rows = app.store.call_log(&filter, PAGE_SIZE + 1).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -173,8 +178,12 @@ pub async fn log(
 pub async fn log_csv(
     State(app): State<AppState>,
     staff: Staff,
+    Extension(searches): Extension<SearchLimiter>,
     Query(query): Query<CallsQuery>,
 ) -> Result<Response, ConsoleError> {
+    if !searches.allow(staff.id, &query.numero) {
+        return Err(ConsoleError::TooManySearches);
+    }
     let (mut filter, _) = filter_of(&query, &staff);
     filter.before = None;
     let rows = app.store.call_log(&filter, CSV_LIMIT).await?;

@@ -5,13 +5,14 @@
 //! `/casos.csv` is the same list, every page of it, as a spreadsheet.
 
 use super::csv::{self, CsvBody};
+use super::search_limit::SearchLimiter;
 use super::views::{self, Choice, Count, Row};
 use super::{ConsoleError, Page, Staff};
 use crate::domain::lifecycle::status_label;
 use crate::domain::{CaseStatus, Channel, Folio, PhoneNumber, RecordingStatus, Timestamp, Urgency};
 use crate::state::AppState;
 use crate::store::{CaseFilter, Cursor, InboxRow};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::TimeZone;
 use serde::Deserialize;
@@ -98,11 +99,17 @@ fn filter_of(
     } else {
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
         let folio = Folio::parse(&digits).ok().map(|f| f.as_str().to_owned());
+        // Someone who sees numbers masked cannot search by number: a match would tell them the
+        // digits the mask hides.
         let phone = PhoneNumber::parse(search)
             .or_else(|_| PhoneNumber::mexican(&digits))
             .ok()
+            .filter(|_| staff.is_office())
             .map(|p| p.as_str().to_owned());
-        if folio.is_none() && phone.is_none() {
+        if folio.is_none() && phone.is_none() && !staff.is_office() {
+            problem = Some("Busque por folio completo: su área ve los teléfonos ocultos.");
+            (Some(String::from("-")), None)
+        } else if folio.is_none() && phone.is_none() {
             problem = Some("Escriba un folio completo o un teléfono de 10 dígitos.");
             // Nothing matches a search that is neither.
             (Some(String::from("-")), None)
@@ -167,8 +174,12 @@ pub fn row_of(row: &InboxRow, staff: &Staff, now: Timestamp) -> Row {
 pub async fn page(
     State(app): State<AppState>,
     staff: Staff,
+    Extension(searches): Extension<SearchLimiter>,
     Query(query): Query<InboxQuery>,
 ) -> Result<Response, ConsoleError> {
+    if !searches.allow(staff.id, &query.buscar) {
+        return Err(ConsoleError::TooManySearches);
+    }
     let now = app.clock.now();
     let who = staff.visibility();
     let (filter, problem) = filter_of(&query, &staff, now);
@@ -243,8 +254,12 @@ pub async fn page(
 pub async fn cases_csv(
     State(app): State<AppState>,
     staff: Staff,
+    Extension(searches): Extension<SearchLimiter>,
     Query(query): Query<InboxQuery>,
 ) -> Result<Response, ConsoleError> {
+    if !searches.allow(staff.id, &query.buscar) {
+        return Err(ConsoleError::TooManySearches);
+    }
     let now = app.clock.now();
     let (mut filter, _) = filter_of(&query, &staff, now);
     filter.after = None;
@@ -339,8 +354,12 @@ async fn counts(
 pub async fn newer(
     State(app): State<AppState>,
     staff: Staff,
+    Extension(searches): Extension<SearchLimiter>,
     Query(query): Query<InboxQuery>,
 ) -> Result<Response, ConsoleError> {
+    if !searches.allow(staff.id, &query.buscar) {
+        return Err(ConsoleError::TooManySearches);
+    }
     let now = app.clock.now();
     let (mut filter, _) = filter_of(&query, &staff, now);
     filter.after = None;

@@ -27,6 +27,7 @@ mod dashboard;
 mod inbox;
 mod media;
 mod new_case;
+mod search_limit;
 mod session;
 mod settings;
 mod views;
@@ -109,6 +110,7 @@ pub fn router(app: &AppState) -> Router<AppState> {
         )
         .route("/ajustes/usuarios/{id}", post(settings::change_user))
         .route_layer(sessions)
+        .layer(axum::Extension(search_limit::SearchLimiter::new()))
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
         // /twilio/voice, the caller's apology).
@@ -148,6 +150,8 @@ pub enum ConsoleError {
     BadToken,
     /// A request that cannot be done, with the reason in Spanish.
     Refused(String),
+    /// Too many new searches in a minute (see `search_limit`).
+    TooManySearches,
     /// Our fault; logged, never shown.
     Internal(String),
 }
@@ -195,6 +199,11 @@ impl IntoResponse for ConsoleError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "No se pudo hacer",
                 reason,
+            ),
+            ConsoleError::TooManySearches => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Demasiadas búsquedas",
+                "Hizo muchas búsquedas seguidas. Espere un minuto y vuelva a buscar.".to_owned(),
             ),
             ConsoleError::Internal(detail) => {
                 tracing::error!(detail, "console error");

@@ -34,6 +34,10 @@ on_both_databases!(
     a_department_may_only_start_work_and_file_its_report,
     photos_and_pdfs_are_kept_with_the_report_and_served_to_allowed_staff,
     a_renamed_executable_is_refused_and_nothing_is_kept,
+    attachments_are_served_under_their_checked_type_with_nothing_hidden,
+    a_department_cannot_recover_a_masked_number_by_searching,
+    new_searches_are_limited_and_a_repeated_one_is_free,
+    the_case_list_is_safe_in_a_spreadsheet_that_splits_at_semicolons,
     staff_text_is_escaped_and_pages_forbid_inline_script_and_framing,
     text_longer_than_a_form_allows_is_cut_to_its_limit,
     the_inbox_shows_phone_cases_and_polls_for_newer_ones,
@@ -1389,6 +1393,8 @@ async fn photos_and_pdfs_are_kept_with_the_report_and_served_to_allowed_staff(db
         // The content decides, not the name or the type the browser sent.
         ("acta.bin", "application/octet-stream", &pdf),
     ];
+    // The names shown: as typed, with the extension of what each file is.
+    let shown = ["poste.png", "foto grande.jpg", "acta.pdf"];
 
     // Act
     let res = report(&luz, &case.folio, &files).await;
@@ -1403,7 +1409,7 @@ async fn photos_and_pdfs_are_kept_with_the_report_and_served_to_allowed_staff(db
     assert_eq!(reports.len(), 1);
     assert!(kept.iter().all(|a| a.report_id == Some(reports[0].id)));
     let page = luz.get(&format!("/casos/{}", case.folio)).await.text();
-    for (attachment, (name, _, bytes)) in kept.iter().zip(files) {
+    for ((attachment, (_, _, bytes)), name) in kept.iter().zip(files).zip(shown) {
         assert!(page.contains(&format!("/adjuntos/{}", attachment.id)));
         assert!(page.contains(name), "{name}: {page}");
         assert_eq!(attachment.size_bytes, bytes.len() as i64);
@@ -1421,6 +1427,200 @@ async fn photos_and_pdfs_are_kept_with_the_report_and_served_to_allowed_staff(db
         assert!(anon.body.is_empty() || !anon.body.starts_with(&bytes[..4]));
     }
     assert_eq!(luz.get("/adjuntos/999999").await.status, 404);
+    app.stop().await;
+}
+
+async fn attachments_are_served_under_their_checked_type_with_nothing_hidden(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a photo named as a web page, and one whose name hides its end behind a
+    // right-to-left override (shown as "fotoexe.jpg" where that character is obeyed).
+    let case = case_in(&app, CaseStatus::InProgress).await;
+    let luz = app.signed_in("luz", Role::Area, Some("alumbrado")).await;
+    let photo = jpeg(2048);
+    let files: [Upload; 2] = [
+        ("evil.html", "text/html", &photo),
+        ("foto\u{202E}gpj.exe", "image/jpeg", &photo),
+    ];
+
+    // Act
+    let res = report(&luz, &case.folio, &files).await;
+
+    // Assert: kept under clean names with the checked extension, served as what they are.
+    assert_done(&res, &case.folio, "informe");
+    let kept = app.state.store.attachments(case.id).await.unwrap();
+    let names: Vec<&str> = kept.iter().map(|a| a.file_name.as_str()).collect();
+    assert_eq!(names, ["evil.jpg", "fotogpj.jpg"]);
+    let page = luz.get(&format!("/casos/{}", case.folio)).await.text();
+    assert!(
+        !page.contains('\u{202E}') && !page.contains("evil.html"),
+        "{page}"
+    );
+    for (attachment, served) in kept.iter().zip(["evil.jpg", "fotogpj.jpg"]) {
+        let res = luz.get(&format!("/adjuntos/{}", attachment.id)).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("content-type"), "image/jpeg");
+        assert_eq!(
+            res.header("content-disposition"),
+            format!("inline; filename=\"{served}\"")
+        );
+    }
+    app.stop().await;
+}
+
+async fn a_department_cannot_recover_a_masked_number_by_searching(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: alumbrado's case from CALLER, which its staff see as "•••• 5678".
+    let case = case_in(&app, CaseStatus::Routed).await;
+    let luz = app.signed_in("luz", Role::Area, Some("alumbrado")).await;
+    let ana = app.signed_in("ana", Role::Operador, None).await;
+    let inbox = luz.get("/").await.text();
+    assert_eq!(folios_in(&inbox), vec![case.folio.clone()]);
+    assert!(inbox.contains("•••• 5678"), "{inbox}");
+
+    // Act: the department guesses the hidden digits, and tries the right number every way a
+    // search reaches the store (one wrong guess beside it).
+    let right = "5512345678";
+    let wrong = "5599995678";
+    for guess in [right, wrong, "+525512345678", "55 1234 5678"] {
+        let q = urlencode(guess);
+        let page = luz.get(&format!("/?buscar={q}")).await;
+        let csv = luz.get(&format!("/casos.csv?buscar={q}")).await.text();
+        let newer = luz
+            .get(&format!("/bandeja/nuevos?despues_id=0&buscar={q}"))
+            .await
+            .text();
+
+        // Assert: nothing matches, whether the guess is right or wrong, so nothing is learnt;
+        // the page says to search by folio.
+        assert_eq!(page.status, 200);
+        assert!(
+            folios_in(&page.text()).is_empty(),
+            "{guess}: {}",
+            page.text()
+        );
+        assert!(
+            unescape_html(&page.text()).contains("Busque por folio completo"),
+            "{}",
+            page.text()
+        );
+        assert!(!csv.contains(&case.folio), "{guess}: {csv}");
+        assert!(folios_in(&newer).is_empty(), "{guess}: {newer}");
+    }
+    // Its folio still finds it; and the office, who sees the number, finds it by number.
+    let by_folio = luz.get(&format!("/?buscar={}", case.folio)).await.text();
+    assert_eq!(folios_in(&by_folio), vec![case.folio.clone()]);
+    let office = ana.get(&format!("/?buscar={right}")).await.text();
+    assert_eq!(folios_in(&office), vec![case.folio.clone()]);
+    app.stop().await;
+}
+
+async fn new_searches_are_limited_and_a_repeated_one_is_free(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange
+    let case = new_case(&app).await;
+    let ana = app.signed_in("ana", Role::Operador, None).await;
+    let beto = app.signed_in("beto", Role::Operador, None).await;
+
+    // Act: a script tries numbers one after another.
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    let mut refused = None;
+    for n in 0..100 {
+        let res = ana.get(&format!("/?buscar=55123400{n:02}")).await;
+        match res.status {
+            200 => answered += 1,
+            429 => {
+                refused = Some(res);
+                break;
+            }
+            other => panic!("search {n}: {other}"),
+        }
+    }
+
+    // Assert: about a person's minute of searches, then a clear refusal; the repeated last
+    // search (the inbox polling with it), the CSV of it, and the inbox without a search still
+    // answer; another account is not held back.
+    // A new search every three seconds comes back while the script runs: no more than that.
+    let refused = refused.expect("a refusal before 100 new searches");
+    let refilled = started.elapsed().as_secs() / 3 + 1;
+    assert!(
+        answered >= 20 && answered <= 20 + refilled,
+        "{answered} new searches answered"
+    );
+    assert!(
+        unescape_html(&refused.text()).contains("Espere un minuto"),
+        "{}",
+        refused.text()
+    );
+    let last = format!("buscar=55123400{:02}", answered - 1);
+    for path in [
+        format!("/?{last}"),
+        format!("/bandeja/nuevos?despues_id=0&{last}"),
+        format!("/casos.csv?{last}"),
+    ] {
+        assert_eq!(ana.get(&path).await.status, 200, "{path}");
+    }
+    assert_eq!(ana.get("/").await.status, 200);
+    // New searches stay refused (one at most may have come back meanwhile), on every page.
+    let mut more = 0;
+    for path in [
+        "/llamadas?numero=5512340077",
+        "/?buscar=5512340078",
+        "/casos.csv?buscar=5512340079",
+        "/llamadas?numero=5512340080",
+    ] {
+        match ana.get(path).await.status {
+            200 => more += 1,
+            status => assert_eq!(status, 429, "{path}"),
+        }
+    }
+    assert!(more <= 1, "{more} more new searches answered");
+    let found = beto.get(&format!("/?buscar={}", case.folio)).await;
+    assert_eq!(folios_in(&found.text()), vec![case.folio.clone()]);
+    app.stop().await;
+}
+
+async fn the_case_list_is_safe_in_a_spreadsheet_that_splits_at_semicolons(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: a colonia typed to run formulas in a spreadsheet whose list separator is ';'.
+    let ana = app.signed_in("ana", Role::Operador, None).await;
+    let case = new_case(&app).await;
+    let f = case.folio.as_str();
+    let csrf = ana.csrf("/").await;
+    let typed = "Centro;=1+1;@SUM(2+2)";
+    let res = ana
+        .post_form(
+            &format!("/casos/{f}/clasificar"),
+            &[
+                ("csrf", &csrf),
+                ("categoria", "1"),
+                ("urgencia", "not_urgent"),
+                ("calle", "Hidalgo 12, -3"),
+                ("colonia", typed),
+                ("descripcion", "Luminaria apagada"),
+            ],
+        )
+        .await;
+    assert_done(&res, f, "clasificado");
+
+    // Act
+    let csv = ana.get("/casos.csv").await.text();
+
+    // Assert: whatever a reader splits at, no cell starts with a formula character.
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with(f))
+        .unwrap_or_else(|| panic!("{f} in {csv}"));
+    assert!(line.contains("Centro;'=1+1;'@SUM(2+2)"), "{line}");
+    for separator in [',', ';', '\t', '|'] {
+        for cell in line.split(separator) {
+            let start = cell.trim_start_matches([' ', '"']);
+            assert!(
+                !start.starts_with(['=', '+', '-', '@']),
+                "split at {separator:?}: {cell:?} in {line}"
+            );
+        }
+    }
     app.stop().await;
 }
 
