@@ -29,6 +29,7 @@ mod media;
 mod new_case;
 mod session;
 mod settings;
+mod sign_in_guard;
 mod views;
 
 pub use auth::Staff;
@@ -62,6 +63,8 @@ pub fn router(app: &AppState) -> Router<AppState> {
     .with_path("/")
     .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
     // Saved on every request, so the session lasts ten hours from its last use, not its first.
+    // tower-sessions never saves a session that holds nothing, so a visitor who has not signed
+    // in writes no row.
     .with_always_save(true);
     Router::new()
         .route("/", get(inbox::page))
@@ -108,7 +111,9 @@ pub fn router(app: &AppState) -> Router<AppState> {
             get(settings::users).post(settings::create_user),
         )
         .route("/ajustes/usuarios/{id}", post(settings::change_user))
+        .route("/ajustes/accesos", get(settings::sign_ins))
         .route_layer(sessions)
+        .layer(axum::Extension(sign_in_guard::Keys::new()))
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
         // /twilio/voice, the caller's apology).
