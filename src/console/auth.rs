@@ -4,6 +4,8 @@
 //!   the account, so a closed account or a changed password ends its sessions at once.
 //! - Signing in gives the session a new id (no fixation) and a new CSRF token. Every form
 //!   carries the token, and every POST checks it against the session's, in constant time.
+//! - A session has an idle limit (`ATIENDE_SESSION_IDLE_MINUTES`, the session layer's) and an
+//!   absolute one (`ATIENDE_SESSION_MAX_HOURS`, from sign-in whatever the use, checked here).
 //! - Nothing is written for a visitor who has not signed in: the sign-in form's token lives in
 //!   a cookie of its own (see [`sign_in_guard`]), not in a session.
 //! - Guessing is slowed per account and per address, and a browser the account already signed
@@ -39,11 +41,18 @@ const SWEEP_LIMIT: i64 = 500;
 
 /// What the session keeps about who signed in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SignedIn {
+pub(super) struct SignedIn {
     user_id: i64,
     /// A fingerprint of the password hash at sign-in: a new password ends the session.
     stamp: String,
+    /// When they signed in (Unix seconds): the session ends a fixed time after, whatever its
+    /// use. A session from before this was kept has none, and ends.
+    #[serde(default)]
+    pub(super) since: Option<i64>,
 }
+
+/// The session key of [`SignedIn`], for the session store's absolute expiry.
+pub(super) const SIGNED_IN_KEY: &str = SIGNED_IN;
 
 pub(super) fn stamp(user: &StaffUser) -> String {
     let digest = Sha256::digest(user.password_hash.as_bytes());
@@ -132,8 +141,13 @@ impl FromRequestParts<AppState> for Staff {
         let Some(signed_in) = signed_in else {
             return Err(ConsoleError::NotSignedIn { next });
         };
+        let now = app.clock.now().as_utc().timestamp();
+        let max = i64::try_from(app.config.sessions.max.as_secs()).unwrap_or(i64::MAX);
+        let fresh = signed_in
+            .since
+            .is_some_and(|since| now < since.saturating_add(max));
         let user = app.store.user(signed_in.user_id).await?;
-        let Some(user) = user.filter(|u| u.active && stamp(u) == signed_in.stamp) else {
+        let Some(user) = user.filter(|u| fresh && u.active && stamp(u) == signed_in.stamp) else {
             session.flush().await.map_err(session_error)?;
             return Err(ConsoleError::NotSignedIn { next });
         };
@@ -343,6 +357,7 @@ pub async fn login(
             SignedIn {
                 user_id: user.id,
                 stamp: stamp(&user),
+                since: Some(now.as_utc().timestamp()),
             },
         )
         .await

@@ -1,7 +1,7 @@
-//! Signing in under attack (issue 20, items 4 to 6): strangers cannot lock a known browser out,
+//! Signing in under attack (issue 20, items 4 to 7): strangers cannot lock a known browser out,
 //! a refused try does not extend a pause, limits are per real client address, admins see the
-//! failures, anonymous visits write nothing, old rows are swept, and a password typed as the
-//! name is never logged.
+//! failures, anonymous visits write nothing, old rows are swept, a password typed as the name
+//! is never logged, and a session ends a working day after sign-in however busy.
 //!
 //! Every test talks to the real server on loopback as a browser would; a browser "on another
 //! machine" connects from another loopback address (127.0.0.2), and the test clock is moved
@@ -27,6 +27,8 @@ on_both_databases!(
     a_paused_address_writes_no_row_per_try,
     expired_sessions_and_old_attempts_are_swept,
     a_password_typed_as_the_name_is_never_logged,
+    a_session_ends_a_working_day_after_sign_in_however_busy,
+    a_session_unused_for_the_idle_limit_ends,
 );
 
 /// A wrong password.
@@ -40,6 +42,10 @@ async fn sign_out(client: &ConsoleClient) {
         303
     );
     assert_eq!(client.get("/").await.status, 303, "signed out");
+}
+
+fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
 }
 
 async fn a_known_browser_signs_in_whatever_strangers_tried(db: Db) {
@@ -347,4 +353,55 @@ async fn a_password_typed_as_the_name_is_never_logged(db: Db) {
     );
     assert_eq!(hashes[0], hashes[1]);
     assert_ne!(hashes[0], hashes[2]);
+}
+
+async fn a_session_ends_a_working_day_after_sign_in_however_busy(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: the default limits, 2 hours idle and 10 hours in all.
+    let ana = app.signed_in("ana", Role::Operador, None).await;
+
+    // Act: a page every 20 minutes for 9 hours 40 minutes...
+    for step in 1..=29 {
+        app.state.clock.advance(minutes(20));
+        assert_eq!(
+            ana.get("/").await.status,
+            200,
+            "after {} minutes",
+            step * 20
+        );
+    }
+    // ...and 21 minutes more: 10 hours and a minute after signing in.
+    app.state.clock.advance(minutes(21));
+    let res = ana.get("/").await;
+
+    // Assert: sign in again, whatever the use.
+    assert_eq!(res.status, 303);
+    assert!(res.location().starts_with("/entrar"), "{}", res.location());
+    assert_eq!(
+        ana.get("/").await.status,
+        303,
+        "the session is over for good"
+    );
+    app.stop().await;
+}
+
+async fn a_session_unused_for_the_idle_limit_ends(db: Db) {
+    let app = app_or_skip!(
+        db,
+        Options::default().with("ATIENDE_SESSION_IDLE_MINUTES", "30")
+    );
+    // Arrange
+    let ana = app.signed_in("ana", Role::Operador, None).await;
+
+    // Act and assert: 29 minutes without use are fine, and count from the last use...
+    app.state.clock.advance(minutes(29));
+    assert_eq!(ana.get("/").await.status, 200);
+    app.state.clock.advance(minutes(29));
+    assert_eq!(ana.get("/").await.status, 200);
+    // ...31 are not.
+    app.state.clock.advance(minutes(31));
+    let res = ana.get("/").await;
+    assert_eq!(res.status, 303);
+    assert!(res.location().starts_with("/entrar"));
+    app.stop().await;
 }
