@@ -256,9 +256,11 @@ pub fn warm_up() {
     });
 }
 
-/// `POST /entrar`. The order matters: the pause is checked before anything is written, so a
-/// paused try costs a read; the attempt is noted before the password is checked, so guesses
-/// sent at once each see the others.
+/// `POST /entrar`. Longer than a screen because the order of its steps is the defence, and is
+/// easier to check read top to bottom: the form's token; who is asking (account or hashed
+/// name, device cookie, client address); the pause, checked before anything is written, so a
+/// paused try costs a read and counts for nothing; the attempt noted, then the pause checked
+/// again, so guesses sent at once each see the others; only then the password.
 pub async fn login(
     State(app): State<AppState>,
     Extension(keys): Extension<Arc<Keys>>,
