@@ -19,6 +19,7 @@ use chrono::TimeDelta;
 on_both_databases!(
     a_known_browser_signs_in_whatever_strangers_tried,
     a_refused_try_during_a_pause_does_not_extend_it,
+    a_known_browser_that_guesses_is_paused_in_the_end_and_a_new_password_revokes_it,
     made_up_names_from_one_address_do_not_lock_out_a_known_browser_there,
     behind_a_trusted_proxy_forwarded_clients_are_counted_apart,
     without_trusted_proxies_the_forwarded_header_is_ignored,
@@ -108,6 +109,51 @@ async fn a_refused_try_during_a_pause_does_not_extend_it(db: Db) {
         rows + 1,
         "only the success"
     );
+    app.stop().await;
+}
+
+async fn a_known_browser_that_guesses_is_paused_in_the_end_and_a_new_password_revokes_it(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: ana's and beto's browsers know their accounts.
+    app.add_staff("ana", Role::Operador, None).await;
+    app.add_staff("beto", Role::Operador, None).await;
+    let anas = app.console_client();
+    assert_eq!(anas.sign_in("ana", STAFF_PASSWORD).await.status, 303);
+    sign_out(&anas).await;
+    let betos = app.console_client();
+    assert_eq!(betos.sign_in("beto", STAFF_PASSWORD).await.status, 303);
+    sign_out(&betos).await;
+
+    // Act: ana's browser (or whoever took its cookie) guesses; beto's password is changed
+    // and a stranger fails five times as beto.
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(anas.sign_in("ana", WRONG).await.status);
+    }
+    let anas_right = anas.sign_in("ana", STAFF_PASSWORD).await;
+    let hash = atiende::staff::password::hash("la nueva de beto, larga").unwrap();
+    let change = atiende::store::UserChange {
+        password_hash: Some(&hash),
+        ..Default::default()
+    };
+    let at = app.state.clock.now();
+    app.state
+        .store
+        .change_user("beto", &change, at)
+        .await
+        .unwrap();
+    let stranger = app.console_client_from("127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(stranger.sign_in("beto", WRONG).await.status, 401);
+    }
+    let betos_after = betos.sign_in("beto", "la nueva de beto, larga").await;
+
+    // Assert: a device cookie's own five failures, then five more as a stranger, then paused;
+    // beto's old cookie is worth nothing with the new password, so his browser is a stranger.
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    assert_eq!(anas_right.status, 429, "{}", anas_right.text());
+    assert_eq!(betos_after.status, 429, "{}", betos_after.text());
     app.stop().await;
 }
 
