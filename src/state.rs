@@ -19,30 +19,50 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// Where "now" comes from. Tests fix it to check office hours and dates.
+/// Where "now" comes from. Tests fix it to check office hours and dates, and move it forward
+/// (see [`Clock::advance`]) to see what hours later looks like.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+pub struct Clock {
+    source: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Microseconds added by [`Clock::advance`]; shared by every clone.
+    ahead: Arc<std::sync::atomic::AtomicI64>,
+}
 
 impl Clock {
+    fn of(source: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Clock {
+        Clock {
+            source: Arc::new(source),
+            ahead: Arc::default(),
+        }
+    }
+
     pub fn system() -> Clock {
-        Clock(Arc::new(Utc::now))
+        Clock::of(Utc::now)
     }
 
     /// A clock stopped at one instant.
     pub fn fixed(at: DateTime<Utc>) -> Clock {
-        Clock(Arc::new(move || at))
+        Clock::of(move || at)
     }
 
     /// A clock that starts at `at` and then runs (tests: a known date, and jobs still come due).
     pub fn starting_at(at: DateTime<Utc>) -> Clock {
         let started = std::time::Instant::now();
-        Clock(Arc::new(move || {
-            at + chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default()
-        }))
+        Clock::of(move || at + chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default())
+    }
+
+    /// Moves this clock and every clone of it forward by `by` (for tests: nothing in the
+    /// service calls it).
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        self.ahead.fetch_add(
+            by.num_microseconds().unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     pub fn now(&self) -> Timestamp {
-        Timestamp::from_utc((self.0)())
+        let ahead = self.ahead.load(std::sync::atomic::Ordering::SeqCst);
+        Timestamp::from_utc((self.source)() + chrono::TimeDelta::microseconds(ahead))
     }
 }
 

@@ -4,43 +4,57 @@
 //!   the account, so a closed account or a changed password ends its sessions at once.
 //! - Signing in gives the session a new id (no fixation) and a new CSRF token. Every form
 //!   carries the token, and every POST checks it against the session's, in constant time.
-//! - Guessing is slowed per account (5 failures in 15 minutes) and per address (30). An
-//!   unknown name is checked against a dummy hash, so it costs the time a wrong password does,
-//!   and both get the same answer.
+//! - A session has an idle limit (`ATIENDE_SESSION_IDLE_MINUTES`, the session layer's) and an
+//!   absolute one (`ATIENDE_SESSION_MAX_HOURS`, from sign-in whatever the use, checked here).
+//! - Nothing is written for a visitor who has not signed in: the sign-in form's token lives in
+//!   a cookie of its own (see [`sign_in_guard`]), not in a session.
+//! - Guessing is slowed per account and per address, and a browser the account already signed
+//!   in from is not paused by strangers' failures (see [`sign_in_guard`]). An unknown name is
+//!   checked against a dummy hash, so it costs the time a wrong password does, and both get
+//!   the same answer.
 
+use super::sign_in_guard::{self as guard, Keys};
 use super::{ConsoleError, Page, views};
 use crate::domain::Role;
 use crate::staff::password;
 use crate::state::AppState;
-use crate::store::{StaffUser, Visibility};
+use crate::store::{FailureScope, NewLoginAttempt, StaffUser, Visibility};
+use axum::Extension;
 use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tower_sessions::Session;
 
 /// Session keys.
 const SIGNED_IN: &str = "staff";
 const CSRF: &str = "csrf";
 
-/// Failures before sign-in is paused, and for how long they count.
-const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-const MAX_FAILURES_PER_ADDRESS: i64 = 30;
-const FAILURE_WINDOW_MINUTES: i64 = 15;
+/// Sign-in attempts are kept this long (the admin's list of recent failures reads them).
+const ATTEMPTS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Rows each sweep may delete, of expired sessions and of old attempts.
+const SWEEP_LIMIT: i64 = 500;
 
 /// What the session keeps about who signed in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SignedIn {
+pub(super) struct SignedIn {
     user_id: i64,
     /// A fingerprint of the password hash at sign-in: a new password ends the session.
     stamp: String,
+    /// When they signed in (Unix seconds): the session ends a fixed time after, whatever its
+    /// use. A session from before this was kept has none, and ends.
+    #[serde(default)]
+    pub(super) since: Option<i64>,
 }
 
-fn stamp(user: &StaffUser) -> String {
+/// The session key of [`SignedIn`], for the session store's absolute expiry.
+pub(super) const SIGNED_IN_KEY: &str = SIGNED_IN;
+
+pub(super) fn stamp(user: &StaffUser) -> String {
     let digest = Sha256::digest(user.password_hash.as_bytes());
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
@@ -53,7 +67,7 @@ fn new_token() -> String {
 }
 
 /// Equal, in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -127,8 +141,13 @@ impl FromRequestParts<AppState> for Staff {
         let Some(signed_in) = signed_in else {
             return Err(ConsoleError::NotSignedIn { next });
         };
+        let now = app.clock.now().as_utc().timestamp();
+        let max = i64::try_from(app.config.sessions.max.as_secs()).unwrap_or(i64::MAX);
+        let fresh = signed_in
+            .since
+            .is_some_and(|since| now < since.saturating_add(max));
         let user = app.store.user(signed_in.user_id).await?;
-        let Some(user) = user.filter(|u| u.active && stamp(u) == signed_in.stamp) else {
+        let Some(user) = user.filter(|u| fresh && u.active && stamp(u) == signed_in.stamp) else {
             session.flush().await.map_err(session_error)?;
             return Err(ConsoleError::NotSignedIn { next });
         };
@@ -187,13 +206,15 @@ pub struct LoginQuery {
     siguiente: Option<String>,
 }
 
-/// `GET /entrar`: the sign-in form.
+/// `GET /entrar`: the sign-in form. No session is touched: its token is the form cookie's.
 pub async fn login_page(
     State(app): State<AppState>,
-    session: Session,
+    Extension(keys): Extension<Arc<Keys>>,
+    headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, ConsoleError> {
-    let csrf = session_token(&session).await?;
+    let key = keys.get(&app).await?;
+    let (csrf, cookie) = guard::form_token(key, &headers, secure(&app));
     let page = views::Login {
         page: Page::anonymous(&app, "Entrar"),
         csrf,
@@ -201,7 +222,12 @@ pub async fn login_page(
         user_name: String::new(),
         error: None,
     };
-    Ok(page.into_response())
+    Ok(guard::with_cookie(page.into_response(), cookie))
+}
+
+/// Whether cookies are only for https (the public URL says so).
+fn secure(app: &AppState) -> bool {
+    app.config.public_url.scheme() == "https"
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,70 +256,101 @@ pub fn warm_up() {
     });
 }
 
-/// `POST /entrar`.
+/// `POST /entrar`. Longer than a screen because the order of its steps is the defence, and is
+/// easier to check read top to bottom: the form's token; who is asking (account or hashed
+/// name, device cookie, client address); the pause, checked before anything is written, so a
+/// paused try costs a read and counts for nothing; the attempt noted, then the pause checked
+/// again, so guesses sent at once each see the others; only then the password.
 pub async fn login(
     State(app): State<AppState>,
+    Extension(keys): Extension<Arc<Keys>>,
     session: Session,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ConsoleError> {
-    let expected = session_token(&session).await?;
-    if !same(&form.csrf, &expected) {
+    let key = keys.get(&app).await?;
+    if !guard::form_token_matches(key, &headers, &form.csrf) {
         return Err(ConsoleError::BadToken);
     }
-    let name = form.usuario.trim().to_owned();
-    let address = peer.ip().to_string();
+    let typed = form.usuario.trim().to_owned();
+    let address = guard::client_address(&app, peer, &headers).to_string();
     let now = app.clock.now();
-    let since = crate::domain::Timestamp::from_utc(
-        now.as_utc() - chrono::Duration::minutes(FAILURE_WINDOW_MINUTES),
-    );
-    let retry = |error: &'static str, status: StatusCode| {
+    let retry = |error: String, status: StatusCode| {
         let page = views::Login {
             page: Page::anonymous(&app, "Entrar"),
-            csrf: expected.clone(),
+            csrf: form.csrf.clone(),
             next: safe_next(form.siguiente.as_deref()),
-            user_name: name.clone(),
+            user_name: typed.clone(),
             error: Some(error),
         };
         (status, page).into_response()
     };
-    // The attempt is noted (as a failure) before it is counted or checked: guesses sent all at
-    // once each count the others already noted, so no more than the limit are ever checked.
-    // Both counts include this attempt; a refused one stays a failure (waiting means waiting).
-    let attempt = app.store.begin_login_attempt(&name, &address, now).await?;
-    let (by_account, by_address) = app.store.failed_logins(&name, &address, since).await?;
-    if by_account > MAX_FAILURES_PER_ACCOUNT || by_address > MAX_FAILURES_PER_ADDRESS {
+    let account = app.store.user_by_name(&typed).await?;
+    // What is logged and kept: an account's name, or else the hash of what was typed.
+    let name = match &account {
+        Some(user) => user.name.clone(),
+        None => key.unknown_name(&typed),
+    };
+    let device = account
+        .as_ref()
+        .and_then(|u| guard::device_of(key, &headers, u.id, &stamp(u)));
+    let limits = Limits {
+        app: &app,
+        name: &name,
+        address: &address,
+        now,
+    };
+    let (device, left) = limits.check(device.as_deref(), None).await?;
+    if let Some(left) = left {
         tracing::warn!(
             user = name,
             address,
             "sign-in paused after too many failures"
         );
-        return Ok(retry(
-            "Demasiados intentos fallidos. Espere 15 minutos e intente de nuevo.",
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
+        return Ok(paused(retry, left));
     }
-    let user = app.store.user_by_name(&name).await?.filter(|u| u.active);
+    let would_pause = limits.would_pause(device.as_deref()).await?;
+    let attempt = app
+        .store
+        .begin_login_attempt(&NewLoginAttempt {
+            user_name: &name,
+            address: &address,
+            device: device.as_deref(),
+            paused: would_pause,
+            at: now,
+        })
+        .await?;
+    // Others noted at the same moment count now: if they fill the limit, this one is refused
+    // unchecked, and taken back (a refused try is no failure).
+    if let (_, Some(left)) = limits.check(device.as_deref(), Some(attempt)).await? {
+        app.store.forget_login_attempt(attempt).await?;
+        tracing::warn!(
+            user = name,
+            address,
+            "sign-in paused after too many failures"
+        );
+        return Ok(paused(retry, left));
+    }
+    let user = account.filter(|u| u.active);
     // One Argon2 verification whatever the name: the same time for an unknown user.
     // Off the async threads, the dummy hash included (made once, see `warm_up`).
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let typed = form.contrasena.clone();
+    let password = form.contrasena.clone();
     let matches = tokio::task::spawn_blocking(move || {
-        password::verify(&typed, hash.as_deref().unwrap_or_else(|| dummy_hash()))
+        password::verify(&password, hash.as_deref().unwrap_or_else(|| dummy_hash()))
     })
     .await
     .unwrap_or(false);
-    let user = user.filter(|_| matches);
-    if user.is_some() {
-        app.store.login_succeeded(attempt).await?;
-    }
-    let Some(user) = user else {
+    sweep(&app, now).await;
+    let Some(user) = user.filter(|_| matches) else {
         tracing::info!(user = name, address, "sign-in refused");
         return Ok(retry(
-            "Usuario o contraseña incorrectos.",
+            "Usuario o contraseña incorrectos.".to_owned(),
             StatusCode::UNAUTHORIZED,
         ));
     };
+    app.store.login_succeeded(attempt).await?;
     // A new id at sign-in: a session id seen before it is worth nothing after.
     session.cycle_id().await.map_err(session_error)?;
     session
@@ -302,6 +359,7 @@ pub async fn login(
             SignedIn {
                 user_id: user.id,
                 stamp: stamp(&user),
+                since: Some(now.as_utc().timestamp()),
             },
         )
         .await
@@ -310,8 +368,106 @@ pub async fn login(
         .insert(CSRF, new_token())
         .await
         .map_err(session_error)?;
-    tracing::info!(user = name, role = %user.role, "signed in");
-    Ok(Redirect::to(&safe_next(form.siguiente.as_deref())).into_response())
+    tracing::info!(user = name, role = %user.role, address, "signed in");
+    let mut response = Redirect::to(&safe_next(form.siguiente.as_deref())).into_response();
+    guard::give_device_cookie(
+        key,
+        response.headers_mut(),
+        user.id,
+        &stamp(&user),
+        secure(&app),
+    );
+    Ok(response)
+}
+
+/// The answer to a paused try: how long to wait, in words.
+fn paused(retry: impl Fn(String, StatusCode) -> Response, left: chrono::TimeDelta) -> Response {
+    retry(
+        format!(
+            "Demasiados intentos fallidos. Por seguridad, espere {} e intente de nuevo.",
+            guard::wait_in_words(left)
+        ),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+}
+
+/// The pauses that apply to one sign-in.
+struct Limits<'a> {
+    app: &'a AppState,
+    name: &'a str,
+    address: &'a str,
+    now: crate::domain::Timestamp,
+}
+
+impl Limits<'_> {
+    fn since(&self) -> crate::domain::Timestamp {
+        crate::domain::Timestamp::from_utc(self.now.as_utc() - guard::WINDOW)
+    }
+
+    /// The device cookie that still counts (one paused by its own failures does not: that
+    /// browser is a stranger again), and how long this try must wait, if at all. `except` is
+    /// this try's own attempt, once noted.
+    async fn check(
+        &self,
+        device: Option<&str>,
+        except: Option<i64>,
+    ) -> Result<(Option<String>, Option<chrono::TimeDelta>), ConsoleError> {
+        let (store, since, except) = (&self.app.store, self.since(), except.unwrap_or(0));
+        if let Some(nonce) = device {
+            let own = store
+                .login_failures(FailureScope::Device(nonce), since, except)
+                .await?;
+            if guard::pause_left(own, guard::DEVICE_LIMIT, self.now).is_none() {
+                return Ok((Some(nonce.to_owned()), None));
+            }
+        }
+        let account = store
+            .login_failures(FailureScope::Account(self.name), since, except)
+            .await?;
+        let address = store
+            .login_failures(FailureScope::Address(self.address), since, except)
+            .await?;
+        let left = [
+            guard::pause_left(account, guard::ACCOUNT_LIMIT, self.now),
+            guard::pause_left(address, guard::ADDRESS_LIMIT, self.now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        Ok((None, left))
+    }
+
+    /// Whether one more failure would pause this browser (for the admin's list).
+    async fn would_pause(&self, device: Option<&str>) -> Result<bool, ConsoleError> {
+        let (store, since) = (&self.app.store, self.since());
+        let reaches = |count: i64, limit: i64| count + 1 >= limit;
+        if let Some(nonce) = device {
+            let own = store
+                .login_failures(FailureScope::Device(nonce), since, 0)
+                .await?;
+            return Ok(reaches(own.count, guard::DEVICE_LIMIT));
+        }
+        let account = store
+            .login_failures(FailureScope::Account(self.name), since, 0)
+            .await?;
+        let address = store
+            .login_failures(FailureScope::Address(self.address), since, 0)
+            .await?;
+        Ok(reaches(account.count, guard::ACCOUNT_LIMIT)
+            || reaches(address.count, guard::ADDRESS_LIMIT))
+    }
+}
+
+/// Deletes expired sessions and old attempts, a bounded batch at each sign-in (after the
+/// password check, so it costs the guesser, not the database, the wait). A failure here is
+/// logged and does not stop the sign-in.
+async fn sweep(app: &AppState, now: crate::domain::Timestamp) {
+    let old = crate::domain::Timestamp::from_utc(now.as_utc() - ATTEMPTS_KEPT);
+    match app.store.sweep_sign_ins(now, old, SWEEP_LIMIT).await {
+        Ok((0, 0)) => {}
+        Ok((sessions, attempts)) => tracing::debug!(sessions, attempts, "swept sign-in rows"),
+        Err(e) => tracing::warn!(error = %e, "sweeping sign-in rows failed"),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,6 +30,7 @@ mod new_case;
 mod search_limit;
 mod session;
 mod settings;
+mod sign_in_guard;
 mod views;
 
 pub use auth::Staff;
@@ -45,24 +46,26 @@ use axum::routing::{get, post};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// How long a session lasts without use: a working day.
-const SESSION_IDLE: time::Duration = time::Duration::hours(10);
-
 /// The console's routes, with their session layer and security headers.
 pub fn router(app: &AppState) -> Router<AppState> {
     auth::warm_up();
     let secure = app.config.public_url.scheme() == "https";
+    let lifetimes = app.config.sessions;
+    let idle = time::Duration::try_from(lifetimes.idle).unwrap_or(time::Duration::hours(2));
     let sessions = SessionManagerLayer::new(session::DbSessions::new(
         app.store.clone(),
         app.clock.clone(),
+        lifetimes,
     ))
     .with_name("atiende_sesion")
     .with_http_only(true)
     .with_same_site(SameSite::Strict)
     .with_secure(secure)
     .with_path("/")
-    .with_expiry(Expiry::OnInactivity(SESSION_IDLE))
-    // Saved on every request, so the session lasts ten hours from its last use, not its first.
+    .with_expiry(Expiry::OnInactivity(idle))
+    // Saved on every request, so the idle limit counts from the last use; the absolute limit
+    // (`auth`) from sign-in. tower-sessions never saves a session that holds nothing, so a
+    // visitor who has not signed in writes no row.
     .with_always_save(true);
     Router::new()
         .route("/", get(inbox::page))
@@ -109,8 +112,10 @@ pub fn router(app: &AppState) -> Router<AppState> {
             get(settings::users).post(settings::create_user),
         )
         .route("/ajustes/usuarios/{id}", post(settings::change_user))
+        .route("/ajustes/accesos", get(settings::sign_ins))
         .route_layer(sessions)
         .layer(axum::Extension(search_limit::SearchLimiter::new()))
+        .layer(axum::Extension(sign_in_guard::Keys::new()))
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
         // /twilio/voice, the caller's apology).

@@ -3,7 +3,12 @@
 //! tower-sessions handles the cookie, the id (128 random bits), expiry and `cycle_id` at sign-in;
 //! this is only its store: records go to the `sessions` table as JSON, so any instance behind a
 //! balancer can read a session another one made, and a restart signs nobody out.
+//!
+//! A row's `expires_at` is the service's own clock plus the idle limit, or the sign-in instant
+//! plus the absolute limit if that comes first: the row is worth nothing after it, and the
+//! sweep at sign-in deletes it.
 
+use crate::config::SessionLifetimes;
 use crate::domain::Timestamp;
 use crate::state::Clock;
 use crate::store::{SessionRow, Store};
@@ -16,11 +21,40 @@ use tower_sessions::session_store::{self, SessionStore};
 pub struct DbSessions {
     store: Store,
     clock: Clock,
+    lifetimes: SessionLifetimes,
 }
 
 impl DbSessions {
-    pub fn new(store: Store, clock: Clock) -> DbSessions {
-        DbSessions { store, clock }
+    pub fn new(store: Store, clock: Clock, lifetimes: SessionLifetimes) -> DbSessions {
+        DbSessions {
+            store,
+            clock,
+            lifetimes,
+        }
+    }
+
+    /// When a record saved now expires (see the module's documentation).
+    fn expiry(&self, record: &Record) -> Timestamp {
+        let now = self.clock.now().as_utc();
+        let idle = chrono::TimeDelta::from_std(self.lifetimes.idle).unwrap_or_default();
+        let max = chrono::TimeDelta::from_std(self.lifetimes.max).unwrap_or_default();
+        let signed_in = record
+            .data
+            .get(super::auth::SIGNED_IN_KEY)
+            .and_then(|v| serde_json::from_value::<super::auth::SignedIn>(v.clone()).ok())
+            .and_then(|s| s.since)
+            .and_then(|since| chrono::DateTime::from_timestamp(since, 0));
+        let by_idle = now + idle;
+        Timestamp::from_utc(signed_in.map_or(by_idle, |at| by_idle.min(at + max)))
+    }
+
+    fn row_of(&self, record: &Record) -> session_store::Result<SessionRow> {
+        Ok(SessionRow {
+            id: record.id.to_string(),
+            data: serde_json::to_string(&record.data)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?,
+            expires_at: self.expiry(record),
+        })
     }
 }
 
@@ -28,25 +62,10 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
-fn to_timestamp(at: time::OffsetDateTime) -> Timestamp {
-    let micros = at.unix_timestamp_nanos() / 1_000;
-    let micros = i64::try_from(micros).unwrap_or(i64::MAX);
-    Timestamp::from_utc(chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default())
-}
-
 fn to_offset(at: Timestamp) -> time::OffsetDateTime {
     let nanos = i128::from(at.as_utc().timestamp_micros()) * 1_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-fn row_of(record: &Record) -> session_store::Result<SessionRow> {
-    Ok(SessionRow {
-        id: record.id.to_string(),
-        data: serde_json::to_string(&record.data)
-            .map_err(|e| session_store::Error::Encode(e.to_string()))?,
-        expires_at: to_timestamp(record.expiry_date),
-    })
 }
 
 #[async_trait]
@@ -56,7 +75,7 @@ impl SessionStore for DbSessions {
         loop {
             if self
                 .store
-                .save_session(&row_of(record)?, true)
+                .save_session(&self.row_of(record)?, true)
                 .await
                 .map_err(backend)?
             {
@@ -68,7 +87,7 @@ impl SessionStore for DbSessions {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.store
-            .save_session(&row_of(record)?, false)
+            .save_session(&self.row_of(record)?, false)
             .await
             .map_err(backend)?;
         Ok(())
@@ -104,12 +123,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instants_round_trip_to_the_microsecond() {
+    fn instants_keep_the_microsecond() {
         let at = Timestamp::from_utc(
             chrono::DateTime::parse_from_rfc3339("2026-11-30T10:11:12.345678Z")
                 .unwrap()
                 .with_timezone(&chrono::Utc),
         );
-        assert_eq!(to_timestamp(to_offset(at)), at);
+        let micros = i128::from(at.as_utc().timestamp_micros());
+        assert_eq!(to_offset(at).unix_timestamp_nanos(), micros * 1_000);
     }
 }

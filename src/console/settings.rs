@@ -577,6 +577,38 @@ async fn users_page(
     Ok((status_of(&page.problem), page).into_response())
 }
 
+/// Failed sign-ins the admin's list shows.
+const FAILURES_SHOWN: i64 = 100;
+
+/// `GET /ajustes/accesos`: the latest failed sign-ins, so an admin sees guessing as it
+/// happens. A name that is no account shows as its hash: people type passwords there.
+pub async fn sign_ins(State(app): State<AppState>, staff: Staff) -> Result<Response, ConsoleError> {
+    admin_only(&staff)?;
+    let failures = app.store.recent_login_failures(FAILURES_SHOWN).await?;
+    let page = views::SettingsAccess {
+        page: Page::of(&app, &staff, "Intentos fallidos de entrar"),
+        shown: FAILURES_SHOWN,
+        failures: failures
+            .into_iter()
+            .map(|f| views::FailureRow {
+                at: views::date_time(f.at),
+                user: match f.user_name.strip_prefix("unknown:") {
+                    Some(hash) if !f.known => format!("Nombre desconocido ({hash})"),
+                    _ => f.user_name,
+                },
+                address: f.address,
+                device: if f.known_device {
+                    "Equipo conocido"
+                } else {
+                    "Equipo nuevo"
+                },
+                paused: f.paused,
+            })
+            .collect(),
+    };
+    Ok(page.into_response())
+}
+
 fn role_label(role: Role) -> &'static str {
     match role {
         Role::Admin => "Administración",

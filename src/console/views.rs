@@ -43,12 +43,12 @@ pub struct Message<'a> {
 /// The sign-in page.
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct Login<'a> {
+pub struct Login {
     pub page: Page,
     pub csrf: String,
     pub next: String,
     pub user_name: String,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
 }
 
 /// One choice of a `<select>`.
@@ -421,9 +421,29 @@ pub struct SettingsUsers<'a> {
     pub users: Vec<UserRow>,
 }
 
+/// A failed sign-in, as the admin reads it.
+#[derive(Debug, Clone)]
+pub struct FailureRow {
+    pub at: String,
+    /// The account's name, or "Nombre desconocido (1a2b3c4d)": never what was typed.
+    pub user: String,
+    pub address: String,
+    /// "Equipo conocido" or "Equipo nuevo".
+    pub device: &'static str,
+    pub paused: bool,
+}
+
+/// The recent failed sign-ins.
+#[derive(Template)]
+#[template(path = "settings_access.html")]
+pub struct SettingsAccess {
+    pub page: Page,
+    pub failures: Vec<FailureRow>,
+    pub shown: i64,
+}
+
 pages!(
     Message,
-    Login,
     Inbox,
     InboxRows,
     Case,
@@ -436,6 +456,18 @@ pages!(
     SettingsDepartment,
     SettingsUsers
 );
+
+impl IntoResponse for SettingsAccess {
+    fn into_response(self) -> Response {
+        html(self.render())
+    }
+}
+
+impl IntoResponse for Login {
+    fn into_response(self) -> Response {
+        html(self.render())
+    }
+}
 
 impl IntoResponse for CallPage {
     fn into_response(self) -> Response {

@@ -66,7 +66,10 @@ pub use settings::{
     SettingsEvent, SettingsRefusal, TRANSFER_NUMBER,
 };
 pub use tx::{NewCaseEvent, OutboxSms, WriteTx};
-pub use users::{NewUser, SessionRow, StaffUser, UserChange};
+pub use users::{
+    FailureScope, Failures, LoginFailure, NewLoginAttempt, NewUser, SessionRow, StaffUser,
+    UserChange,
+};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -43,6 +43,51 @@ const SELECT_USER: &str = r#"
     left join departments d on d.id = u.department_id
 "#;
 
+/// A sign-in attempt to note (see [`Store::begin_login_attempt`]).
+#[derive(Debug, Clone)]
+pub struct NewLoginAttempt<'a> {
+    /// An account's name, or the keyed hash of a name that is none (never what was typed).
+    pub user_name: &'a str,
+    /// The client's address (through trusted proxies).
+    pub address: &'a str,
+    /// The nonce of a valid device cookie for this account, if the browser sent one.
+    pub device: Option<&'a str>,
+    /// Whether, should it fail, this attempt leaves the account, address or device paused.
+    pub paused: bool,
+    pub at: Timestamp,
+}
+
+/// Whose failures to count (see [`Store::login_failures`]).
+#[derive(Debug, Clone, Copy)]
+pub enum FailureScope<'a> {
+    /// An account (or an unknown name's hash), from browsers without its device cookie.
+    Account(&'a str),
+    /// A client address, from browsers without a device cookie.
+    Address(&'a str),
+    /// One device cookie, by its nonce.
+    Device(&'a str),
+}
+
+/// Failed sign-ins in a window: how many, and the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: i64,
+    pub last: Option<Timestamp>,
+}
+
+/// A failed sign-in, as the admin's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LoginFailure {
+    pub at: Timestamp,
+    pub user_name: String,
+    /// Whether `user_name` is an account's.
+    pub known: bool,
+    pub address: String,
+    /// Whether the browser had this account's device cookie.
+    pub known_device: bool,
+    pub paused: bool,
+}
+
 /// A session record of the console (see `console::session`).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
@@ -158,20 +203,24 @@ impl Store {
 
     /// Notes a sign-in attempt before it is checked, as a failure until
     /// [`Store::login_succeeded`] says otherwise; returns its id. Attempts still being checked
-    /// count too, so that guesses sent all at once cannot all pass [`Store::failed_logins`].
+    /// count too, so that guesses sent all at once cannot all pass [`Store::login_failures`].
     pub async fn begin_login_attempt(
         &self,
-        user_name: &str,
-        address: &str,
-        at: Timestamp,
+        attempt: &NewLoginAttempt<'_>,
     ) -> Result<i64, StoreError> {
         let id = with_pool!(self, |pool| {
             sqlx::query_scalar::<_, i64>(
-                r#"insert into login_attempts (user_name, address, succeeded, at) values ($1, $2, false, $3) returning id"#,
+                r#"
+                insert into login_attempts (user_name, address, device, paused, succeeded, at)
+                values ($1, $2, $3, $4, false, $5)
+                returning id
+                "#,
             )
-            .bind(user_name)
-            .bind(address)
-            .bind(at)
+            .bind(attempt.user_name)
+            .bind(attempt.address)
+            .bind(attempt.device)
+            .bind(attempt.paused)
+            .bind(attempt.at)
             .fetch_one(pool)
             .await?
         });
@@ -189,33 +238,146 @@ impl Store {
         Ok(())
     }
 
-    /// Failed sign-ins since `since`: `(for this account, from this address)`. A success resets
-    /// the account's count.
-    pub async fn failed_logins(
+    /// Takes back an attempt noted by [`Store::begin_login_attempt`] and then refused unchecked
+    /// (others sent at the same moment got there first): a refused try is no failure.
+    pub async fn forget_login_attempt(&self, attempt_id: i64) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(r#"delete from login_attempts where id = $1"#)
+                .bind(attempt_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The failed sign-ins of one scope since `since`, but for the attempt `except`: how many,
+    /// and the latest. A success resets an account's count.
+    pub async fn login_failures(
         &self,
-        user_name: &str,
-        address: &str,
+        scope: FailureScope<'_>,
         since: Timestamp,
-    ) -> Result<(i64, i64), StoreError> {
-        let counts = with_read_pool!(self, |pool| {
-            sqlx::query_as::<_, (i64, i64)>(
+        except: i64,
+    ) -> Result<Failures, StoreError> {
+        // Only browsers without a device cookie count against an account or an address; a
+        // device cookie's failures count against it alone.
+        let (filter, key) = match scope {
+            FailureScope::Account(name) => (
+                r#"user_name = $1 and device is null
+                   and at > coalesce((select max(at) from login_attempts
+                                      where user_name = $1 and succeeded), $2)"#,
+                name,
+            ),
+            FailureScope::Address(address) => ("address = $1 and device is null", address),
+            FailureScope::Device(nonce) => ("device = $1", nonce),
+        };
+        let failed = format!(
+            "from login_attempts where {filter} and not succeeded and at >= $2 and id <> $3"
+        );
+        let count_sql = format!("select count(*) {failed}");
+        let last_sql = format!("select at {failed} order by at desc limit 1");
+        let failures = with_read_pool!(self, |pool| {
+            let count: i64 = sqlx::query_scalar(&count_sql)
+                .bind(key)
+                .bind(since)
+                .bind(except)
+                .fetch_one(pool)
+                .await?;
+            let last: Option<Timestamp> = sqlx::query_scalar(&last_sql)
+                .bind(key)
+                .bind(since)
+                .bind(except)
+                .fetch_optional(pool)
+                .await?;
+            Failures { count, last }
+        });
+        Ok(failures)
+    }
+
+    /// The latest failed sign-ins, newest first, for the admin; `known` says whether the name
+    /// is an account's (else it is the hash the console keeps instead of what was typed).
+    pub async fn recent_login_failures(&self, limit: i64) -> Result<Vec<LoginFailure>, StoreError> {
+        let rows = with_read_pool!(self, |pool| {
+            sqlx::query_as::<_, LoginFailure>(
                 r#"
-                select
-                    (select count(*) from login_attempts
-                     where user_name = $1 and not succeeded and at >= $3
-                       and at > coalesce((select max(at) from login_attempts
-                                          where user_name = $1 and succeeded), $3)),
-                    (select count(*) from login_attempts
-                     where address = $2 and not succeeded and at >= $3)
+                select a.at, a.user_name, u.id is not null as known, a.address,
+                       a.device is not null as known_device, a.paused
+                from login_attempts a
+                left join users u on u.name = a.user_name
+                where not a.succeeded
+                order by a.at desc, a.id desc
+                limit $1
                 "#,
             )
-            .bind(user_name)
-            .bind(address)
-            .bind(since)
-            .fetch_one(pool)
+            .bind(limit)
+            .fetch_all(pool)
             .await?
         });
-        Ok(counts)
+        Ok(rows)
+    }
+
+    /// Deletes up to `limit` expired sessions and up to `limit` sign-in attempts made before
+    /// `attempts_before`; returns how many of each. Bounded, so a sweep never holds the
+    /// database for long; called often enough, it keeps up.
+    pub async fn sweep_sign_ins(
+        &self,
+        now: Timestamp,
+        attempts_before: Timestamp,
+        limit: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        let swept = with_pool!(self, |pool| {
+            let sessions = sqlx::query(
+                r#"
+                delete from sessions where id in
+                    (select id from sessions where expires_at <= $1 limit $2)
+                "#,
+            )
+            .bind(now)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let attempts = sqlx::query(
+                r#"
+                delete from login_attempts where id in
+                    (select id from login_attempts where at < $1 limit $2)
+                "#,
+            )
+            .bind(attempts_before)
+            .bind(limit)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            (sessions, attempts)
+        });
+        Ok(swept)
+    }
+
+    /// A key this service made for itself under `name`: the one already kept, or else
+    /// `candidate`, kept from now on. Every instance on the database gets the same.
+    pub async fn server_key(
+        &self,
+        name: &str,
+        candidate: &str,
+        at: Timestamp,
+    ) -> Result<String, StoreError> {
+        let key = with_pool!(self, |pool| {
+            sqlx::query(
+                r#"
+                insert into server_keys (name, key, created_at) values ($1, $2, $3)
+                on conflict (name) do nothing
+                "#,
+            )
+            .bind(name)
+            .bind(candidate)
+            .bind(at)
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar::<_, String>(r#"select key from server_keys where name = $1"#)
+                .bind(name)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(key)
     }
 
     /// A session record, if it has not expired.

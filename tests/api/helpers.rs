@@ -957,33 +957,54 @@ pub enum FormPart<'a> {
     },
 }
 
-/// A person at the console: a session cookie (or none) and the service's address.
+/// A person at the console: a browser's cookies (the session's, the sign-in form's, device
+/// cookies) and the service's address.
 pub struct ConsoleClient {
     pub base: String,
     http: reqwest::Client,
-    cookie: std::sync::Mutex<Option<String>>,
+    cookies: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl ConsoleClient {
     pub fn new(base: &str) -> ConsoleClient {
+        ConsoleClient::from_address(base, None)
+    }
+
+    /// A browser on another machine: its connections come from `local` (e.g. `127.0.0.2`).
+    pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> ConsoleClient {
         ConsoleClient {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
                 .build()
                 .expect("an HTTP client"),
-            cookie: std::sync::Mutex::new(None),
+            cookies: std::sync::Mutex::default(),
         }
     }
 
     /// The session cookie's value now.
     pub fn cookie(&self) -> Option<String> {
-        self.cookie.lock().unwrap().clone()
+        self.cookie_named(SESSION_COOKIE)
     }
 
     /// Uses this session cookie from now on (`None`: none).
     pub fn set_cookie(&self, value: Option<String>) {
-        *self.cookie.lock().unwrap() = value;
+        self.set_cookie_named(SESSION_COOKIE, value);
+    }
+
+    /// Any cookie's value now.
+    pub fn cookie_named(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    /// Sends this cookie from now on (`None`: not at all).
+    pub fn set_cookie_named(&self, name: &str, value: Option<String>) {
+        let mut cookies = self.cookies.lock().unwrap();
+        match value {
+            Some(value) => cookies.insert(name.to_owned(), value),
+            None => cookies.remove(name),
+        };
     }
 
     pub async fn get(&self, path: &str) -> ConsoleReply {
@@ -1001,14 +1022,27 @@ impl ConsoleClient {
 
     /// A POST of an urlencoded form with exactly these fields.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> ConsoleReply {
+        self.post_form_with(path, form, &[]).await
+    }
+
+    /// A POST of an urlencoded form, with extra headers (e.g. `X-Forwarded-For`).
+    pub async fn post_form_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> ConsoleReply {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let req = self
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         self.send(req).await
     }
 
@@ -1056,18 +1090,26 @@ impl ConsoleClient {
     }
 
     async fn send(&self, mut req: reqwest::RequestBuilder) -> ConsoleReply {
-        if let Some(cookie) = self.cookie() {
-            req = req.header("cookie", format!("{SESSION_COOKIE}={cookie}"));
+        let sent: Vec<String> = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !sent.is_empty() {
+            req = req.header("cookie", sent.join("; "));
         }
         let res = req.send().await.expect("request sent");
         for set in res.headers().get_all("set-cookie") {
             let Ok(set) = set.to_str() else { continue };
-            let Some(rest) = set.strip_prefix(&format!("{SESSION_COOKIE}=")) else {
+            let pair = set.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else {
                 continue;
             };
-            let value = rest.split(';').next().unwrap_or_default().trim().to_owned();
+            let value = value.trim().to_owned();
             let removed = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
-            self.set_cookie((!removed).then_some(value));
+            self.set_cookie_named(name.trim(), (!removed).then_some(value));
         }
         ConsoleReply {
             status: res.status().as_u16(),
@@ -1085,8 +1127,18 @@ impl ConsoleClient {
 
     /// Signs in through the sign-in page (a fresh form, then the POST); returns the answer.
     pub async fn sign_in(&self, name: &str, password: &str) -> ConsoleReply {
+        self.sign_in_with(name, password, &[]).await
+    }
+
+    /// [`ConsoleClient::sign_in`], the POST with extra headers (e.g. `X-Forwarded-For`).
+    pub async fn sign_in_with(
+        &self,
+        name: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> ConsoleReply {
         let token = self.csrf("/entrar").await;
-        self.post_form(
+        self.post_form_with(
             "/entrar",
             &[
                 ("usuario", name),
@@ -1094,6 +1146,7 @@ impl ConsoleClient {
                 ("csrf", &token),
                 ("siguiente", "/"),
             ],
+            headers,
         )
         .await
     }
@@ -1149,6 +1202,11 @@ impl TestApp {
     /// A console client that has not signed in.
     pub fn console_client(&self) -> ConsoleClient {
         ConsoleClient::new(&self.caller.connect_base)
+    }
+
+    /// A console client that has not signed in, connecting from another loopback address.
+    pub fn console_client_from(&self, local: &str) -> ConsoleClient {
+        ConsoleClient::from_address(&self.caller.connect_base, Some(local.parse().unwrap()))
     }
 
     /// A new account, signed in at the console.

@@ -28,6 +28,7 @@ mod resilience;
 mod retention;
 mod security;
 mod settings;
+mod sign_in;
 mod slow_clients;
 mod sms;
 mod speech;

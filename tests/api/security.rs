@@ -34,7 +34,7 @@ on_both_databases!(
 
 /// How many rows a table holds, read over a connection of its own (so it also sees what no
 /// `Store` method exposes, such as calls without a valid CallSid).
-async fn count_rows(app: &TestApp, table: &str) -> i64 {
+pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
     let url = app.state.config.database_url.as_str();
     let sql = format!("select count(*) from {table}");
     match app.db {

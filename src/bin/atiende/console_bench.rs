@@ -408,7 +408,8 @@ fn median_and_p95(mut times: Vec<Duration>) -> (Duration, Duration) {
 /// Signs the bench's operador in: the session cookie.
 async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let login = client.get(format!("{base}/entrar")).send().await?;
-    let cookie = session_cookie(&login).context("no session cookie from /entrar")?;
+    // The sign-in form's token goes with a cookie of its own (no session before signing in).
+    let cookie = cookie_named(&login, "atiende_entrar").context("no form cookie from /entrar")?;
     let page = login.text().await?;
     let csrf = page
         .split("name=\"csrf\" value=\"")
@@ -432,16 +433,17 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> anyhow::Result<String>
         "sign-in refused: HTTP {}",
         answer.status()
     );
-    session_cookie(&answer).context("no new session cookie after signing in")
+    cookie_named(&answer, "atiende_sesion").context("no session cookie after signing in")
 }
 
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
+/// `name=value` of a cookie the answer sets.
+fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("atiende_sesion="))
+        .find(|v| v.split('=').next() == Some(name))
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
 }
