@@ -13,7 +13,7 @@
 //!   checked against a dummy hash, so it costs the time a wrong password does, and both get
 //!   the same answer.
 
-use super::sign_in_guard::{self as guard, Keys};
+use super::sign_in_guard::{self as guard, Keys, SignInRate};
 use super::{ConsoleError, Page, views};
 use crate::domain::Role;
 use crate::staff::password;
@@ -264,6 +264,7 @@ pub fn warm_up() {
 pub async fn login(
     State(app): State<AppState>,
     Extension(keys): Extension<Arc<Keys>>,
+    Extension(rate): Extension<Arc<SignInRate>>,
     session: Session,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -274,7 +275,8 @@ pub async fn login(
         return Err(ConsoleError::BadToken);
     }
     let typed = form.usuario.trim().to_owned();
-    let address = guard::client_address(&app, peer, &headers).to_string();
+    let client = guard::client_address(&app, peer, &headers);
+    let address = client.to_string();
     let now = app.clock.now();
     let retry = |error: String, status: StatusCode| {
         let page = views::Login {
@@ -295,6 +297,18 @@ pub async fn login(
     let device = account
         .as_ref()
         .and_then(|u| guard::device_of(key, &headers, u.id, &stamp(u)));
+    // Before anything is written: how fast this address may ask at all.
+    if !rate.allow(client, device.is_some()) {
+        tracing::warn!(
+            address,
+            "sign-in requests from this address paused for a moment"
+        );
+        return Ok(retry(
+            "Demasiados intentos seguidos desde este equipo o su red. Espere un minuto e intente de nuevo."
+                .to_owned(),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
     let limits = Limits {
         app: &app,
         name: &name,

@@ -116,6 +116,7 @@ pub fn router(app: &AppState) -> Router<AppState> {
         .route_layer(sessions)
         .layer(axum::Extension(search_limit::SearchLimiter::new()))
         .layer(axum::Extension(sign_in_guard::Keys::new()))
+        .layer(axum::Extension(sign_in_guard::SignInRate::new()))
         .merge(assets::router())
         // Only on the console's own routes: an unknown URL keeps the service's fallback (under
         // /twilio/voice, the caller's apology).

@@ -52,6 +52,59 @@ const DEVICE_COOKIE_PREFIX: &str = "atiende_equipo_";
 /// The row of `server_keys` holding the console's key.
 const KEY_NAME: &str = "console";
 
+/// Sign-in requests an address may make in a minute, whatever their outcome, from browsers
+/// the account does not know: the bound on what one address can make the service write (an
+/// attempt row, and on success a session), beside the pauses, which only failures earn. Above
+/// [`ADDRESS_LIMIT`], so that failures meet their own pause first.
+pub const STRANGER_REQUESTS_PER_MINUTE: u32 = 60;
+/// The same for browsers that carry a device cookie, counted apart so that a stranger's flood
+/// from the office's own address (a shared NAT, a proxy) does not hold back its staff.
+pub const KNOWN_REQUESTS_PER_MINUTE: u32 = 120;
+
+/// How many sign-in requests each address is making, in this instance's memory (GCRA through
+/// `governor`; behind a balancer each instance counts its own).
+pub struct SignInRate {
+    strangers: governor::DefaultKeyedRateLimiter<IpAddr>,
+    known: governor::DefaultKeyedRateLimiter<IpAddr>,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+impl SignInRate {
+    pub fn new() -> Arc<SignInRate> {
+        let per_minute =
+            |n| governor::Quota::per_minute(std::num::NonZeroU32::new(n).expect("not zero"));
+        Arc::new(SignInRate {
+            strangers: governor::RateLimiter::keyed(per_minute(STRANGER_REQUESTS_PER_MINUTE)),
+            known: governor::RateLimiter::keyed(per_minute(KNOWN_REQUESTS_PER_MINUTE)),
+            checks: Default::default(),
+        })
+    }
+
+    /// Whether `address` may make one more sign-in request now; `known` when the browser
+    /// carries a device cookie for the account it names.
+    pub fn allow(&self, address: IpAddr, known: bool) -> bool {
+        // Addresses that have not asked for a while are forgotten now and then, so a flood
+        // from many addresses does not grow the table for good.
+        let checks = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if checks % 4096 == 4095 {
+            for limiter in [&self.strangers, &self.known] {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
+        let limiter = if known { &self.known } else { &self.strangers };
+        limiter.check_key(&address).is_ok()
+    }
+}
+
+impl std::fmt::Debug for SignInRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignInRate")
+    }
+}
+
 /// The console's secret key, read (or made) once per process from the `server_keys` table, so
 /// every instance on the database signs and checks alike.
 #[derive(Debug, Default)]

@@ -26,6 +26,7 @@ on_both_databases!(
     admins_see_recent_failures_and_nobody_else_does,
     anonymous_visits_write_no_session_rows,
     a_paused_address_writes_no_row_per_try,
+    sign_in_requests_from_one_address_are_bounded_even_when_they_succeed,
     expired_sessions_and_old_attempts_are_swept,
     a_password_typed_as_the_name_is_never_logged,
     a_session_ends_a_working_day_after_sign_in_however_busy,
@@ -324,6 +325,45 @@ async fn a_paused_address_writes_no_row_per_try(db: Db) {
 
     // Assert: the thirty checked are kept; the paused ones wrote nothing.
     assert_eq!(count_rows(&app, "login_attempts").await - before, 30);
+    app.stop().await;
+}
+
+async fn sign_in_requests_from_one_address_are_bounded_even_when_they_succeed(db: Db) {
+    let app = app_or_skip!(db);
+    // Arrange: ana's own browser, and a script with her password that signs in from new
+    // browsers (no device cookie) at the same address, as fast as it can.
+    app.add_staff("ana", Role::Operador, None).await;
+    let anas = app.console_client();
+    assert_eq!(anas.sign_in("ana", STAFF_PASSWORD).await.status, 303);
+    let sessions_before = count_rows(&app, "sessions").await;
+    let started = std::time::Instant::now();
+
+    // Act
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let status = app
+            .console_client()
+            .sign_in("ana", STAFF_PASSWORD)
+            .await
+            .status;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+
+    // Assert: a minute's allowance (and what came back while the script ran), then a refusal;
+    // one session each at most; ana's own browser is counted apart and still signs in.
+    let signed_in = statuses.iter().filter(|s| **s == 303).count() as u64;
+    let refilled = started.elapsed().as_secs() + 1;
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        (59..=59 + refilled).contains(&signed_in),
+        "{signed_in} sign-ins: {statuses:?}"
+    );
+    let sessions = count_rows(&app, "sessions").await - sessions_before;
+    assert!(sessions as u64 <= signed_in, "{sessions} sessions");
+    assert_eq!(anas.sign_in("ana", STAFF_PASSWORD).await.status, 303);
     app.stop().await;
 }
 
