@@ -328,14 +328,13 @@ async fn watch_over<C>(
     tokio::pin!(connection);
     let mut closing_by: Option<tokio::time::Instant> = None;
     let mut stop_asked = false;
+    // While a request is in flight, look again this often (its end is not signalled).
+    let recheck = deadlines.header.min(deadlines.idle);
     loop {
-        let deadline = closing_by.or_else(|| activity.deadline(&deadlines));
-        let timer = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let at = closing_by
+            .or_else(|| activity.deadline(&deadlines))
+            .unwrap_or_else(|| tokio::time::Instant::now() + recheck);
+        let timer = tokio::time::sleep_until(at);
         tokio::select! {
             ended = connection.as_mut() => {
                 if let Err(e) = ended {

@@ -15,7 +15,8 @@
 //!
 //! The service marks a request's start ([`Activity::request_started`]); the [`InFlight`] it gets
 //! back travels with the response body and marks its end when hyper drops that body, i.e. when
-//! the response has been written (or abandoned).
+//! the response has been written (or abandoned). Neither wakes the watchdog (two wake-ups a
+//! request, for nothing): it looks again when its timer fires.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -81,7 +82,6 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.served.store(true, Ordering::SeqCst);
         self.head_begun.store(0, Ordering::SeqCst);
-        self.changed.notify_one();
         InFlight(self.clone())
     }
 
@@ -103,7 +103,9 @@ impl Activity {
     }
 
     /// When the connection is to be closed if nothing changes; `None` while a request is in
-    /// flight.
+    /// flight. A request's start or end only moves the deadline later, so the watchdog need not
+    /// wake for them: it looks again when its timer fires. Bytes arriving while idle may move it
+    /// earlier, and wake it ([`Activity::changed`]).
     pub fn deadline(&self, limits: &Deadlines) -> Option<Instant> {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return None;
@@ -117,7 +119,7 @@ impl Activity {
         }
     }
 
-    /// Resolves when a request starts or ends, or bytes arrive while idle.
+    /// Resolves when bytes of a next request arrive while idle (the deadline moved earlier).
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
@@ -136,7 +138,6 @@ impl Drop for InFlight {
             .store(activity.now_ms(), Ordering::SeqCst);
         activity.head_begun.store(0, Ordering::SeqCst);
         activity.in_flight.fetch_sub(1, Ordering::SeqCst);
-        activity.changed.notify_one();
     }
 }
 
