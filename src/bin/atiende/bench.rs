@@ -213,6 +213,9 @@ pub struct Report {
     /// Calls that walked the whole report path as expected.
     pub completed: u64,
     pub failed: u64,
+    /// Of the failed calls, those shed: a menu step answered with the apology that records the
+    /// report at once (its `<Record>` action carries `f=1`), instead of the next menu.
+    pub shed: u64,
     /// The first few failures, as messages.
     pub errors: Vec<String>,
     /// Webhooks answered (any HTTP status), one latency sample each.
@@ -311,6 +314,14 @@ impl fmt::Display for Report {
                 self.reports(),
                 self.lookups,
                 self.texts
+            )?;
+        }
+        if self.failed > 0 {
+            writeln!(
+                f,
+                "           of the failed: {} heard the apology that records the report (shed), {} failed otherwise",
+                self.shed,
+                self.failed - self.shed
             )?;
         }
         for e in &self.errors {
@@ -634,6 +645,7 @@ struct Outcome {
     lookups: u64,
     texts: u64,
     failed: u64,
+    shed: u64,
     errors: Vec<String>,
     wall: Duration,
     samples: Vec<LatencySample>,
@@ -678,6 +690,7 @@ impl Outcome {
             lookups: self.lookups,
             texts: self.texts,
             failed: self.failed,
+            shed: self.shed,
             errors: self.errors,
             webhooks: all.len() as u64,
             wall: self.wall,
@@ -777,6 +790,7 @@ async fn drive(
     let lookups = Arc::new(AtomicU64::new(0));
     let texts = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Mutex::new(Vec::with_capacity(ERRORS_KEPT)));
 
     let pause = Duration::from_millis(args.pause_ms);
@@ -792,6 +806,7 @@ async fn drive(
             errors.clone(),
         );
         let (reported, lookups, texts) = (reported.clone(), lookups.clone(), texts.clone());
+        let shed = shed.clone();
         let (mix, first_case) = (args.mix, first_case);
         let total = args.calls;
         let start_at = tokio::time::Instant::now() + ramp_up_step * u32::try_from(k)?;
@@ -835,9 +850,13 @@ async fn drive(
                     }
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        let message = format!("call {i}: {e:#}");
+                        if is_shed(&message) {
+                            shed.fetch_add(1, Ordering::Relaxed);
+                        }
                         let mut kept = errors.lock().unwrap_or_else(PoisonError::into_inner);
                         if kept.len() < ERRORS_KEPT {
-                            kept.push(truncate(&format!("call {i}: {e:#}"), 400));
+                            kept.push(truncate(&message, 400));
                         }
                     }
                 }
@@ -857,6 +876,7 @@ async fn drive(
         lookups: lookups.load(Ordering::Relaxed),
         texts: texts.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
+        shed: shed.load(Ordering::Relaxed),
         errors,
         wall,
         samples: sink.take(),
@@ -1063,6 +1083,18 @@ fn expect_step(twilio: &CallSimulator, call: &SimCall, step: &str) -> anyhow::Re
     Ok(())
 }
 
+/// Whether a failed call's message says it was led to the apology's `<Record>` (whose action
+/// carries `f=1`, the fallback flag) rather than to the step it expected.
+fn is_shed(message: &str) -> bool {
+    message
+        .split_once(", got Some(\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .is_some_and(|(action, _)| {
+            action.contains("/twilio/voice/recorded?")
+                && action.split(['?', '&']).any(|pair| pair == "f=1")
+        })
+}
+
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &s[..at]),
@@ -1134,6 +1166,16 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_led_to_the_apologys_record_counts_as_shed() {
+        let shed = r#"call 9: expected the recorded step, got Some("http://127.0.0.1:1/twilio/voice/recorded?t=1&c=4&f=1"); heard: Lo sentimos"#;
+        let menu = r#"call 9: expected the recorded step, got Some("http://127.0.0.1:1/twilio/voice/recorded?t=1&c=4"); heard: ..."#;
+        let refused = "call 9: /twilio/voice/category answered HTTP 503";
+        assert!(is_shed(shed));
+        assert!(!is_shed(menu));
+        assert!(!is_shed(refused));
+    }
 
     fn args(calls: u64, concurrency: u64, database_url: Option<String>) -> BenchArgs {
         BenchArgs {
