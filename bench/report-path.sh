@@ -45,9 +45,13 @@ for _ in $(seq 100); do
 done
 sleep 1
 idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+status=0
 "$bin" bench --url "http://127.0.0.1:$port" --twilio-api "127.0.0.1:$api_port" \
-  --calls "$calls" --concurrency "$concurrency" --pause-ms "$pause" "${baseline[@]}" "$@"
+  --calls "$calls" --concurrency "$concurrency" --pause-ms "$pause" "${baseline[@]}" "$@" || status=$?
 peak=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+files=$(awk '/Max open files/ {print $4}' /proc/$pid/limits)
+echo "service    open-files limit $files (soft, raised at start to the hard limit)"
 awk -v idle="$idle" -v peak="$peak" 'BEGIN {
   printf "service    %.1f MB resident when idle after start, %.1f MB peak (VmHWM) over the run\n",
     idle / 1024, peak / 1024 }'
+exit $status

@@ -54,6 +54,8 @@ impl Application {
     }
 
     pub async fn build_with_clock(mut config: Config, clock: Clock) -> anyhow::Result<Application> {
+        // Before anything opens files: the cap must fit under the limit (see `serve`).
+        crate::serve::fit_to_open_files(&mut config.server);
         let prompts = Prompts::load(&config.prompts_dir)?;
         let files = Files::open(&config.storage_url, &config.s3)?;
         let store = Store::connect(&config.database_url).await?;
@@ -161,8 +163,8 @@ impl Application {
         // One service for all connections (serving a plain Router would rebuild its routes for
         // each new connection).
         let limits = crate::serve::Limits {
-            header_timeout: self.state.config.server.header_timeout,
-            max_connections: self.state.config.server.max_connections,
+            server: self.state.config.server,
+            trusted_proxies: self.state.config.trusted_proxies.clone(),
         };
         let metrics_server = self.metrics_listener.map(|listener| {
             let router = metrics_router(self.state.clone());
@@ -315,7 +317,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             voice::time_webhook,
         ));
-    let body_timeout = state.config.server.body_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -341,11 +342,7 @@ pub fn router(state: AppState) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
                 ),
         )
-        // A client that starts a body must finish it in time (a slow one cannot hold a
-        // connection and a handler by dribbling it); the headers have their deadline in `serve`.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            body_timeout,
-        ))
+        // The deadlines of headers, bodies and idle connections are the server loop's (`serve`).
         .with_state(state)
 }
 

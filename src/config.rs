@@ -360,6 +360,7 @@ pub struct ServerLimits {
     pub body_timeout: Duration,
     /// A connection with no request in flight is closed after this long.
     pub idle_timeout: Duration,
+    /// Connections at once (lowered at start to what the open-files limit allows).
     pub max_connections: usize,
     /// Connections at once from one client address that is not a trusted proxy.
     pub max_connections_per_client: usize,
@@ -444,7 +445,9 @@ impl Config {
                 header_timeout: v.millis("ATIENDE_HEADER_TIMEOUT_MS", 10_000, 50..=120_000)?,
                 body_timeout: v.millis("ATIENDE_BODY_TIMEOUT_MS", 10_000, 50..=300_000)?,
                 idle_timeout: v.millis("ATIENDE_IDLE_TIMEOUT_MS", 75_000, 50..=3_600_000)?,
-                max_connections: v.whole("ATIENDE_MAX_CONNECTIONS", 1024, 1..=100_000)? as usize,
+                // 16,384 connections, their reserve (1/64) and the service's other files
+                // (1,024) fit under 20,000 open files, the hard limit of the machines it runs on.
+                max_connections: v.whole("ATIENDE_MAX_CONNECTIONS", 16_384, 1..=100_000)? as usize,
                 max_connections_per_client: v.whole(
                     "ATIENDE_MAX_CONNECTIONS_PER_CLIENT",
                     128,

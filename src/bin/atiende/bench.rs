@@ -213,6 +213,9 @@ pub struct Report {
     /// Calls that walked the whole report path as expected.
     pub completed: u64,
     pub failed: u64,
+    /// Of the failed calls, those shed: a menu step answered with the apology that records the
+    /// report at once (its `<Record>` action carries `f=1`), instead of the next menu.
+    pub shed: u64,
     /// The first few failures, as messages.
     pub errors: Vec<String>,
     /// Webhooks answered (any HTTP status), one latency sample each.
@@ -311,6 +314,14 @@ impl fmt::Display for Report {
                 self.reports(),
                 self.lookups,
                 self.texts
+            )?;
+        }
+        if self.failed > 0 {
+            writeln!(
+                f,
+                "           of the failed: {} heard the apology that records the report (shed), {} failed otherwise",
+                self.shed,
+                self.failed - self.shed
             )?;
         }
         for e in &self.errors {
@@ -634,6 +645,7 @@ struct Outcome {
     lookups: u64,
     texts: u64,
     failed: u64,
+    shed: u64,
     errors: Vec<String>,
     wall: Duration,
     samples: Vec<LatencySample>,
@@ -678,6 +690,7 @@ impl Outcome {
             lookups: self.lookups,
             texts: self.texts,
             failed: self.failed,
+            shed: self.shed,
             errors: self.errors,
             webhooks: all.len() as u64,
             wall: self.wall,
@@ -706,24 +719,32 @@ async fn drive(
     let concurrency = args.concurrency.min(args.calls);
     let sink = LatencySink::with_capacity(usize::try_from(args.calls * 8).unwrap_or(0));
     twilio.timer = Some(sink.timer());
-    twilio.client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        // Loopback only: a proxy from the environment must not see (or carry) this traffic.
-        .no_proxy()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(usize::try_from(concurrency).unwrap_or(usize::MAX))
-        .build()?;
+    let sources = source_addresses(&twilio.connect_base, concurrency);
+    let callers = sources
+        .iter()
+        .map(|source| {
+            Ok(Arc::new(CallSimulator {
+                client: bench_client(*source, concurrency.div_ceil(sources.len() as u64))?,
+                ..twilio.clone()
+            }))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (healthz_per_second, incoming_per_second, baseline_per_second) = if args.ratio_seconds > 0 {
         let period = Duration::from_secs(args.ratio_seconds);
-        let plain = Arc::new(CallSimulator {
-            timer: None,
-            ..twilio.clone()
-        });
-        let health = format!("{}/healthz", plain.connect_base);
-        let client = plain.client.clone();
-        let healthz = saturate(concurrency, period, move |_| {
-            let (client, health) = (client.clone(), health.clone());
+        let plain: Vec<Arc<CallSimulator>> = callers
+            .iter()
+            .map(|c| {
+                Arc::new(CallSimulator {
+                    timer: None,
+                    ..(**c).clone()
+                })
+            })
+            .collect();
+        let health = format!("{}/healthz", twilio.connect_base);
+        let clients: Arc<Vec<reqwest::Client>> =
+            Arc::new(plain.iter().map(|c| c.client.clone()).collect());
+        let healthz = saturate(concurrency, period, move |n| {
+            let (client, health) = (clients[n as usize % clients.len()].clone(), health.clone());
             async move {
                 match client.get(&health).send().await {
                     Ok(res) => res.status().is_success() && res.bytes().await.is_ok(),
@@ -732,9 +753,10 @@ async fn drive(
             }
         })
         .await;
-        let calls_to = |target: Arc<CallSimulator>| {
+        let calls_to = |targets: Vec<Arc<CallSimulator>>| {
+            let targets = Arc::new(targets);
             move |i: u64| {
-                let target = target.clone();
+                let target = targets[i as usize % targets.len()].clone();
                 async move {
                     let from = format!("+5255{:08}", 10_000_000 + i % 90_000_000);
                     target.call(Some(&from)).await.is_ok()
@@ -743,11 +765,16 @@ async fn drive(
         };
         let baseline = match &args.baseline {
             Some(url) => {
-                let naive = Arc::new(CallSimulator {
-                    public_base: url.trim_end_matches('/').to_owned(),
-                    connect_base: url.trim_end_matches('/').to_owned(),
-                    ..(*plain).clone()
-                });
+                let naive = plain
+                    .iter()
+                    .map(|c| {
+                        Arc::new(CallSimulator {
+                            public_base: url.trim_end_matches('/').to_owned(),
+                            connect_base: url.trim_end_matches('/').to_owned(),
+                            ..(**c).clone()
+                        })
+                    })
+                    .collect();
                 Some(saturate(concurrency, period, calls_to(naive)).await)
             }
             None => None,
@@ -757,13 +784,13 @@ async fn drive(
     } else {
         (None, None, None)
     };
-    let twilio = Arc::new(twilio);
     let next = Arc::new(AtomicU64::new(0));
     let completed = Arc::new(AtomicU64::new(0));
     let reported = Arc::new(AtomicU64::new(0));
     let lookups = Arc::new(AtomicU64::new(0));
     let texts = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Mutex::new(Vec::with_capacity(ERRORS_KEPT)));
 
     let pause = Duration::from_millis(args.pause_ms);
@@ -772,13 +799,14 @@ async fn drive(
     let mut workers = tokio::task::JoinSet::new();
     for k in 0..concurrency {
         let (twilio, next, completed, failed, errors) = (
-            twilio.clone(),
+            callers[k as usize % callers.len()].clone(),
             next.clone(),
             completed.clone(),
             failed.clone(),
             errors.clone(),
         );
         let (reported, lookups, texts) = (reported.clone(), lookups.clone(), texts.clone());
+        let shed = shed.clone();
         let (mix, first_case) = (args.mix, first_case);
         let total = args.calls;
         let start_at = tokio::time::Instant::now() + ramp_up_step * u32::try_from(k)?;
@@ -822,9 +850,13 @@ async fn drive(
                     }
                     Err(e) => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        let message = format!("call {i}: {e:#}");
+                        if is_shed(&message) {
+                            shed.fetch_add(1, Ordering::Relaxed);
+                        }
                         let mut kept = errors.lock().unwrap_or_else(PoisonError::into_inner);
                         if kept.len() < ERRORS_KEPT {
-                            kept.push(truncate(&format!("call {i}: {e:#}"), 400));
+                            kept.push(truncate(&message, 400));
                         }
                     }
                 }
@@ -844,10 +876,53 @@ async fn drive(
         lookups: lookups.load(Ordering::Relaxed),
         texts: texts.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
+        shed: shed.load(Ordering::Relaxed),
         errors,
         wall,
         samples: sink.take(),
     })
+}
+
+/// Calls at once from one loopback source address: well under the service's default
+/// `ATIENDE_MAX_CONNECTIONS_PER_CLIENT` (128).
+const CALLS_PER_SOURCE: u64 = 40;
+
+/// The loopback addresses the simulated Twilio sends from: all of this machine's 127.0.0.0/8
+/// is loopback, so each group of [`CALLS_PER_SOURCE`] callers binds its sockets to one of
+/// 127.0.1.1 to 127.0.1.250, as Twilio's calls arrive from its many egress addresses; the
+/// service's cap per client address then holds for the benchmark as it does in production.
+/// `None` (the system's choice) for a service not on an IPv4 loopback address.
+fn source_addresses(connect_base: &str, concurrency: u64) -> Vec<Option<std::net::IpAddr>> {
+    let on_ipv4_loopback = url::Url::parse(connect_base)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(ip.is_loopback()),
+            _ => None,
+        })
+        .unwrap_or(false);
+    if !on_ipv4_loopback {
+        return vec![None];
+    }
+    let count = concurrency.div_ceil(CALLS_PER_SOURCE).clamp(1, 250);
+    (1..=count)
+        .map(|n| Some(std::net::IpAddr::from([127, 0, 1, n as u8])))
+        .collect()
+}
+
+/// The HTTP client of one source address, keeping up to `callers` connections for its callers.
+fn bench_client(
+    source: Option<std::net::IpAddr>,
+    callers: u64,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        // Loopback only: a proxy from the environment must not see (or carry) this traffic.
+        .no_proxy()
+        .tcp_nodelay(true)
+        .local_address(source)
+        .pool_max_idle_per_host(usize::try_from(callers).unwrap_or(usize::MAX))
+        .build()
 }
 
 /// Requests per second that `workers` loops get, each sending `one(n)` (n counts requests
@@ -1008,6 +1083,18 @@ fn expect_step(twilio: &CallSimulator, call: &SimCall, step: &str) -> anyhow::Re
     Ok(())
 }
 
+/// Whether a failed call's message says it was led to the apology's `<Record>` (whose action
+/// carries `f=1`, the fallback flag) rather than to the step it expected.
+fn is_shed(message: &str) -> bool {
+    message
+        .split_once(", got Some(\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .is_some_and(|(action, _)| {
+            action.contains("/twilio/voice/recorded?")
+                && action.split(['?', '&']).any(|pair| pair == "f=1")
+        })
+}
+
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &s[..at]),
@@ -1079,6 +1166,16 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_led_to_the_apologys_record_counts_as_shed() {
+        let shed = r#"call 9: expected the recorded step, got Some("http://127.0.0.1:1/twilio/voice/recorded?t=1&c=4&f=1"); heard: Lo sentimos"#;
+        let menu = r#"call 9: expected the recorded step, got Some("http://127.0.0.1:1/twilio/voice/recorded?t=1&c=4"); heard: ..."#;
+        let refused = "call 9: /twilio/voice/category answered HTTP 503";
+        assert!(is_shed(shed));
+        assert!(!is_shed(menu));
+        assert!(!is_shed(refused));
+    }
 
     fn args(calls: u64, concurrency: u64, database_url: Option<String>) -> BenchArgs {
         BenchArgs {

@@ -433,6 +433,10 @@ async fn run_bench(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         print!("{report}");
         return Ok(());
     }
+    // Each call in progress holds a socket: raise the soft open-files limit to the hard one.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("atiende bench: warning: could not raise the open-files limit: {e}");
+    }
     for warning in bench::preflight(config, args) {
         eprintln!("atiende bench: warning: {warning}");
     }
