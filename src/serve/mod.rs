@@ -364,3 +364,27 @@ async fn watch_over<C>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_lowered_to_fit_under_the_open_files_limit() {
+        let config = crate::config::Config::from_pairs([("ATIENDE_MAX_CONNECTIONS", "100000")])
+            .expect("a valid configuration");
+        let mut server = config.server;
+
+        let limit = fit_to_open_files(&mut server).expect("Linux tells its limit");
+
+        let needed = server.max_connections as u64
+            + reserve_for(server.max_connections) as u64
+            + FILES_BESIDE_CONNECTIONS;
+        assert!(
+            needed <= limit.max(FILES_BESIDE_CONNECTIONS + 2),
+            "cap {} needs {needed} files, the limit is {limit}",
+            server.max_connections
+        );
+        assert!(server.max_connections >= 1);
+    }
+}

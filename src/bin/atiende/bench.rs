@@ -28,6 +28,12 @@
 //! C requests in flight at all times: the saturation point, and far more load than C real calls,
 //! whose callers listen for seconds between webhooks. `--pause-ms` makes them listen (e.g.
 //! `--concurrency 2000 --pause-ms 10000` is two thousand calls in progress at a human pace).
+//!
+//! The service caps connections per client address (`ATIENDE_MAX_CONNECTIONS_PER_CLIENT`), as it
+//! should against one host taking the whole pool; Twilio's calls come from many egress
+//! addresses. So against a service on an IPv4 loopback address the callers spread their
+//! connections over 127.0.1.1 to 127.0.1.250 (all of 127.0.0.0/8 is loopback), 40 callers to
+//! an address, rather than the service exempting loopback.
 
 use anyhow::{Context, bail, ensure};
 use atiende::config::Config;
