@@ -133,6 +133,9 @@ impl Throttled {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight end.
+/// Longer than a screen because the order of the accept loop is the defence, easier to check
+/// read top to bottom: the client's own cap before the pool's, the pool before the reserve,
+/// and only then a connection served under its watchdog.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
