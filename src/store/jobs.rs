@@ -47,8 +47,13 @@ impl Store {
         Ok(added)
     }
 
-    /// Claims the job that has waited longest among those due: queued and due, or running with
-    /// an expired lease. The claim counts as an attempt.
+    /// Claims a job that is due: a running one whose lease expired (its worker died) first, then
+    /// the queued one that has waited longest. The claim counts as an attempt.
+    ///
+    /// On PostgreSQL the two are asked apart, each walking `jobs_ready` (state, run_at) in order
+    /// and stopping at the first row it can lock. One condition with `or` made PostgreSQL
+    /// gather every ready job in a bitmap and sort it at each claim: with thousands queued in a
+    /// flood of calls, 1 ms a claim and the most expensive statement of the run.
     pub async fn claim_job(
         &self,
         worker: &str,
@@ -82,14 +87,29 @@ impl Store {
             }
             Backend::Postgres(_) => "for update skip locked",
         };
-        let sql = format!(
-            r#"
-            update jobs set state = $5, attempts = attempts + 1, worker = $1,
-                            lease_until = $2, updated_at = $3
-            where id = ({pick} {lock})
-            returning {JOB_COLUMNS}
-            "#
-        );
+        let sql = match &self.backend {
+            Backend::Sqlite { .. } => format!(
+                r#"
+                update jobs set state = $5, attempts = attempts + 1, worker = $1,
+                                lease_until = $2, updated_at = $3
+                where id = ({pick} {lock})
+                returning {JOB_COLUMNS}
+                "#
+            ),
+            // `coalesce` asks the second only when the first found nothing.
+            Backend::Postgres(_) => format!(
+                r#"
+                update jobs set state = $5, attempts = attempts + 1, worker = $1,
+                                lease_until = $2, updated_at = $3
+                where id = coalesce(
+                    (select id from jobs where state = $5 and lease_until < $3
+                     order by run_at, id limit 1 {lock}),
+                    (select id from jobs where state = $4 and run_at <= $3
+                     order by run_at, id limit 1 {lock}))
+                returning {JOB_COLUMNS}
+                "#
+            ),
+        };
         // One statement, so its own transaction: no `BEGIN` and `COMMIT` to wait for.
         let job = with_pool!(self, |pool| {
             sqlx::query_as::<_, Job>(&sql)
