@@ -56,14 +56,12 @@ pub(super) const SIGNED_IN_KEY: &str = SIGNED_IN;
 
 pub(super) fn stamp(user: &StaffUser) -> String {
     let digest = Sha256::digest(user.password_hash.as_bytes());
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    guard::to_hex(&digest[..12])
 }
 
 /// A random token for forms.
 fn new_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 24] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    guard::random_hex(24)
 }
 
 /// Equal, in time that does not depend on where they differ.

@@ -296,14 +296,15 @@ pub fn wait_in_words(left: chrono::TimeDelta) -> String {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes in hex: the console's tokens, nonces and form cookies.
+pub(super) fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     to_hex(&buf)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+pub(super) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
